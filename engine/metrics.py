@@ -1,0 +1,56 @@
+"""Streaming metrics: running averages over an epoch, kept in variables.
+
+A metric is a `tf.Module` whose state lives in `tf.Variable`s so that it can be updated
+inside a compiled step (a `tf.function` cannot append to a Python list) and saved in a
+checkpoint. The contract is Keras's: `update_state(...)` accumulates, `result()` reads,
+`reset_state()` starts over (at each epoch).
+"""
+
+from typing import Optional
+
+import tensorflow as tf
+
+
+class Mean(tf.Module):
+    """Weighted running mean: `result = sum_k w_k x_k / sum_k w_k`.
+
+    The training loop feeds each batch's mean loss with weight = batch size, so the epoch
+    loss is the mean over examples even when the last batch is smaller (as Keras does).
+    """
+
+    def __init__(self, name: Optional[str] = None):
+        super().__init__(name=name)
+        self.total = tf.Variable(0.0, trainable=False, name="total")
+        self.count = tf.Variable(0.0, trainable=False, name="count")
+
+    def update_state(self, values: tf.Tensor, sample_weight: Optional[tf.Tensor] = None) -> None:
+        """Adds `values` (any shape) with weight `sample_weight` (default 1 per element)."""
+        values = tf.cast(values, tf.float32)
+        if sample_weight is None:
+            weights = tf.ones_like(values)
+        else:
+            weights = tf.broadcast_to(tf.cast(sample_weight, tf.float32), tf.shape(values))
+        self.total.assign_add(tf.reduce_sum(values * weights))
+        self.count.assign_add(tf.reduce_sum(weights))
+
+    def result(self) -> tf.Tensor:
+        """The mean so far; 0 before any update (rather than NaN from 0 / 0)."""
+        return tf.math.divide_no_nan(self.total, self.count)
+
+    def reset_state(self) -> None:
+        self.total.assign(0.0)
+        self.count.assign(0.0)
+
+
+class SparseCategoricalAccuracy(Mean):
+    """Fraction of examples whose most probable class is the integer label.
+
+    `correct_i = [argmax_c p[i, c] == y_i]`, averaged over all examples seen. Works equally
+    on probabilities and logits, since softmax does not change the argmax.
+    """
+
+    def update_state(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> None:  # type: ignore[override]
+        """Accumulates the batch's correct predictions; `y_true` [batch], `y_pred` [batch, classes]."""
+        predicted = tf.argmax(y_pred, axis=-1, output_type=tf.int32)  # [batch]
+        correct = tf.cast(tf.equal(predicted, tf.cast(y_true, tf.int32)), tf.float32)
+        super().update_state(correct)
