@@ -1,0 +1,108 @@
+"""Dense: the fully connected layer, `outputs = activation(inputs @ kernel + bias)`.
+
+Shapes: inputs [batch, in], kernel [in, units], bias [units], outputs [batch, units].
+Every output unit is a weighted sum of every input feature plus its own offset, then a
+nonlinearity. Stacking such layers with a nonlinearity in between is the multilayer
+perceptron; without it, the stack would collapse into a single linear map.
+
+How it learns: nothing here knows about gradients. `tf.GradientTape` records the matmul,
+the add and the activation, and differentiates them: for `z = x @ W + b`,
+dL/dW = x^T @ dL/dz, dL/db = sum over the batch of dL/dz, dL/dx = dL/dz @ W^T.
+"""
+
+from typing import Callable, Optional, Union
+
+import tensorflow as tf
+
+from engine import activations, initializers
+from layers import naming
+
+
+class Dense(tf.Module):
+    """A fully connected layer with Keras's argument names.
+
+    Variables are created on the first call (or an explicit `build`), from the input's last
+    dimension, as Keras's `build` does: `kernel` (in, units) and `bias` (units,).
+    `seed` fixes the kernel's initial values; None draws one from TensorFlow's global seed.
+
+    Example:
+      >>> layer = Dense(3, activation="relu")
+      >>> layer(tf.ones([2, 4])).shape
+      TensorShape([2, 3])
+      >>> [v.name for v in layer.trainable_variables]
+      ['dense/kernel:0', 'dense/bias:0']
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation: Union[None, str, Callable] = None,
+        use_bias: bool = True,
+        kernel_initializer: Union[str, Callable] = "glorot_uniform",
+        bias_initializer: Union[str, Callable] = "zeros",
+        name: Optional[str] = None,
+        seed: Optional[int] = None,
+    ):
+        super().__init__(name=name or naming.unique_name("dense"))
+        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"Dense '{self.name}' expected units to be a positive integer, got {units!r}")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.seed = seed
+        self.built = False
+        self.input_dim: Optional[int] = None
+
+    def build(self, input_shape: tf.TensorShape) -> None:
+        """Creates `kernel` and `bias` for inputs of shape (batch, in).
+
+        Raises:
+          ValueError: if the input is not rank 2 or its last dimension is unknown.
+        """
+        input_shape = tf.TensorShape(input_shape)
+        if input_shape.rank != 2 or input_shape[-1] is None:
+            raise ValueError(
+                f"Dense '{self.name}' expected inputs of shape (batch, features) with a known "
+                f"features dimension, got shape {input_shape}"
+            )
+        self.input_dim = int(input_shape[-1])
+        with tf.init_scope(), self.name_scope:  # variables are created once, eagerly
+            if self.seed is None:
+                # Like Keras: without an explicit seed, draw one from TensorFlow's global seed,
+                # so `tf.random.set_seed(s)` makes the model reproducible and layers differ.
+                self.seed = int(tf.random.uniform([], maxval=2**31 - 1, dtype=tf.int64))
+            self.kernel = tf.Variable(
+                self.kernel_initializer([self.input_dim, self.units], tf.float32, self.seed),
+                name="kernel",
+            )
+            if self.use_bias:
+                self.bias = tf.Variable(
+                    self.bias_initializer([self.units], tf.float32, self.seed), name="bias"
+                )
+        self.built = True
+
+    @property
+    def trainable_variables(self) -> tuple:
+        """(kernel, bias) in that order — tf.Module's default walk is alphabetical (bias first)."""
+        if not self.built:
+            return ()
+        return (self.kernel, self.bias) if self.use_bias else (self.kernel,)
+
+    def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
+        return tf.TensorShape(input_shape)[:-1].concatenate([self.units])
+
+    def __call__(self, inputs: tf.Tensor) -> tf.Tensor:
+        inputs = tf.convert_to_tensor(inputs)
+        if not self.built:
+            self.build(inputs.shape)
+        if inputs.shape.rank != 2 or inputs.shape[-1] != self.input_dim:
+            raise ValueError(
+                f"Dense '{self.name}' expected inputs of shape (batch, {self.input_dim}), "
+                f"got shape {inputs.shape}"
+            )
+        outputs = tf.matmul(inputs, self.kernel)  # [batch, in] @ [in, units] -> [batch, units]
+        if self.use_bias:
+            outputs = outputs + self.bias  # bias [units] broadcasts over the batch
+        return self.activation(outputs)  # [batch, units]

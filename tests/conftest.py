@@ -1,0 +1,32 @@
+"""Shared test fixtures: where the real data lives, and a quiet TensorFlow."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST_T10K = REPO.parent / "shared" / "data" / "mnist-t10k"
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def _require(path: Path, how: str) -> Path:
+    """Returns `path`; where it is missing, skips with the reason — except in CI, where .ci/run
+    installs the data, so a missing data set is a broken setup and must fail, not skip."""
+    if path.exists():
+        return path
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{path} is missing in CI: {how}")
+    pytest.skip(f"{path} is missing: {how}")
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_dir() -> Path:
+    return _require(FASHION_MNIST / "train-images-idx3-ubyte.gz", "apt-get install -y dataset-fashion-mnist").parent
+
+
+@pytest.fixture(scope="session")
+def mnist_t10k_dir() -> Path:
+    return _require(MNIST_T10K / "t10k-images-idx3-ubyte.gz", "the shared/ data folder sits beside the repo").parent
