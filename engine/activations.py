@@ -51,7 +51,8 @@ def log_softmax(z: tf.Tensor) -> tf.Tensor:
 
     Computed with the log-sum-exp trick, `log sum_j exp(z_j) = m + log sum_j exp(z_j - m)`
     with `m = max_j z_j`, rather than as `log(softmax(z))`: the latter rounds tiny
-    probabilities to 0 and returns -inf, while this form stays finite for any finite z.
+    probabilities to 0 and returns -inf, while this form stays finite whenever the
+    row's spread max(z) - z_i is itself a finite float32.
     """
     row_max = tf.reduce_max(z, axis=-1, keepdims=True)
     shifted = z - row_max  # [..., classes]

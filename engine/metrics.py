@@ -24,12 +24,22 @@ class Mean(tf.Module):
         self.count = tf.Variable(0.0, trainable=False, name="count")
 
     def update_state(self, values: tf.Tensor, sample_weight: Optional[tf.Tensor] = None) -> None:
-        """Adds `values` (any shape) with weight `sample_weight` (default 1 per element)."""
+        """Adds `values` with weights `sample_weight`, Keras's way.
+
+        Without weights every element counts once. With weights of lower rank than the
+        values (one weight per update, or per row), the values are first averaged down to
+        the weights' rank, so weight w_i weighs sample i as a whole: a scalar weight of 32
+        on a batch's losses counts that batch as 32 examples, not 32 per element.
+        """
         values = tf.cast(values, tf.float32)
         if sample_weight is None:
             weights = tf.ones_like(values)
         else:
-            weights = tf.broadcast_to(tf.cast(sample_weight, tf.float32), tf.shape(values))
+            weights = tf.cast(sample_weight, tf.float32)
+            extra_axes = values.shape.rank - weights.shape.rank
+            if extra_axes > 0:
+                values = tf.reduce_mean(values, axis=list(range(-extra_axes, 0)))
+            weights = tf.broadcast_to(weights, tf.shape(values))
         self.total.assign_add(tf.reduce_sum(values * weights))
         self.count.assign_add(tf.reduce_sum(weights))
 

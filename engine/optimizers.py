@@ -54,14 +54,14 @@ class SGD(tf.Module):
         Raises:
           ValueError: when a gradient's shape does not match its variable's.
         """
-        for grad, var in grads_and_vars:
-            if grad is None:
-                continue
+        pairs = [(grad, var) for grad, var in grads_and_vars if grad is not None]
+        for grad, var in pairs:  # all checked before any is applied: no half-done update
             if grad.shape != var.shape:
                 raise ValueError(
                     f"SGD got a gradient of shape {grad.shape} for variable "
                     f"'{var.name}' of shape {var.shape}"
                 )
+        for grad, var in pairs:
             self._update(tf.cast(grad, var.dtype), var)
         self.iterations.assign_add(1)
 

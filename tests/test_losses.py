@@ -1,0 +1,334 @@
+"""engine.losses against float64 NumPy oracles and keras.losses.
+
+Keras 3's cross-entropy switches to the logits when its input came out of
+`keras.activations.softmax` (the output carries `_keras_logits`). So every comparison with
+Keras on probabilities goes through `plain(...)`, which strips that attribute, and the
+divergence on the Keras-softmax route is pinned down by its own tests at the end.
+"""
+
+import functools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from engine import losses
+
+EPSILON = 1e-7  # keras.backend.epsilon(), the clip bound for probabilities
+CLASSES = 10
+
+_rng = np.random.default_rng(0)
+LOGITS = _rng.normal(0.0, 2.0, size=(32, CLASSES)).astype(np.float32)  # [batch, classes]
+LABELS = _rng.integers(0, CLASSES, size=32)  # [batch]
+SOFT_LABELS = _rng.dirichlet(np.ones(CLASSES), size=32).astype(np.float32)  # rows sum to 1
+
+RUNNERS = {
+    "eager": lambda fn: fn,
+    "graph": tf.function,
+    "xla": functools.partial(tf.function, jit_compile=True),
+}
+
+
+def plain(probabilities) -> tf.Tensor:
+    """A probability tensor Keras cannot trace back to logits."""
+    tensor = tf.identity(probabilities)
+    assert not hasattr(tensor, "_keras_logits")
+    return tensor
+
+
+def numpy_log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z.astype(np.float64)
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def numpy_clip(p: np.ndarray) -> np.ndarray:
+    # The bounds as float32 holds them: float32(1 - 1e-7) is 1 - 2^-23, not 1 - 1e-7.
+    return np.clip(p.astype(np.float64), np.float32(EPSILON), np.float32(1.0 - EPSILON))
+
+
+def numpy_sparse_ce(labels, y_pred, from_logits):
+    """Per example `-log p[y]`; from probabilities, Keras's rule: clip, then renormalise."""
+    if from_logits:
+        log_p = numpy_log_softmax(y_pred)
+    else:
+        clipped = numpy_clip(y_pred)
+        log_p = np.log(clipped / clipped.sum(axis=-1, keepdims=True))
+    return -log_p[np.arange(len(labels)), labels]
+
+
+def numpy_categorical_ce(targets, y_pred, from_logits):
+    """Per example `-sum_c y_c log p_c`; from probabilities, Keras's rule: renormalise, then clip."""
+    if from_logits:
+        log_p = numpy_log_softmax(y_pred)
+    else:
+        y_pred = y_pred.astype(np.float64)
+        log_p = np.log(numpy_clip(y_pred / y_pred.sum(axis=-1, keepdims=True)))
+    return -(targets.astype(np.float64) * log_p).sum(axis=-1)
+
+
+def numpy_softmax(z: np.ndarray) -> np.ndarray:
+    return np.exp(numpy_log_softmax(z))
+
+
+PROBABILITIES = numpy_softmax(LOGITS).astype(np.float32)
+ONE_HOT = np.eye(CLASSES, dtype=np.float32)[LABELS]
+
+# Rows that hit both clip bounds: the true class has probability exactly 1 (loss ~0) or
+# exactly 0 (loss -log(1e-7) ~ 16.12 instead of inf).
+EDGE_PROBABILITIES = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.5, 0.5]], np.float32)
+EDGE_LABELS = np.array([0, 1, 0])
+EDGE_ONE_HOT = np.eye(3, dtype=np.float32)[EDGE_LABELS]
+
+
+def keras_sparse(labels, y_pred, from_logits):
+    return keras.losses.sparse_categorical_crossentropy(tf.constant(labels), y_pred, from_logits=from_logits)
+
+
+def keras_categorical(targets, y_pred, from_logits):
+    return keras.losses.categorical_crossentropy(tf.constant(targets), y_pred, from_logits=from_logits)
+
+
+SPARSE = (losses.sparse_categorical_crossentropy, numpy_sparse_ce, keras_sparse)
+CATEGORICAL = (losses.categorical_crossentropy, numpy_categorical_ce, keras_categorical)
+
+# name -> (engine loss, NumPy oracle, Keras per-example loss, labels, predictions, from_logits)
+CROSS_ENTROPY_CASES = {
+    "sparse-probabilities": (*SPARSE, LABELS, PROBABILITIES, False),
+    "sparse-logits": (*SPARSE, LABELS, LOGITS, True),
+    "sparse-edge-probabilities": (*SPARSE, EDGE_LABELS, EDGE_PROBABILITIES, False),
+    "categorical-probabilities": (*CATEGORICAL, ONE_HOT, PROBABILITIES, False),
+    "categorical-logits": (*CATEGORICAL, ONE_HOT, LOGITS, True),
+    "categorical-soft-labels": (*CATEGORICAL, SOFT_LABELS, PROBABILITIES, False),
+    "categorical-soft-labels-logits": (*CATEGORICAL, SOFT_LABELS, LOGITS, True),
+    "categorical-edge-probabilities": (*CATEGORICAL, EDGE_ONE_HOT, EDGE_PROBABILITIES, False),
+}
+
+
+@pytest.mark.parametrize("name", CROSS_ENTROPY_CASES)
+def test_cross_entropy_is_the_batch_mean_of_the_numpy_reference(name):
+    loss_fn, oracle, _, labels, y_pred, from_logits = CROSS_ENTROPY_CASES[name]
+    loss = loss_fn(labels, tf.constant(y_pred), from_logits=from_logits)
+    assert loss.shape == () and loss.dtype == tf.float32
+    np.testing.assert_allclose(loss.numpy(), oracle(labels, y_pred, from_logits).mean(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", CROSS_ENTROPY_CASES)
+def test_cross_entropy_matches_keras_on_plain_tensors(name):
+    loss_fn, _, keras_fn, labels, y_pred, from_logits = CROSS_ENTROPY_CASES[name]
+    ours = loss_fn(labels, plain(y_pred), from_logits=from_logits).numpy()
+    theirs = keras_fn(labels, plain(y_pred), from_logits).numpy().mean()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "loss_fn, keras_loss",
+    [
+        (losses.sparse_categorical_crossentropy, keras.losses.SparseCategoricalCrossentropy()),
+        (losses.categorical_crossentropy, keras.losses.CategoricalCrossentropy()),
+    ],
+    ids=["sparse", "categorical"],
+)
+def test_reduction_is_keras_sum_over_batch_size(loss_fn, keras_loss):
+    labels = LABELS if loss_fn is losses.sparse_categorical_crossentropy else ONE_HOT
+    np.testing.assert_allclose(
+        loss_fn(labels, plain(PROBABILITIES)).numpy(), keras_loss(labels, plain(PROBABILITIES)).numpy(), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("true_probability, expected", [(1.0, 0.0), (0.0, -np.log(EPSILON))], ids=["p=1", "p=0"])
+@pytest.mark.parametrize(
+    "loss_fn, labels",
+    [(losses.sparse_categorical_crossentropy, [0]), (losses.categorical_crossentropy, [[1.0, 0.0, 0.0]])],
+    ids=["sparse", "categorical"],
+)
+def test_probability_exactly_zero_or_one_gives_a_finite_clipped_loss(loss_fn, labels, true_probability, expected):
+    """log(0) would be inf; the clip to [1e-7, 1 - 1e-7] bounds the loss at -log(1e-7) ~ 16.12."""
+    y_pred = [[true_probability, 1.0 - true_probability, 0.0]]
+    loss = loss_fn(labels, tf.constant(y_pred)).numpy()
+    assert np.isfinite(loss)
+    # atol 1e-6: at p = 1 the loss is a few float32 ulps of 1 (Keras gets 1.2e-7 or
+    # 2.4e-7), pure rounding of log(1 - 2^-23) and of the renormalisation.
+    assert loss == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    keras_fn = keras_sparse if loss_fn is losses.sparse_categorical_crossentropy else keras_categorical
+    np.testing.assert_allclose(loss, keras_fn(np.array(labels), plain(y_pred), False).numpy().mean(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("label_dtype", [np.int32, np.int64, np.float32], ids=["int32", "int64", "float32"])
+@pytest.mark.parametrize("label_shape", ["[batch]", "[batch, 1]"])
+def test_sparse_labels_of_any_integer_like_dtype_and_keras_shapes_are_accepted(label_dtype, label_shape):
+    labels = LABELS.astype(label_dtype)
+    if label_shape == "[batch, 1]":
+        labels = labels[:, None]
+    np.testing.assert_allclose(
+        losses.sparse_categorical_crossentropy(tf.constant(labels), PROBABILITIES).numpy(),
+        numpy_sparse_ce(LABELS, PROBABILITIES, from_logits=False).mean(),
+        rtol=1e-6,
+    )
+
+
+def test_categorical_renormalises_rows_that_do_not_sum_to_one():
+    """Scaling a row of probabilities (e.g. an un-normalised output) does not change the loss."""
+    scaled = PROBABILITIES * np.linspace(0.5, 3.0, len(PROBABILITIES), dtype=np.float32)[:, None]
+    np.testing.assert_allclose(
+        losses.categorical_crossentropy(ONE_HOT, scaled).numpy(),
+        losses.categorical_crossentropy(ONE_HOT, PROBABILITIES).numpy(),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        losses.categorical_crossentropy(ONE_HOT, scaled).numpy(),
+        keras.losses.categorical_crossentropy(ONE_HOT, plain(scaled)).numpy().mean(),
+        rtol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    "loss_fn, labels",
+    [(losses.sparse_categorical_crossentropy, [0, 1, 2]), (losses.categorical_crossentropy, np.eye(3, dtype=np.float32))],
+    ids=["sparse", "categorical"],
+)
+def test_huge_logits_give_the_exact_finite_loss_and_gradient(loss_fn, labels):
+    """Row [1000, -1000, 0]: -log_softmax is [0, 2000, 1000], so the mean loss is 1000."""
+    logits = tf.constant([[1000.0, -1000.0, 0.0]] * 3)
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = loss_fn(labels, logits, from_logits=True)
+    gradient = tape.gradient(loss, logits).numpy()
+    assert loss.numpy() == pytest.approx(1000.0, rel=1e-6)
+    assert np.all(np.isfinite(gradient))
+    # softmax is [1, 0, 0] to float32 precision; rtol covers float32's rounding of 1/3.
+    np.testing.assert_allclose(gradient, (np.array([[1.0, 0, 0]] * 3) - np.eye(3)) / 3, rtol=1e-6, atol=0)
+    keras_fn = keras_sparse if loss_fn is losses.sparse_categorical_crossentropy else keras_categorical
+    np.testing.assert_allclose(loss.numpy(), keras_fn(np.array(labels), logits, True).numpy().mean(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "loss_fn, keras_loss, labels, targets",
+    [
+        (
+            losses.sparse_categorical_crossentropy,
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            LABELS,
+            ONE_HOT,
+        ),
+        (
+            losses.categorical_crossentropy,
+            keras.losses.CategoricalCrossentropy(from_logits=True),
+            SOFT_LABELS,
+            SOFT_LABELS,
+        ),
+    ],
+    ids=["sparse", "categorical-soft-labels"],
+)
+def test_gradient_wrt_logits_is_softmax_minus_target_over_batch(loss_fn, keras_loss, labels, targets):
+    """The backprop identity behind every classifier: d mean_i CE_i / d z = (softmax(z) - y) / batch."""
+    logits = tf.constant(LOGITS)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(logits)
+        ours = loss_fn(labels, logits, from_logits=True)
+        theirs = keras_loss(labels, logits)
+    gradient = tape.gradient(ours, logits).numpy()
+    expected = (numpy_softmax(LOGITS) - targets.astype(np.float64)) / len(LOGITS)
+    np.testing.assert_allclose(gradient, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(gradient, tape.gradient(theirs, logits).numpy(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "y_pred, labels",
+    [(PROBABILITIES, LABELS), (EDGE_PROBABILITIES, EDGE_LABELS)],
+    ids=["ordinary", "edge-0-and-1"],
+)
+def test_gradient_wrt_probabilities_matches_keras_on_plain_tensors(y_pred, labels):
+    """Including the clip's zero gradient for a true-class probability below 1e-7."""
+    probabilities = tf.constant(y_pred)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(probabilities)
+        ours = losses.sparse_categorical_crossentropy(labels, probabilities)
+        theirs = tf.reduce_mean(keras_sparse(labels, plain(probabilities), False))
+    gradient = tape.gradient(ours, probabilities).numpy()
+    np.testing.assert_allclose(gradient, tape.gradient(theirs, probabilities).numpy(), rtol=1e-6, atol=1e-7)
+    if y_pred is EDGE_PROBABILITIES:
+        assert gradient[1, 1] == 0.0 and gradient[2, 0] == 0.0  # true class at p = 0: clipped
+
+
+@pytest.mark.parametrize("shape", [(8, 1), (8, 5), (4, 3, 5)])
+def test_mean_squared_error_matches_numpy_and_keras(shape):
+    rng = np.random.default_rng(3)
+    y_true = rng.normal(size=shape).astype(np.float32)
+    y_pred = rng.normal(size=shape).astype(np.float32)
+    loss = losses.mean_squared_error(y_true, tf.constant(y_pred))
+    assert loss.shape == ()
+    np.testing.assert_allclose(
+        loss.numpy(), np.mean((y_true.astype(np.float64) - y_pred.astype(np.float64)) ** 2), rtol=1e-6
+    )
+    np.testing.assert_allclose(loss.numpy(), keras.losses.MeanSquaredError()(y_true, y_pred).numpy(), rtol=1e-6)
+
+
+def test_mean_squared_error_of_a_perfect_prediction_is_zero_and_its_gradient_is_the_error():
+    y_true = tf.constant([[1.0, -2.0], [0.5, 3.0]])
+    y_pred = tf.constant([[1.0, -2.0], [1.5, 3.0]])
+    assert losses.mean_squared_error(y_true, y_true).numpy() == 0.0
+    with tf.GradientTape() as tape:
+        tape.watch(y_pred)
+        loss = losses.mean_squared_error(y_true, y_pred)
+    # d/dy_hat mean((y - y_hat)^2) over 4 elements = 2 (y_hat - y) / 4
+    np.testing.assert_array_equal(tape.gradient(loss, y_pred).numpy(), [[0.0, 0.0], [0.5, 0.0]])
+
+
+@pytest.mark.parametrize(
+    "name", ["sparse-probabilities", "sparse-logits", "categorical-probabilities", "categorical-logits"]
+)
+@pytest.mark.parametrize("mode", ["graph", "xla"])
+def test_graph_and_xla_give_the_eager_loss(name, mode):
+    loss_fn, _, _, labels, y_pred, from_logits = CROSS_ENTROPY_CASES[name]
+    compiled = RUNNERS[mode](lambda y, p: loss_fn(y, p, from_logits=from_logits))
+    np.testing.assert_allclose(
+        compiled(tf.constant(labels), tf.constant(y_pred)).numpy(),
+        loss_fn(labels, tf.constant(y_pred), from_logits=from_logits).numpy(),
+        rtol=1e-6,
+    )
+
+
+# The Keras-softmax route: Keras reads `_keras_logits` and computes the exact log-softmax,
+# while engine.losses always applies the clipped formula to the probabilities it is given.
+
+
+def test_keras_softmax_output_carries_its_logits_and_plain_tensors_do_not():
+    """The premise of every `plain(...)` above; if Keras drops the attribute, revisit them."""
+    output = keras.activations.softmax(tf.constant(LOGITS))
+    assert hasattr(output, "_keras_logits")
+    assert not hasattr(tf.identity(output), "_keras_logits")
+    assert not hasattr(tf.constant(output.numpy()), "_keras_logits")
+
+
+def test_keras_softmax_route_agrees_while_every_probability_is_above_epsilon():
+    """Logits ~N(0, 2) over 10 classes: no probability near 1e-7 or 1 - 1e-7."""
+    assert numpy_softmax(LOGITS).min() > 100 * EPSILON and numpy_softmax(LOGITS).max() < 1 - 100 * EPSILON
+    keras_probabilities = keras.activations.softmax(tf.constant(LOGITS))
+    ours = losses.sparse_categorical_crossentropy(LABELS, keras_probabilities).numpy()
+    theirs = keras.losses.sparse_categorical_crossentropy(LABELS, keras_probabilities).numpy().mean()
+    # rtol 1e-6 is float32 rounding: exp then log round-trips each probability (~1 ulp).
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_keras_softmax_route_diverges_once_the_true_probability_is_below_epsilon():
+    """Label 2 with logits [30, 0, -5]: p = e^-35 ~ 6e-16. Keras, seeing `_keras_logits`,
+    returns the exact 35; we clip p to 1e-7 and return ~16.12, exactly what Keras returns
+    for the same probabilities as a plain tensor."""
+    logits = tf.constant([[30.0, 0.0, -5.0]])
+    keras_probabilities = keras.activations.softmax(logits)
+    ours = losses.sparse_categorical_crossentropy([2], keras_probabilities).numpy()
+    keras_via_logits = keras_sparse([2], keras_probabilities, False).numpy()[0]
+    keras_clipped = keras_sparse([2], plain(keras_probabilities), False).numpy()[0]
+
+    exact = numpy_sparse_ce([2], logits.numpy(), from_logits=True)[0]  # 35 + log(1 + e^-30 + e^-35)
+    np.testing.assert_allclose(keras_via_logits, exact, rtol=1e-6)
+    np.testing.assert_allclose(ours, keras_clipped, rtol=1e-6)
+    clipped_oracle = numpy_sparse_ce([2], keras_probabilities.numpy(), from_logits=False)[0]
+    np.testing.assert_allclose(ours, clipped_oracle, rtol=1e-6)
+    assert ours == pytest.approx(-np.log(EPSILON), rel=1e-6)
+    assert ours < keras_via_logits - 18
+    np.testing.assert_allclose(
+        losses.sparse_categorical_crossentropy([2], logits, from_logits=True).numpy(), exact, rtol=1e-6
+    )
