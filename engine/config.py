@@ -1,0 +1,62 @@
+"""A training run's settings, validated before anything heavy (TensorFlow, data) is loaded.
+
+Kept free of TensorFlow imports on purpose: `train.py` checks every flag in a fraction of a
+second and fails with one line, instead of after TensorFlow's multi-second start-up.
+"""
+
+import dataclasses
+import os
+import tempfile
+from typing import Optional, Tuple
+
+from engine.errors import ConfigError
+
+MODES = ("eager", "graph", "xla")  # see engine/execution.py for what each one does
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run; validated on construction."""
+
+    dataset: str = "mnist"
+    data_dir: Optional[str] = None
+    tfds_dir: Optional[str] = None
+    fallback_dataset: Optional[str] = None  # used only when `dataset` cannot be had offline
+    epochs: int = 30
+    batch_size: int = 32
+    hidden: Tuple[int, ...] = (256, 128)
+    learning_rate: float = 0.01
+    momentum: float = 0.0
+    nesterov: bool = False
+    seed: int = 0
+    mode: str = "graph"
+    validate_on_test: bool = True
+    output_dir: str = "runs/train"
+
+    def __post_init__(self):
+        checks = [
+            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"--batch_size must be >= 1, got {self.batch_size}"),
+            (len(self.hidden) > 0 and all(h >= 1 for h in self.hidden),
+             f"--hidden must be a comma-separated list of positive integers like 256,128, got {','.join(map(str, self.hidden)) or 'nothing'}"),
+            (self.learning_rate > 0, f"--learning_rate must be > 0, got {self.learning_rate}"),
+            (0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}"),
+            (self.mode in MODES, f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+def check_output_dir(path: str) -> None:
+    """Fails early (before any training) if results could not be written to `path`."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"--output_dir {path} is a file, not a directory: pass a directory path")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ConfigError(f"--output_dir {path} is not writable ({error.strerror}): pass a writable directory") from None
+
+

@@ -1,0 +1,65 @@
+"""The main job, as a library call: load data, build the MLP, train, evaluate, write results.
+
+`train.py` turns command-line flags into a `TrainConfig` and calls `run`; tests call `run`
+directly. Nothing here reads flags, so every option is visible in the dataclass.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Callable
+
+import tensorflow as tf
+
+from engine import data, losses, optimizers, plots
+from engine.config import TrainConfig, check_output_dir
+from engine.progress import ProgressBar
+from engine.training import Trainer
+from layers import mlp
+
+
+def write_json_atomically(payload: dict, path: str) -> None:
+    """Writes via a temporary file and a rename, so a crash never leaves half a file."""
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as file:
+        json.dump(payload, file, indent=2)
+    os.replace(temporary, path)
+
+
+def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
+    """Runs the job described by `config`; returns what it writes to history.json."""
+    check_output_dir(config.output_dir)
+    tf.random.set_seed(config.seed)
+    dataset = data.load(config.dataset, config.data_dir, config.tfds_dir,
+                        fallback=config.fallback_dataset, log=print_fn)
+    print_fn(f"Data: {dataset.name}, {len(dataset.train_labels):,} train / {len(dataset.test_labels):,} test "
+             f"images of {dataset.image_shape} from {dataset.source}")
+    print_fn(f"Device: {', '.join(d.name for d in tf.config.list_logical_devices())}; mode: {config.mode}")
+
+    model = mlp(config.hidden, dataset.num_classes)
+    model.build((None,) + tuple(dataset.image_shape))
+    model.summary(print_fn)
+    optimizer = optimizers.SGD(config.learning_rate, config.momentum, config.nesterov)
+    trainer = Trainer(model, losses.sparse_categorical_crossentropy, optimizer, config.mode)
+
+    def report(logs: dict) -> None:
+        validation = (f" - val_loss {logs['val_loss']:.4f} - val_accuracy {logs['val_accuracy']:.4f}"
+                      if "val_loss" in logs else "")
+        print_fn(f"Epoch {logs['epoch']}/{config.epochs} - loss {logs['loss']:.4f} - accuracy "
+                 f"{logs['accuracy']:.4f}{validation} - {logs['seconds']:.1f}s - {logs['steps_per_second']:.1f} steps/s")
+
+    validation = (dataset.test_images, dataset.test_labels) if config.validate_on_test else None
+    history = trainer.fit(dataset.train_images, dataset.train_labels, config.epochs, config.batch_size,
+                          validation_data=validation, seed=config.seed, on_epoch_end=[report],
+                          progress=ProgressBar())
+    test = trainer.evaluate(dataset.test_images, dataset.test_labels, config.batch_size)
+    print_fn(f"Test: loss {test['loss']:.4f} - accuracy {test['accuracy']:.4f}")
+
+    results = {"config": {**dataclasses.asdict(config), "dataset_loaded": dataset.name,
+                          "data_source": dataset.source},
+               "epochs": history, "test": test}
+    write_json_atomically(results, os.path.join(config.output_dir, "history.json"))
+    plots.plot_history(history, os.path.join(config.output_dir, "metrics.png"),
+                       title=f"{dataset.name} MLP {'-'.join(map(str, config.hidden))}, batch {config.batch_size}")
+    print_fn(f"Wrote {config.output_dir}/history.json and {config.output_dir}/metrics.png")
+    return results

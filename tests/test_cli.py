@@ -1,0 +1,108 @@
+"""train.py as a user runs it: in a subprocess, on real data, and with every kind of bad flag."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import idx
+from tests.conftest import REPO
+
+
+def run_train(*flags, cwd=None, timeout=600):
+    return subprocess.run([sys.executable, str(REPO / "train.py"), *flags], capture_output=True, text=True,
+                          cwd=cwd or REPO, timeout=timeout)
+
+
+def assert_one_clear_error(result, fragment):
+    """Exit 2, no traceback, and the last line of stderr is the error naming the problem."""
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("train.py: error: ") and fragment in last_line, last_line
+
+
+@pytest.fixture(scope="module")
+def small_mnist_dir(tmp_path_factory, mnist_t10k_dir) -> Path:
+    """Real MNIST digits laid out as a full data set: 2,000 train and 500 test images from t10k."""
+    images = idx.read_idx(mnist_t10k_dir / "t10k-images-idx3-ubyte.gz")
+    labels = idx.read_idx(mnist_t10k_dir / "t10k-labels-idx1-ubyte.gz")
+    folder = tmp_path_factory.mktemp("small_mnist")
+    for split, part in (("train", slice(0, 2000)), ("t10k", slice(2000, 2500))):
+        idx.write_idx(folder / f"{split}-images-idx3-ubyte.gz", images[part])
+        idx.write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels[part])
+    return folder
+
+
+def test_a_short_run_prints_progress_and_writes_history_and_plot(small_mnist_dir, tmp_path):
+    out = tmp_path / "run"
+    result = run_train("--dataset=mnist", f"--data_dir={small_mnist_dir}", f"--tfds_dir={tmp_path / 'tfds'}",
+                       "--epochs=3", "--hidden=64,32", "--learning_rate=0.05", "--momentum=0.9",
+                       f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Total params: 52,650" in result.stdout  # 784*64+64 + 64*32+32 + 32*10+10
+    assert "Epoch 3/3 - loss" in result.stdout and "val_accuracy" in result.stdout
+    history = json.loads((out / "history.json").read_text())
+    assert history["config"]["hidden"] == [64, 32] and history["config"]["momentum"] == 0.9
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3]
+    assert set(history["epochs"][0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds",
+                                         "steps_per_second"}
+    assert history["epochs"][-1]["loss"] < history["epochs"][0]["loss"]
+    assert history["test"]["accuracy"] > 0.8, "2,000 real digits and 3 epochs reach well over 80%"
+    assert history["test"]["accuracy"] == pytest.approx(history["epochs"][-1]["val_accuracy"])
+    png = (out / "metrics.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+@pytest.mark.parametrize("flag, fragment", [
+    ("--batch_size=0", "--batch_size must be >= 1, got 0"),
+    ("--epochs=-2", "--epochs must be >= 1, got -2"),
+    ("--hidden=", "--hidden must be a comma-separated list of positive integers like 256,128, got nothing"),
+    ("--hidden=256,abc", "--hidden must be a comma-separated list of positive integers like 256,128, got 256,abc"),
+    ("--hidden=256,0", "--hidden must be a comma-separated list of positive integers like 256,128, got 256,0"),
+    ("--learning_rate=0", "--learning_rate must be > 0, got 0.0"),
+    ("--momentum=1.5", "--momentum must be in [0, 1), got 1.5"),
+    ("--mode=turbo", "--mode must be one of eager, graph, xla, got 'turbo'"),
+])
+def test_an_invalid_flag_value_gets_one_clear_line(flag, fragment, tmp_path):
+    assert_one_clear_error(run_train(flag, f"--output_dir={tmp_path}"), fragment)
+
+
+def test_a_flag_that_does_not_parse_is_refused_by_absl(tmp_path):
+    result = run_train("--epochs=three", f"--output_dir={tmp_path}")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "flag --epochs=three" in result.stderr
+
+
+def test_an_output_dir_that_is_a_file_is_refused_and_left_untouched(tmp_path):
+    precious = tmp_path / "results.txt"
+    precious.write_text("do not overwrite")
+    assert_one_clear_error(run_train(f"--output_dir={precious}"), f"--output_dir {precious} is a file, not a directory")
+    assert precious.read_text() == "do not overwrite"
+
+
+def test_a_missing_data_dir_is_named(tmp_path):
+    missing = tmp_path / "nowhere"
+    result = run_train("--dataset=mnist", f"--data_dir={missing}", f"--output_dir={tmp_path / 'out'}")
+    assert_one_clear_error(result, str(missing))
+    assert not (tmp_path / "out" / "history.json").exists()
+
+
+def test_an_unknown_dataset_is_named(tmp_path):
+    result = run_train("--dataset=mnistt", f"--tfds_dir={tmp_path / 'tfds'}", f"--output_dir={tmp_path / 'out'}")
+    assert_one_clear_error(result, "mnistt")
+
+
+def test_a_broken_idx_file_is_named(small_mnist_dir, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in small_mnist_dir.iterdir():
+        (broken / path.name).write_bytes(path.read_bytes())
+    labels = broken / "train-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:200])  # cut mid-stream
+    result = run_train("--dataset=mnist", f"--data_dir={broken}", f"--tfds_dir={tmp_path / 'tfds'}",
+                       f"--output_dir={tmp_path / 'out'}")
+    assert_one_clear_error(result, "train-labels-idx1-ubyte.gz")

@@ -1,0 +1,120 @@
+"""The training loop: batching, one step against tf.keras, the three execution modes, fit/evaluate."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from engine import losses, optimizers
+from engine.training import Trainer, epoch_batches, train_step
+from engine.metrics import Mean, SparseCategoricalAccuracy
+from layers import mlp
+from tests.test_layers import keras_twin
+
+
+def small_problem(n=100, seed=0):
+    """A learnable toy problem: the label is which quadrant of the 4x4 'image' is brightest."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(n, 4, 4)).astype(np.float32)
+    y = x.reshape(n, 2, 2, 2, 2).sum(axis=(2, 4)).reshape(n, 4).argmax(-1).astype(np.int32)
+    return x, y
+
+
+def fresh_model(hidden=(16,), seed=3):
+    tf.random.set_seed(seed)
+    model = mlp(hidden, 4)
+    model.build((None, 4, 4))
+    return model
+
+
+@pytest.mark.parametrize("n, batch_size", [(10, 3), (64, 32), (5, 8)])
+def test_an_epoch_visits_every_example_once_and_keeps_the_last_partial_batch(n, batch_size):
+    batches = list(epoch_batches(n, batch_size, seed=0, epoch=1))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(n))
+    assert [len(b) for b in batches] == [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+
+
+def test_shuffling_is_fresh_every_epoch_and_reproducible_from_the_seed():
+    first = np.concatenate(list(epoch_batches(100, 10, seed=0, epoch=1)))
+    again = np.concatenate(list(epoch_batches(100, 10, seed=0, epoch=1)))
+    second = np.concatenate(list(epoch_batches(100, 10, seed=0, epoch=2)))
+    other_seed = np.concatenate(list(epoch_batches(100, 10, seed=1, epoch=1)))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, second) and not np.array_equal(first, other_seed)
+    np.testing.assert_array_equal(np.concatenate(list(epoch_batches(7, 3, seed=None, epoch=1))), np.arange(7))
+
+
+@pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+def test_three_train_steps_equal_tf_keras_sgd_on_keras_gradients(momentum, nesterov):
+    """Our tape + loss + SGD against Keras's model + loss + SGD, from identical weights."""
+    x, y = small_problem(96)
+    model = fresh_model()
+    twin = keras_twin(model, (4, 4))
+    ours = optimizers.SGD(0.1, momentum, nesterov)
+    theirs = keras.optimizers.SGD(0.1, momentum=momentum, nesterov=nesterov)
+    keras_loss = keras.losses.SparseCategoricalCrossentropy()
+    for step in range(3):
+        xb, yb = x[step * 32:(step + 1) * 32], y[step * 32:(step + 1) * 32]
+        loss = train_step(model, losses.sparse_categorical_crossentropy, ours, Mean(), SparseCategoricalAccuracy(), xb, yb)
+        with tf.GradientTape() as tape:
+            keras_value = keras_loss(yb, twin(xb))
+        theirs.apply_gradients(zip(tape.gradient(keras_value, twin.trainable_variables), twin.trainable_variables))
+        np.testing.assert_allclose(loss.numpy(), keras_value.numpy(), rtol=1e-6)
+    for a, b in zip(model.trainable_variables, twin.trainable_variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def train_briefly(mode, epochs=2):
+    x, y = small_problem(100)
+    trainer = Trainer(fresh_model(), losses.sparse_categorical_crossentropy, optimizers.SGD(0.1, 0.9), mode)
+    history = trainer.fit(x, y, epochs=epochs, batch_size=32, validation_data=small_problem(40, seed=1))
+    return trainer, history
+
+
+def test_eager_graph_and_xla_compute_the_same_training_run():
+    runs = {mode: train_briefly(mode) for mode in ("eager", "graph", "xla")}
+    eager_trainer, eager_history = runs["eager"]
+    for mode in ("graph", "xla"):
+        trainer, history = runs[mode]
+        for ours, reference in zip(history, eager_history):
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                # XLA fuses and reorders float32 sums: agreement to rounding, not bit for bit.
+                assert ours[key] == pytest.approx(reference[key], rel=1e-5, abs=1e-6), (mode, key)
+        for a, b in zip(trainer.model.trainable_variables, eager_trainer.model.trainable_variables):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+
+
+def test_fit_learns_and_reports_every_epoch():
+    seen = []
+    x, y = small_problem(400)
+    trainer = Trainer(fresh_model((32,)), losses.sparse_categorical_crossentropy, optimizers.SGD(0.05, 0.9), "graph")
+    history = trainer.fit(x, y, epochs=10, batch_size=32, validation_data=small_problem(200, seed=1),
+                          on_epoch_end=[seen.append])
+    assert seen == history and [logs["epoch"] for logs in history] == list(range(1, 11))
+    assert set(history[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "steps_per_second"}
+    assert history[-1]["loss"] < 0.3 * history[0]["loss"]
+    assert history[-1]["val_accuracy"] > 0.8, "a model that learns separates four quadrants"
+
+
+def test_epoch_loss_is_the_mean_over_examples_with_a_partial_last_batch():
+    """Batches of 3, 3 and 1: the epoch loss weights each batch by its size, as Keras does.
+
+    A learning rate of 1e-12 leaves the weights unchanged, so each batch's loss can be
+    recomputed afterwards from the same weights.
+    """
+    x, y = small_problem(7)
+    trainer = Trainer(fresh_model(), losses.sparse_categorical_crossentropy, optimizers.SGD(1e-12), "eager")
+    history = trainer.fit(x, y, epochs=1, batch_size=3, seed=None)
+    batch_losses = [float(losses.sparse_categorical_crossentropy(y[i], trainer.model(x[i])))
+                    for i in epoch_batches(7, 3, None, 1)]
+    assert history[0]["loss"] == pytest.approx(np.average(batch_losses, weights=[3, 3, 1]), rel=1e-6)
+    assert history[0]["loss"] != pytest.approx(np.mean(batch_losses), rel=1e-6), "weights must matter here"
+
+
+def test_evaluate_matches_a_direct_computation():
+    x, y = small_problem(50)
+    trainer = Trainer(fresh_model(), losses.sparse_categorical_crossentropy, optimizers.SGD(0.1), "graph")
+    result = trainer.evaluate(x, y, batch_size=50)
+    probabilities = trainer.model(x).numpy()
+    assert result["accuracy"] == pytest.approx(np.mean(probabilities.argmax(-1) == y))
+    assert result["loss"] == pytest.approx(-np.mean(np.log(probabilities[np.arange(50), y])), rel=1e-5)

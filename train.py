@@ -1,0 +1,74 @@
+"""Train the MLP from the command line.
+
+    python train.py --dataset=fashion_mnist --epochs=30
+
+This file only turns flags into an `engine.job.TrainConfig` and calls `engine.job.run`;
+the engine never reads flags. A problem the user can fix (a bad flag, missing or broken
+data, an unwritable output directory) is printed as one line, with exit status 2.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the log
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("dataset", "mnist", "mnist, fashion_mnist, or another TFDS image-classification dataset. "
+                    "Offline, the default mnist falls back to Fashion-MNIST when that is installed (announced).")
+flags.DEFINE_string("data_dir", None, "Directory holding the four IDX files (train-images-idx3-ubyte.gz, ...).")
+flags.DEFINE_string("tfds_dir", None, "TensorFlow Datasets data directory (default ~/tensorflow_datasets).")
+flags.DEFINE_integer("epochs", 30, "Passes over the training set.")
+flags.DEFINE_integer("batch_size", 32, "Examples per step; the last partial batch is kept.")
+flags.DEFINE_list("hidden", ["256", "128"], "Hidden layer sizes, comma-separated.")
+flags.DEFINE_float("learning_rate", 0.01, "SGD learning rate.")
+flags.DEFINE_float("momentum", 0.0, "SGD momentum, in [0, 1).")
+flags.DEFINE_boolean("nesterov", False, "Use Nesterov momentum.")
+flags.DEFINE_integer("seed", 0, "Seed for weights and per-epoch shuffling.")
+flags.DEFINE_string("mode", "graph", "Execution mode: eager, graph (tf.function) or xla (jit_compile=True).")
+flags.DEFINE_boolean("validate_on_test", True, "Evaluate the test set after every epoch (monitoring only).")
+flags.DEFINE_string("output_dir", "runs/train", "Where history.json and metrics.png are written.")
+
+
+def config_from_flags():
+    """Builds the frozen TrainConfig from FLAGS; raises ConfigError for a bad value."""
+    from engine.config import TrainConfig
+    from engine.errors import ConfigError
+
+    try:
+        hidden = tuple(int(size) for size in FLAGS.hidden)
+    except ValueError:
+        raise ConfigError(f"--hidden must be a comma-separated list of positive integers like 256,128, "
+                          f"got {','.join(FLAGS.hidden)}") from None
+    return TrainConfig(
+        dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, tfds_dir=FLAGS.tfds_dir,
+        # An explicit --dataset=mnist is never swapped for another data set; the default may be.
+        fallback_dataset=None if FLAGS["dataset"].present else "fashion_mnist",
+        epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, hidden=hidden,
+        learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov,
+        seed=FLAGS.seed, mode=FLAGS.mode, validate_on_test=FLAGS.validate_on_test,
+        output_dir=FLAGS.output_dir)
+
+
+def main(argv):
+    if len(argv) > 1:
+        print(f"train.py: error: unexpected arguments {argv[1:]}: every option is a --flag", file=sys.stderr)
+        return 2
+    from engine.config import check_output_dir
+    from engine.errors import ConfigError, DataError
+
+    try:
+        config = config_from_flags()
+        check_output_dir(config.output_dir)
+        from engine import job  # imports TensorFlow: only once the flags are known to be good
+
+        job.run(config, print_fn=lambda line: print(line, flush=True))
+    except (ConfigError, DataError) as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
