@@ -29,6 +29,8 @@ flags.DEFINE_integer("seed", 0, "Seed for weights and per-epoch shuffling.")
 flags.DEFINE_string("mode", "graph", "Execution mode: eager, graph (tf.function) or xla (jit_compile=True).")
 flags.DEFINE_boolean("validate_on_test", True, "Evaluate the test set after every epoch (monitoring only).")
 flags.DEFINE_string("output_dir", "runs/train", "Where history.json and metrics.png are written.")
+flags.DEFINE_boolean("compare_keras", False, "Train the engine and tf.keras side by side from the same weights on "
+                     "the same batches; print a per-epoch table, write parity.json and parity.png.")
 
 
 def config_from_flags():
@@ -63,7 +65,11 @@ def main(argv):
         check_output_dir(config.output_dir)
         from engine import job  # imports TensorFlow: only once the flags are known to be good
 
-        job.run(config, print_fn=lambda line: print(line, flush=True))
+        print_line = lambda line: print(line, flush=True)  # noqa: E731
+        if FLAGS.compare_keras:
+            job.compare_with_keras(config, print_fn=print_line)
+        else:
+            job.run(config, print_fn=print_line)
     except (ConfigError, DataError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2

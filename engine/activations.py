@@ -43,7 +43,29 @@ def softmax(z: tf.Tensor) -> tf.Tensor:
     """
     shifted = z - tf.reduce_max(z, axis=-1, keepdims=True)  # [..., classes], max is 0
     exponentials = tf.exp(shifted)
-    return exponentials / tf.reduce_sum(exponentials, axis=-1, keepdims=True)
+    probabilities = exponentials / tf.reduce_sum(exponentials, axis=-1, keepdims=True)
+    # Keep the logits with the probabilities, exactly as keras.activations.softmax does: a
+    # cross-entropy given these probabilities then computes from the logits — exact, and with
+    # a gradient that never vanishes (see engine/losses.py).
+    remember_logits(probabilities, z)
+    return probabilities
+
+
+def remember_logits(probabilities: tf.Tensor, logits: tf.Tensor) -> None:
+    """Records on a softmax output the logits it came from (read back by `logits_of`).
+
+    The attribute is Keras 3's own, `_keras_logits`, so either library's cross-entropy finds
+    the logits behind either library's softmax.
+    """
+    try:
+        probabilities._keras_logits = logits
+    except AttributeError:  # a C-level tensor type that takes no attributes: the loss clips
+        pass
+
+
+def logits_of(probabilities: tf.Tensor):
+    """The logits `softmax` recorded on `probabilities`, or None for any other tensor."""
+    return getattr(probabilities, "_keras_logits", None)
 
 
 def log_softmax(z: tf.Tensor) -> tf.Tensor:

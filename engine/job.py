@@ -11,7 +11,7 @@ from typing import Callable
 
 import tensorflow as tf
 
-from engine import data, losses, optimizers, plots
+from engine import data, losses, optimizers, parity, plots
 from engine.config import TrainConfig, check_output_dir
 from engine.progress import ProgressBar
 from engine.training import Trainer
@@ -26,15 +26,21 @@ def write_json_atomically(payload: dict, path: str) -> None:
     os.replace(temporary, path)
 
 
-def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
-    """Runs the job described by `config`; returns what it writes to history.json."""
-    check_output_dir(config.output_dir)
-    tf.random.set_seed(config.seed)
+def load_data(config: TrainConfig, print_fn: Callable[[str], None]) -> data.ImageClassificationData:
+    """Loads the configured data set and says what was loaded, from where, onto which device."""
     dataset = data.load(config.dataset, config.data_dir, config.tfds_dir,
                         fallback=config.fallback_dataset, log=print_fn)
     print_fn(f"Data: {dataset.name}, {len(dataset.train_labels):,} train / {len(dataset.test_labels):,} test "
              f"images of {dataset.image_shape} from {dataset.source}")
     print_fn(f"Device: {', '.join(d.name for d in tf.config.list_logical_devices())}; mode: {config.mode}")
+    return dataset
+
+
+def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
+    """Runs the job described by `config`; returns what it writes to history.json."""
+    check_output_dir(config.output_dir)
+    tf.random.set_seed(config.seed)
+    dataset = load_data(config, print_fn)
 
     model = mlp(config.hidden, dataset.num_classes)
     model.build((None,) + tuple(dataset.image_shape))
@@ -63,3 +69,30 @@ def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
                        title=f"{dataset.name} MLP {'-'.join(map(str, config.hidden))}, batch {config.batch_size}")
     print_fn(f"Wrote {config.output_dir}/history.json and {config.output_dir}/metrics.png")
     return results
+
+
+def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = print) -> parity.ParityReport:
+    """Trains the engine and tf.keras side by side (engine/parity.py); writes parity.json and parity.png."""
+    check_output_dir(config.output_dir)
+    dataset = load_data(config, print_fn)
+    setup = parity.ParitySetup(hidden=config.hidden, learning_rate=config.learning_rate, momentum=config.momentum,
+                               nesterov=config.nesterov, batch_size=config.batch_size, epochs=config.epochs,
+                               mode=config.mode, seed=config.seed)
+    header = (f"{'epoch':>5} | {'engine loss':>11} {'acc':>6} | {'keras loss':>10} {'acc':>6} | "
+              f"{'|d loss|':>8} {'|d acc|':>7} | {'engine test acc':>15} {'keras test acc':>14} | {'engine s':>8} {'keras s':>7}")
+    print_fn(header)
+    print_fn("-" * len(header))
+    report = parity.compare(setup, (dataset.train_images, dataset.train_labels),
+                            (dataset.test_images, dataset.test_labels), on_epoch=lambda row: print_fn(
+        f"{row['epoch']:>5} | {row['engine_loss']:>11.4f} {row['engine_accuracy']:>6.4f} | "
+        f"{row['keras_loss']:>10.4f} {row['keras_accuracy']:>6.4f} | "
+        f"{abs(row['engine_loss'] - row['keras_loss']):>8.1e} {abs(row['engine_accuracy'] - row['keras_accuracy']):>7.1e} | "
+        f"{row['engine_test_accuracy']:>15.4f} {row['keras_test_accuracy']:>14.4f} | "
+        f"{row['engine_seconds']:>8.1f} {row['keras_seconds']:>7.1f}"))
+    for key, value in report.summary().items():
+        print_fn(f"{key}: {value:.3g}")
+    report.to_json(os.path.join(config.output_dir, "parity.json"))
+    plots.plot_parity(report.epochs, os.path.join(config.output_dir, "parity.png"),
+                      title=f"{dataset.name}: engine ({config.mode}) vs tf.keras fit, same weights and batches")
+    print_fn(f"Wrote {config.output_dir}/parity.json and {config.output_dir}/parity.png")
+    return report

@@ -1,24 +1,30 @@
 """Loss functions: how wrong a batch of predictions is, as one scalar to differentiate.
 
-Every loss here returns the MEAN over the batch of a per-example loss, which is what Keras
-calls the "sum_over_batch_size" reduction. The mean (not the sum) keeps the gradient's
-scale independent of the batch size, so one learning rate works for batch 32 and 1024.
+Every loss here returns the MEAN over the batch of a per-example loss, computed as Keras's
+"sum_over_batch_size" reduction does: the sum divided by the batch size. The mean (not the
+sum) keeps the gradient's scale independent of the batch size, so one learning rate works
+for batch 32 and batch 1024.
 
-Probabilities vs. logits. A classifier's last layer can output probabilities (softmax
-applied) or logits (the raw scores before it). From logits, cross-entropy is computed as
-`-log_softmax(z)[y]`, which is exact for any finite z. From probabilities we must take
-`log(p)`, and `log(0) = -inf`; so, like Keras, probabilities are clipped to
-[EPSILON, 1 - EPSILON] first. The clip bounds each example's loss at -log(1e-7) = 16.12 and
-zeroes its gradient once the true class' probability is below 1e-7.
+Probabilities vs. logits. A classifier's last layer outputs probabilities (softmax
+applied) or logits z (the scores before it). From logits, cross-entropy is exact for any
+finite z:
 
-What Keras 3 does differently, and why we do not copy it: `keras.activations.softmax`
-attaches its input to its output (`output._keras_logits`), and Keras's cross-entropy, when
-it finds that attribute (or, in a graph, a `Softmax` op feeding it), silently switches to
-the logits. So a Keras model ending in Dense(softmax) never clips. We keep the math
-visible instead: `sparse_categorical_crossentropy(y, p)` is always the clipped formula,
-identical to Keras's on a plain probability tensor, and a user who wants the exact
-log-softmax path ends the model in a linear layer and passes `from_logits=True`. The two
-agree to float32 rounding until a probability falls below 1e-7.
+    loss_i = log sum_j exp(z_ij) - z_i,y        (log-sum-exp, computed after subtracting max_j z_ij)
+    dloss_i / dz_ij = softmax(z_i)_j - [j == y]  (probability minus target)
+
+and that derivative is written next to the forward formula (`_cross_entropy_from_logits`)
+rather than left to the tape: the tape would differentiate the log, exp and division one by
+one, and both the rounding and the op count would differ from the textbook p - y.
+
+From probabilities we must take log(p), and log(0) = -inf; so, like Keras, probabilities are
+clipped to [EPSILON, 1 - EPSILON] first, which bounds each example's loss at -log(1e-7) =
+16.12 but also zeroes its gradient once the true class' probability is below 1e-7.
+
+What Keras 3 does, and so do we: its softmax output carries the logits it came from
+(`_keras_logits`), and its cross-entropy, given such an output, uses the logits instead of
+clipping. A Keras model ending in Dense(softmax) thus never clips. `engine.activations.softmax`
+records its logits the same way (`remember_logits`), and the cross-entropies below take them
+when present. A plain probability tensor (say, read from a file) is clipped, in both libraries.
 """
 
 import tensorflow as tf
@@ -34,7 +40,7 @@ def sparse_categorical_crossentropy(
     """Cross-entropy with integer labels: `mean_i -log p[i, y_i]`.
 
     Args:
-      y_true: int labels, shape [batch], values in [0, classes).
+      y_true: int labels, shape [batch] (or [batch, 1]), values in [0, classes).
       y_pred: probabilities (or logits if `from_logits`), shape [batch, classes].
       from_logits: whether `y_pred` are logits.
 
@@ -42,18 +48,20 @@ def sparse_categorical_crossentropy(
       Scalar float tensor: the mean loss over the batch.
 
     Example:
-      >>> sparse_categorical_crossentropy([0], [[0.5, 0.5]]).numpy()   # -log(0.5)
+      >>> sparse_categorical_crossentropy([0], tf.constant([[0.5, 0.5]])).numpy()   # -log(0.5)
       0.6931472
     """
     y_pred = tf.convert_to_tensor(y_pred)
-    log_probs = _log_probabilities(y_pred, from_logits)  # [batch, classes]
-    if not from_logits:
-        # Keras treats the clipped log-probabilities as logits, which renormalises them:
-        # log p_i - log sum_j p_j. The clip moves the sum off 1 by up to classes * 1e-7.
-        log_probs = activations.log_softmax(log_probs)
+    labels = tf.reshape(tf.cast(y_true, tf.int32), [-1])  # [batch]
+    logits = y_pred if from_logits else activations.logits_of(y_pred)
+    if logits is not None:
+        targets = tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype)  # [batch, classes]
+        return _mean(_cross_entropy_from_logits(logits, targets))
+    # Keras treats the clipped log-probabilities as logits, which renormalises them:
+    # log p_i - log sum_j p_j. The clip moves the sum off 1 by up to classes * 1e-7.
+    log_probs = activations.log_softmax(_clipped_log(y_pred))  # [batch, classes]
     # Pick log p[i, y_i] for each row i.
-    picked = tf.gather(log_probs, tf.cast(y_true, tf.int32), axis=-1, batch_dims=1)  # [batch]
-    return -tf.reduce_mean(picked)
+    return _mean(-tf.gather(log_probs, labels, axis=-1, batch_dims=1))
 
 
 def categorical_crossentropy(
@@ -70,11 +78,12 @@ def categorical_crossentropy(
       from_logits: whether `y_pred` are logits.
     """
     y_pred = tf.convert_to_tensor(y_pred)
-    y_true = tf.cast(y_true, y_pred.dtype)
-    if not from_logits:
-        y_pred = y_pred / tf.reduce_sum(y_pred, axis=-1, keepdims=True)
-    log_probs = _log_probabilities(y_pred, from_logits)  # [batch, classes]
-    return -tf.reduce_mean(tf.reduce_sum(y_true * log_probs, axis=-1))
+    targets = tf.cast(y_true, y_pred.dtype)
+    logits = y_pred if from_logits else activations.logits_of(y_pred)
+    if logits is not None:
+        return _mean(_cross_entropy_from_logits(logits, targets))
+    y_pred = y_pred / tf.reduce_sum(y_pred, axis=-1, keepdims=True)
+    return _mean(-tf.reduce_sum(targets * _clipped_log(y_pred), axis=-1))
 
 
 def mean_squared_error(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
@@ -85,11 +94,33 @@ def mean_squared_error(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """
     y_pred = tf.convert_to_tensor(y_pred)
     error = tf.cast(y_true, y_pred.dtype) - y_pred
-    return tf.reduce_mean(tf.reduce_mean(tf.square(error), axis=-1))
+    return _mean(tf.reduce_mean(tf.square(error), axis=-1))
 
 
-def _log_probabilities(y_pred: tf.Tensor, from_logits: bool) -> tf.Tensor:
-    """`log p` from logits (exact log-softmax) or from probabilities (clipped log)."""
-    if from_logits:
-        return activations.log_softmax(y_pred)
-    return tf.math.log(tf.clip_by_value(y_pred, EPSILON, 1.0 - EPSILON))
+@tf.custom_gradient
+def _cross_entropy_from_logits(logits: tf.Tensor, targets: tf.Tensor):
+    """Per-example `-sum_j t_j log softmax(z)_j = sum_j t_j (log sum_k exp(z_k) - z_j)`,
+    with its derivative `softmax(z) - t` (for targets that sum to 1).
+
+    `multiply_no_nan` makes a zero target contribute exactly 0 even where z_j = -inf, so a
+    one-hot row gives exactly `log sum_k exp(z_k) - z_y`.
+    """
+    shifted = logits - tf.reduce_max(logits, axis=-1, keepdims=True)  # [batch, classes], max 0
+    exponentials = tf.exp(shifted)
+    sum_exp = tf.reduce_sum(exponentials, axis=-1, keepdims=True)  # [batch, 1], >= 1
+    per_example = tf.reduce_sum(tf.math.multiply_no_nan(tf.math.log(sum_exp) - shifted, targets), axis=-1)
+
+    def gradient(upstream):  # upstream: dL/dloss_i, [batch]
+        probabilities = exponentials / sum_exp
+        return upstream[:, None] * (probabilities - targets), None
+
+    return per_example, gradient
+
+
+def _clipped_log(probabilities: tf.Tensor) -> tf.Tensor:
+    return tf.math.log(tf.clip_by_value(probabilities, EPSILON, 1.0 - EPSILON))
+
+
+def _mean(per_example: tf.Tensor) -> tf.Tensor:
+    """Keras's sum_over_batch_size: the sum, divided by the number of examples."""
+    return tf.reduce_sum(per_example) / tf.cast(tf.size(per_example), per_example.dtype)

@@ -105,7 +105,8 @@ class Trainer:
     def fit(self, images: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int,
             validation_data: Optional[Tuple[np.ndarray, np.ndarray]] = None, seed: Optional[int] = 0,
             on_epoch_end: Sequence[Callable[[Logs], None]] = (),
-            progress: Optional[Callable[[int, int, Callable[[], Logs]], None]] = None) -> List[Logs]:
+            progress: Optional[Callable[[int, int, Callable[[], Logs]], None]] = None,
+            on_step_end: Sequence[Callable[[int, tf.Tensor], None]] = ()) -> List[Logs]:
         """Trains for `epochs` passes over the data; returns the history, one dict per epoch.
 
         Args:
@@ -116,6 +117,8 @@ class Trainer:
           on_epoch_end: called with each epoch's logs (epoch, loss, accuracy, val_loss,
             val_accuracy, seconds, steps_per_second).
           progress: called after each step with (step, steps, read_metrics).
+          on_step_end: called after each step with (step number counted from 1 across
+            epochs, the batch's loss tensor); reading the loss waits for the step.
         """
         images, labels = tf.constant(images, tf.float32), tf.constant(labels, tf.int32)
         self._compile(images)
@@ -125,7 +128,9 @@ class Trainer:
             self._reset_metrics()
             start = time.perf_counter()
             for step, index in enumerate(epoch_batches(int(images.shape[0]), batch_size, seed, epoch), 1):
-                self._train_step(tf.gather(images, index), tf.gather(labels, index))
+                loss = self._train_step(tf.gather(images, index), tf.gather(labels, index))
+                for callback in on_step_end:
+                    callback((epoch - 1) * steps + step, loss)
                 if progress is not None:
                     progress(step, steps, self._metrics)
             logs = {"epoch": epoch, **self._metrics()}  # reading the metrics waits for the last step

@@ -30,3 +30,12 @@ def fashion_mnist_dir() -> Path:
 @pytest.fixture(scope="session")
 def mnist_t10k_dir() -> Path:
     return _require(MNIST_T10K / "t10k-images-idx3-ubyte.gz", "the shared/ data folder sits beside the repo").parent
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist(fashion_mnist_dir, tmp_path_factory):
+    """Full Fashion-MNIST through the real route: Debian's IDX files, prepared by TFDS (once a session)."""
+    from engine import data
+
+    return data.load("fashion_mnist", data_dir=str(fashion_mnist_dir),
+                     tfds_dir=str(tmp_path_factory.mktemp("tfds")), log=lambda line: None)

@@ -106,3 +106,19 @@ def test_a_broken_idx_file_is_named(small_mnist_dir, tmp_path):
     result = run_train("--dataset=mnist", f"--data_dir={broken}", f"--tfds_dir={tmp_path / 'tfds'}",
                        f"--output_dir={tmp_path / 'out'}")
     assert_one_clear_error(result, "train-labels-idx1-ubyte.gz")
+
+
+def test_compare_keras_prints_the_side_by_side_table_and_writes_parity_files(small_mnist_dir, tmp_path):
+    out = tmp_path / "parity"
+    result = run_train("--compare_keras", "--dataset=mnist", f"--data_dir={small_mnist_dir}",
+                       f"--tfds_dir={tmp_path / 'tfds'}", "--epochs=2", "--hidden=32", f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    header = next(line for line in result.stdout.splitlines() if line.lstrip().startswith("epoch |"))
+    assert "engine loss" in header and "keras loss" in header and "|d loss|" in header and "keras s" in header
+    rows = [line for line in result.stdout.splitlines() if line.strip()[:1].isdigit() and "|" in line]
+    assert [row.split("|")[0].strip() for row in rows] == ["1", "2"]
+    report = json.loads((out / "parity.json").read_text())
+    assert report["summary"]["forward_max_abs_diff"] <= 1e-6
+    assert report["summary"]["step1_gradient_max_abs_diff"] <= 1e-6
+    assert len(report["epochs"]) == 2 and report["setup"]["hidden"] == [32]
+    assert (out / "parity.png").read_bytes().startswith(b"\x89PNG")

@@ -4,16 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import data, losses, optimizers
+from engine import losses, optimizers
 from engine.training import Trainer
 from layers import mlp
-
-
-@pytest.fixture(scope="module")
-def fashion_mnist(fashion_mnist_dir, tmp_path_factory):
-    """Full Fashion-MNIST through the real route: Debian's IDX files, prepared by TFDS."""
-    return data.load("fashion_mnist", data_dir=str(fashion_mnist_dir),
-                     tfds_dir=str(tmp_path_factory.mktemp("tfds")), log=lambda line: None)
 
 
 def test_fashion_mnist_arrives_whole_and_scaled(fashion_mnist):
