@@ -26,7 +26,9 @@ flags.DEFINE_float("learning_rate", 0.01, "SGD learning rate.")
 flags.DEFINE_float("momentum", 0.0, "SGD momentum, in [0, 1).")
 flags.DEFINE_boolean("nesterov", False, "Use Nesterov momentum.")
 flags.DEFINE_integer("seed", 0, "Seed for weights and per-epoch shuffling.")
-flags.DEFINE_string("mode", "graph", "Execution mode: eager, graph (tf.function) or xla (jit_compile=True).")
+flags.DEFINE_string("mode", "xla", "Execution mode: eager, graph (tf.function) or xla (jit_compile=True).")
+flags.DEFINE_integer("steps_per_execution", 64, "Training steps run inside one compiled call (graph and xla modes).")
+flags.DEFINE_string("device", "auto", "auto (TPU, else GPU, else CPU), cpu, gpu or tpu.")
 flags.DEFINE_boolean("validate_on_test", True, "Evaluate the test set after every epoch (monitoring only).")
 flags.DEFINE_string("output_dir", "runs/train", "Where history.json and metrics.png are written.")
 flags.DEFINE_boolean("compare_keras", False, "Train the engine and tf.keras side by side from the same weights on "
@@ -49,7 +51,8 @@ def config_from_flags():
         fallback_dataset=None if FLAGS["dataset"].present else "fashion_mnist",
         epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, hidden=hidden,
         learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov,
-        seed=FLAGS.seed, mode=FLAGS.mode, validate_on_test=FLAGS.validate_on_test,
+        seed=FLAGS.seed, mode=FLAGS.mode, steps_per_execution=FLAGS.steps_per_execution, device=FLAGS.device,
+        validate_on_test=FLAGS.validate_on_test,
         output_dir=FLAGS.output_dir)
 
 

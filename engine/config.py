@@ -12,6 +12,7 @@ from typing import Optional, Tuple
 from engine.errors import ConfigError
 
 MODES = ("eager", "graph", "xla")  # see engine/execution.py for what each one does
+DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/devices.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +30,9 @@ class TrainConfig:
     momentum: float = 0.0
     nesterov: bool = False
     seed: int = 0
-    mode: str = "graph"
+    mode: str = "xla"
+    steps_per_execution: int = 64
+    device: str = "auto"
     validate_on_test: bool = True
     output_dir: str = "runs/train"
 
@@ -42,6 +45,8 @@ class TrainConfig:
             (self.learning_rate > 0, f"--learning_rate must be > 0, got {self.learning_rate}"),
             (0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}"),
             (self.mode in MODES, f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
+            (self.steps_per_execution >= 1, f"--steps_per_execution must be >= 1, got {self.steps_per_execution}"),
+            (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -11,7 +11,7 @@ from typing import Callable
 
 import tensorflow as tf
 
-from engine import data, losses, optimizers, parity, plots
+from engine import data, devices, losses, optimizers, parity, plots
 from engine.config import TrainConfig, check_output_dir
 from engine.progress import ProgressBar
 from engine.training import Trainer
@@ -27,26 +27,37 @@ def write_json_atomically(payload: dict, path: str) -> None:
 
 
 def load_data(config: TrainConfig, print_fn: Callable[[str], None]) -> data.ImageClassificationData:
-    """Loads the configured data set and says what was loaded, from where, onto which device."""
+    """Loads the configured data set and says what was loaded, and from where."""
     dataset = data.load(config.dataset, config.data_dir, config.tfds_dir,
                         fallback=config.fallback_dataset, log=print_fn)
     print_fn(f"Data: {dataset.name}, {len(dataset.train_labels):,} train / {len(dataset.test_labels):,} test "
              f"images of {dataset.image_shape} from {dataset.source}")
-    print_fn(f"Device: {', '.join(d.name for d in tf.config.list_logical_devices())}; mode: {config.mode}")
     return dataset
+
+
+def announce_device(config: TrainConfig, print_fn: Callable[[str], None]) -> devices.Device:
+    device = devices.select(config.device)
+    steps = f", {config.steps_per_execution} steps per call" if config.mode != "eager" else ""
+    print_fn(f"Device: {device.description} [{device.name}]; mode: {config.mode}{steps}")
+    return device
 
 
 def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     """Runs the job described by `config`; returns what it writes to history.json."""
     check_output_dir(config.output_dir)
     tf.random.set_seed(config.seed)
+    device = announce_device(config, print_fn)
     dataset = load_data(config, print_fn)
+    with tf.device(device.name):
+        return _train(config, dataset, print_fn)
 
+
+def _train(config: TrainConfig, dataset: data.ImageClassificationData, print_fn: Callable[[str], None]) -> dict:
     model = mlp(config.hidden, dataset.num_classes)
     model.build((None,) + tuple(dataset.image_shape))
     model.summary(print_fn)
     optimizer = optimizers.SGD(config.learning_rate, config.momentum, config.nesterov)
-    trainer = Trainer(model, losses.sparse_categorical_crossentropy, optimizer, config.mode)
+    trainer = Trainer(model, losses.sparse_categorical_crossentropy, optimizer, config.mode, config.steps_per_execution)
 
     def report(logs: dict) -> None:
         validation = (f" - val_loss {logs['val_loss']:.4f} - val_accuracy {logs['val_accuracy']:.4f}"
@@ -74,10 +85,11 @@ def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
 def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = print) -> parity.ParityReport:
     """Trains the engine and tf.keras side by side (engine/parity.py); writes parity.json and parity.png."""
     check_output_dir(config.output_dir)
+    announce_device(config, print_fn)
     dataset = load_data(config, print_fn)
     setup = parity.ParitySetup(hidden=config.hidden, learning_rate=config.learning_rate, momentum=config.momentum,
                                nesterov=config.nesterov, batch_size=config.batch_size, epochs=config.epochs,
-                               mode=config.mode, seed=config.seed)
+                               mode=config.mode, steps_per_execution=config.steps_per_execution, seed=config.seed)
     header = (f"{'epoch':>5} | {'engine loss':>11} {'acc':>6} | {'keras loss':>10} {'acc':>6} | "
               f"{'|d loss|':>8} {'|d acc|':>7} | {'engine test acc':>15} {'keras test acc':>14} | {'engine s':>8} {'keras s':>7}")
     print_fn(header)

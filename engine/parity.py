@@ -64,6 +64,7 @@ class ParitySetup:
     epochs: int = 5
     recorded_steps: int = 200
     mode: str = "graph"
+    steps_per_execution: int = 1
     seed: int = 0
     weights_from: str = "engine"  # which side's initial weights both start from: "engine" or "keras"
 
@@ -218,7 +219,8 @@ def _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epo
     """Trainer.fit against Keras's compile + fit, epoch by epoch, on the same batch order."""
     (x, y), (x_test, y_test) = train, test
     our_step_losses, snapshots = [], []
-    trainer = Trainer(ours, our_loss, optimizers.SGD(setup.learning_rate, setup.momentum, setup.nesterov), setup.mode)
+    trainer = Trainer(ours, our_loss, optimizers.SGD(setup.learning_rate, setup.momentum, setup.nesterov),
+                      setup.mode, setup.steps_per_execution)
     history = trainer.fit(
         x, y, setup.epochs, setup.batch_size, validation_data=test, seed=setup.seed,
         on_epoch_end=[lambda logs: snapshots.append([v.numpy() for v in ours.trainable_variables])],

@@ -66,6 +66,8 @@ def test_a_short_run_prints_progress_and_writes_history_and_plot(small_mnist_dir
     ("--learning_rate=0", "--learning_rate must be > 0, got 0.0"),
     ("--momentum=1.5", "--momentum must be in [0, 1), got 1.5"),
     ("--mode=turbo", "--mode must be one of eager, graph, xla, got 'turbo'"),
+    ("--steps_per_execution=0", "--steps_per_execution must be >= 1, got 0"),
+    ("--device=fpga", "--device must be one of auto, cpu, gpu, tpu, got 'fpga'"),
 ])
 def test_an_invalid_flag_value_gets_one_clear_line(flag, fragment, tmp_path):
     assert_one_clear_error(run_train(flag, f"--output_dir={tmp_path}"), fragment)
@@ -122,3 +124,13 @@ def test_compare_keras_prints_the_side_by_side_table_and_writes_parity_files(sma
     assert report["summary"]["step1_gradient_max_abs_diff"] <= 1e-6
     assert len(report["epochs"]) == 2 and report["setup"]["hidden"] == [32]
     assert (out / "parity.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_asking_for_a_device_the_machine_lacks_says_so(tmp_path):
+    """This suite runs on CPU-only machines (CI's): a GPU request must fail clearly, not fall back."""
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU: the request would succeed")
+    result = run_train("--device=gpu", "--dataset=fashion_mnist", f"--output_dir={tmp_path}")
+    assert_one_clear_error(result, "--device=gpu: TensorFlow sees no GPU")

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from engine import losses, optimizers
-from engine.training import Trainer, epoch_batches, train_step
+from engine.training import Trainer, epoch_batches, execution_blocks, train_step
 from engine.metrics import Mean, SparseCategoricalAccuracy
 from layers import mlp
 from tests.test_layers import keras_twin
@@ -118,3 +118,37 @@ def test_evaluate_matches_a_direct_computation():
     probabilities = trainer.model(x).numpy()
     assert result["accuracy"] == pytest.approx(np.mean(probabilities.argmax(-1) == y))
     assert result["loss"] == pytest.approx(-np.mean(np.log(probabilities[np.arange(50), y])), rel=1e-5)
+
+
+def test_execution_blocks_group_k_full_batches_and_keep_the_partial_batch_alone():
+    blocks = list(execution_blocks(epoch_batches(23, 4, seed=None, epoch=1), steps_per_execution=2))
+    assert [block.shape for block in blocks] == [(2, 4), (2, 4), (1, 4), (1, 3)]
+    np.testing.assert_array_equal(np.concatenate([block.ravel() for block in blocks]), np.arange(23))
+
+
+@pytest.mark.parametrize("mode", ["graph", "xla"])
+def test_a_full_run_traces_each_compiled_function_once(mode):
+    """Two epochs of 100 examples in batches of 8 (12 full batches and one of 4), 5 steps per
+    call: blocks of 5, 5, 2 and 1 steps, and a test set of another size — one trace each."""
+    x, y = small_problem(100)
+    trainer = Trainer(fresh_model(), losses.sparse_categorical_crossentropy, optimizers.SGD(0.1), mode, 5)
+    trainer.fit(x, y, epochs=2, batch_size=8, validation_data=small_problem(30, seed=1))
+    trainer.evaluate(*small_problem(17, seed=2), batch_size=8)
+    assert trainer._train_steps.experimental_get_tracing_count() == 1
+    assert trainer._test_steps.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.parametrize("mode", ["graph", "xla"])
+def test_steps_per_execution_changes_speed_not_results(mode):
+    x, y = small_problem(100)
+    runs = []
+    for k in (1, 4):
+        trainer = Trainer(fresh_model(), losses.sparse_categorical_crossentropy, optimizers.SGD(0.1, 0.9), mode, k)
+        step_losses = []
+        trainer.fit(x, y, epochs=2, batch_size=8, on_step_end=[lambda step, loss: step_losses.append((step, float(loss)))])
+        runs.append((step_losses, [v.numpy() for v in trainer.model.trainable_variables]))
+    (losses_1, weights_1), (losses_4, weights_4) = runs
+    assert [s for s, _ in losses_4] == list(range(1, 27))
+    np.testing.assert_allclose([l for _, l in losses_4], [l for _, l in losses_1], rtol=1e-5)
+    for a, b in zip(weights_1, weights_4):
+        np.testing.assert_allclose(a, b, atol=1e-5)

@@ -1,0 +1,60 @@
+"""Which device a run uses: `--device=auto|cpu|gpu|tpu`, resolved once and printed at start-up.
+
+`auto` takes the most capable device present: a TPU if a TPU cluster resolver connects, else
+the first GPU TensorFlow sees, else the CPU. So the same command runs on a laptop, a GPU box or
+a Cloud TPU VM without code changes. The TPU probe only runs where a TPU can be (a TPU VM has
+`/dev/accel*` devices, or `TPU_NAME` names a remote one): elsewhere the resolver would query
+the cloud metadata server and wait for it to time out.
+"""
+
+import dataclasses
+import glob
+import os
+
+import tensorflow as tf
+
+from engine.config import DEVICES
+from engine.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    kind: str  # "cpu", "gpu" or "tpu"
+    name: str  # TensorFlow's device string, for `with tf.device(name)`
+    description: str  # one line for the start-up banner
+
+
+def _tpu_resolver():
+    """A connected TPUClusterResolver, or None where there is no TPU."""
+    if not (glob.glob("/dev/accel*") or os.environ.get("TPU_NAME")):
+        return None
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return resolver
+    except (ValueError, RuntimeError, tf.errors.OpError):
+        return None
+
+
+def select(requested: str = "auto") -> Device:
+    """Resolves `requested` to a Device present on this machine.
+
+    Raises:
+      ConfigError: for an unknown name, or a device kind this machine does not have.
+    """
+    if requested not in DEVICES:
+        raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {requested!r}")
+    if requested in ("auto", "tpu") and _tpu_resolver() is not None:
+        tpus = tf.config.list_logical_devices("TPU")
+        return Device("tpu", tpus[0].name, f"TPU ({len(tpus)} cores)")
+    if requested == "tpu":
+        raise ConfigError("--device=tpu: no TPU found (no /dev/accel* and no TPU_NAME); use --device=auto")
+    gpus = tf.config.list_physical_devices("GPU")
+    if requested in ("auto", "gpu") and gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return Device("gpu", "/device:GPU:0", f"GPU 0 of {len(gpus)}: {details.get('device_name', 'unknown')}")
+    if requested == "gpu":
+        raise ConfigError("--device=gpu: TensorFlow sees no GPU (is tensorflow[and-cuda] installed and "
+                          "nvidia-smi working?); use --device=auto or --device=cpu")
+    return Device("cpu", "/device:CPU:0", f"CPU ({os.cpu_count()} cores)")
