@@ -1,0 +1,208 @@
+"""One run that measures the engine against tf.keras side by side, and writes it down.
+
+    python -m bench.report [--quick] [--out bench/results]
+
+Measures, in order, printing one line per measurement:
+
+1. The roofline: float32 matmul GFLOP/s, the best over a few square sizes (`measure.roofline`).
+2. At batch 32, every engine setting and every Keras setting (`workloads.SETTINGS`): a fresh
+   model's first epoch through the public `fit` (tracing and compiling included), then the same
+   model's steady state: WARMUP_CALLS untimed calls of its compiled K-step function, then a
+   fixed number of timed steps ending on a `.numpy()`. From these: steps/s, samples/s, the
+   ratio to keras-default and to the best Keras setting, achieved GFLOP/s
+   (steps/s x `workloads.train_flops_per_step`) and its fraction of the roofline, and the
+   first epoch's overhead over the same steps at the steady rate (mostly compilation).
+3. The input pipeline, graph-K1 at batch 32: data held as tensors (the engine's path) against
+   two `tf.data` pipelines feeding the same compiled step.
+4. A batch-size sweep of the best engine setting and keras-jit-spe64: samples/s and fraction of
+   the roofline.
+
+Writes `<out>/<device>.json`, `.md` and `.png`, `<device>` being "gpu" when TensorFlow sees one,
+else "cpu". `--quick` shrinks every measurement (a test runs it in about a minute); its numbers
+only show that the pipeline works.
+"""
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from bench import measure, render, workloads  # noqa: E402
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """How much each measurement runs."""
+
+    epoch_examples: int  # the first epoch's size (and the data the steady state draws from)
+    steps: int  # timed steps per compiled setting
+    eager_steps: int  # timed steps for eager and keras-eager (~50 steps/s on a CPU)
+    repeats: int  # timed runs per measurement; the median is reported
+    roofline_sizes: dict  # device -> matrix sizes
+    sweep_batch_sizes: tuple
+    sweep_examples: int  # examples per timed sweep run (at least one K-step call)
+
+
+FULL = Budget(60000, 1875, 300, 3, {"cpu": (256, 512, 1024, 2048), "gpu": (1024, 2048, 4096, 8192)},
+              (32, 64, 128, 256, 512, 1024, 2048, 4096), 60000)
+QUICK = Budget(2048, 192, 32, 1, {"cpu": (512, 1024), "gpu": (2048, 4096)}, (32, 128, 512), 4096)
+
+
+_START = time.perf_counter()
+
+
+def say(line: str) -> None:
+    """One progress line, stamped with the seconds since start, flushed at once."""
+    print(f"[{time.perf_counter() - _START:6.1f}s] {line}", flush=True)
+
+
+def cpu_model() -> str:
+    """The CPU's "model name" from /proc/cpuinfo (Linux), else what the platform module knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                platform.processor() or "unknown")
+
+
+def machine() -> dict:
+    """Which device ran, and on what: device kind, GPU name, CPU model, versions, date, command."""
+    gpus = tf.config.list_physical_devices("GPU")
+    cpu = cpu_model()
+    return {"device": "gpu" if gpus else "cpu",
+            "gpu": [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus],
+            "cpu": cpu, "cpu_count": os.cpu_count(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "tf32": bool(gpus) and tf.config.experimental.tensor_float_32_execution_enabled(),
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "command": shlex.join(["python", "-m", "bench.report", *sys.argv[1:]])}
+
+
+def settings_table(x: np.ndarray, y: np.ndarray, budget: Budget, roof: float) -> list:
+    """Section 2: one row per setting at batch 32."""
+    batch, rows = workloads.BATCH_SIZE, []
+    flops = workloads.train_flops_per_step(batch)
+    # A throwaway epoch on each side first: whichever setting came first would otherwise pay the
+    # process's one-time start-up (autograph, Keras's first compile; ~1.5 s on a CPU) as "compiling".
+    for name in ("graph-K1", "keras-default"):
+        measure.first_epoch_seconds(workloads.SETTINGS[name], x[:4 * batch], y[:4 * batch], batch)
+    for setting in workloads.ENGINE_SETTINGS + workloads.KERAS_SETTINGS:
+        first, trained = measure.first_epoch_seconds(setting, x, y, batch)
+        runner = (workloads.EngineSteps(trained, x, y, batch) if setting.side == "engine"
+                  else workloads.KerasSteps(trained, x, y, batch))
+        eager = setting.mode == "eager"
+        steady = measure.steady_steps_per_second(runner, budget.eager_steps if eager else budget.steps, budget.repeats)
+        rate, epoch_steps = steady["steps_per_second"], -(-len(y) // batch)
+        row = {"setting": setting.name, "side": setting.side, "mode": setting.mode,
+               "steps_per_execution": setting.steps_per_execution, "steady": steady,
+               "steps_per_second": rate, "samples_per_second": rate * batch,
+               "first_epoch_s": first, "first_epoch_steps": epoch_steps,
+               "first_epoch_overhead_s": first - epoch_steps / rate,
+               "gflops": rate * flops / 1e9, "roofline_fraction": rate * flops / 1e9 / roof}
+        if setting.side == "keras":
+            row["jit_compile"] = bool(trained.jit_compile)  # what "auto" resolved to
+        else:
+            row["data_device"] = runner.images.device
+        rows.append(row)
+        say(f"  {setting.name:<16} {rate:8.1f} steps/s  {rate * batch:9.0f} samples/s  "
+            f"{row['gflops']:6.2f} GFLOP/s ({row['roofline_fraction']:.1%} of roofline)  "
+            f"first epoch {first:6.2f} s ({row['first_epoch_overhead_s']:+.2f} s over steady)")
+    default = next(r for r in rows if r["setting"] == "keras-default")["steps_per_second"]
+    best = max((r for r in rows if r["side"] == "keras"), key=lambda r: r["steps_per_second"])
+    for row in rows:
+        row["vs_keras_default"] = row["steps_per_second"] / default
+        row["vs_keras_best"] = row["steps_per_second"] / best["steps_per_second"]
+        row["keras_best"] = best["setting"]
+    return rows
+
+
+def input_pipeline(x: np.ndarray, y: np.ndarray, budget: Budget) -> list:
+    """Section 3: graph-K1 at batch 32, fed from tensors and from two tf.data pipelines."""
+    batch, setting = workloads.BATCH_SIZE, workloads.SETTINGS["graph-K1"]
+    trainer = workloads.engine_trainer(setting)
+    feeds = {"tensors + index blocks (engine)": lambda: workloads.EngineSteps(trainer, x, y, batch),
+             "tf.data from_tensor_slices.cache.shuffle.batch.prefetch":
+                 lambda: workloads.EngineFedSteps(trainer, workloads.element_pipeline(x, y, batch), batch),
+             "tf.data shuffled indices + gather (as keras fit)":
+                 lambda: workloads.EngineFedSteps(trainer, workloads.index_gather_pipeline(x, y, batch), batch)}
+    rows = []
+    for name, make in feeds.items():
+        steady = measure.steady_steps_per_second(make(), budget.steps, budget.repeats)
+        rows.append({"feed": name, "steady": steady, "steps_per_second": steady["steps_per_second"],
+                     "samples_per_second": steady["steps_per_second"] * batch})
+        say(f"  {name:<56} {steady['steps_per_second']:8.1f} steps/s")
+    for row in rows:
+        row["vs_tensors"] = row["steps_per_second"] / rows[0]["steps_per_second"]
+    return rows
+
+
+def batch_sweep(x: np.ndarray, y: np.ndarray, budget: Budget, roof: float, engine_best: str) -> list:
+    """Section 4: samples/s of the best engine setting and keras-jit-spe64 per batch size."""
+    trainer = workloads.engine_trainer(workloads.SETTINGS[engine_best])
+    spe = workloads.SETTINGS[f"keras-jit-spe{workloads.FUSED_K}"]
+    model = workloads.keras_model(spe)
+    model.fit(x[:spe.steps_per_execution * 32], y[:spe.steps_per_execution * 32], batch_size=32, verbose=0)
+    rows = []
+    for batch in budget.sweep_batch_sizes:
+        for name, make in ((engine_best, lambda: workloads.EngineSteps(trainer, x, y, batch)),
+                           (spe.name, lambda: workloads.KerasSteps(model, x, y, batch))):
+            steady = measure.steady_steps_per_second(make(), -(-budget.sweep_examples // batch), budget.repeats)
+            samples = steady["steps_per_second"] * batch
+            gflops = steady["steps_per_second"] * workloads.train_flops_per_step(batch) / 1e9
+            rows.append({"setting": name, "batch_size": batch, "steady": steady, "samples_per_second": samples,
+                         "gflops": gflops, "roofline_fraction": gflops / roof})
+            say(f"  batch {batch:5d} {name:<16} {samples:10.0f} samples/s  {gflops:6.2f} GFLOP/s "
+                f"({gflops / roof:.1%} of roofline)")
+    return rows
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shrink every measurement (a smoke run, ~1 minute)")
+    parser.add_argument("--out", default="bench/results", help="directory for <device>.json/.md/.png")
+    args = parser.parse_args(argv)
+    budget = QUICK if args.quick else FULL
+    info = machine()
+    say(f"bench.report on {info['device']} ({', '.join(info['gpu']) or info['cpu']}), TensorFlow {info['tensorflow']}"
+        f"{' (quick)' if args.quick else ''}")
+    fashion = workloads.load_data()
+    x, y = fashion.train_images[:budget.epoch_examples], fashion.train_labels[:budget.epoch_examples]
+    say("roofline (float32 matmul, chained in a tf.function):")
+    roof = measure.roofline(budget.roofline_sizes[info["device"]])
+    for n, gflops in roof["per_size"].items():
+        say(f"  n={n:<5} {gflops:8.1f} GFLOP/s")
+    say(f"settings at batch {workloads.BATCH_SIZE} (first epoch: {len(y)} examples):")
+    settings = settings_table(x, y, budget, roof["gflops"])
+    say("input pipeline (graph-K1, batch 32):")
+    pipeline = input_pipeline(x, y, budget)
+    engine_best = max((r for r in settings if r["side"] == "engine"), key=lambda r: r["steps_per_second"])["setting"]
+    say(f"batch-size sweep ({engine_best} and keras-jit-spe{workloads.FUSED_K}):")
+    sweep = batch_sweep(x, y, budget, roof["gflops"], engine_best)
+    result = {**info, "quick": args.quick, "budget": dataclasses.asdict(budget), "batch_size": workloads.BATCH_SIZE,
+              "model": {"layer_sizes": workloads.layer_sizes(),
+                        "train_flops_per_step": workloads.train_flops_per_step(workloads.BATCH_SIZE),
+                        "eval_flops_per_example": workloads.eval_flops_per_example()},
+              "roofline": roof, "settings": settings, "input_pipeline": pipeline, "sweep": sweep}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / info["device"]
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    render.chart(result, stem.with_suffix(".png"))
+    stem.with_suffix(".md").write_text(render.markdown(result, stem.with_suffix(".png").name))
+    say(f"wrote {stem}.json, .md, .png")
+    return result
+
+
+if __name__ == "__main__":
+    main()

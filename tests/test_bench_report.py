@@ -1,0 +1,51 @@
+"""`python -m bench.report --quick` runs end to end and writes a complete, plausible report.
+
+The numbers of a quick run are not judged (the machine may be busy), only that every
+measurement happened: every setting is there with a positive speed, ratios and a fraction of
+the roofline in (0, 1.5), so an empty or half-written report cannot pass.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+SETTINGS = {"eager", "graph-K1", "graph-K16", "xla-K1", "xla-K64",
+            "keras-default", "keras-eager", "keras-jit", "keras-jit-spe64"}
+
+
+def test_quick_report_measures_every_setting_and_writes_json_md_png(fashion_mnist_dir, tmp_path):
+    run = subprocess.run([sys.executable, "-m", "bench.report", "--quick", "--out", str(tmp_path)],
+                         cwd=REPO, capture_output=True, text=True, timeout=240,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    written = {path.suffix: path for path in tmp_path.iterdir()}
+    assert set(written) == {".json", ".md", ".png"} and written[".json"].stem in {"cpu", "gpu"}
+    report = json.loads(written[".json"].read_text())
+
+    assert 0 < report["roofline"]["gflops"] < 1e6
+    rows = {row["setting"]: row for row in report["settings"]}
+    assert set(rows) == SETTINGS
+    for name, row in rows.items():
+        assert row["steps_per_second"] > 0 and row["samples_per_second"] > 0, name
+        assert row["vs_keras_default"] > 0 and row["vs_keras_best"] > 0, name
+        assert 0 < row["roofline_fraction"] < 1.5, name
+        assert row["first_epoch_s"] > 0, name
+    assert rows["keras-default"]["vs_keras_default"] == 1.0
+    assert max(rows[name]["vs_keras_best"] for name in SETTINGS if name.startswith("keras")) == 1.0
+
+    assert len(report["input_pipeline"]) == 3
+    assert all(row["steps_per_second"] > 0 for row in report["input_pipeline"])
+    sweep = {(row["setting"], row["batch_size"]): row for row in report["sweep"]}
+    assert {name for name, _ in sweep} == {max((r for r in rows.values() if r["side"] == "engine"),
+                                               key=lambda r: r["steps_per_second"])["setting"], "keras-jit-spe64"}
+    assert len(sweep) == 2 * len({batch for _, batch in sweep}) >= 4
+    assert all(row["samples_per_second"] > 0 and 0 < row["roofline_fraction"] < 1.5 for row in sweep.values())
+
+    page = written[".md"].read_text()
+    for needle in (*SETTINGS, "python -m bench.report --quick", f"TensorFlow {report['tensorflow']}",
+                   report["cpu"], "Input pipeline", "Batch-size sweep", written[".png"].name):
+        assert needle in page, needle
+    assert written[".png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written[".png"].stat().st_size > 20_000
