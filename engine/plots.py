@@ -16,17 +16,7 @@ def plot_history(history: Sequence[Dict[str, float]], path: str, title: str = ""
         axis.plot(epochs, [logs[metric] for logs in history], "o-", label=f"train {metric}")
         if history and f"val_{metric}" in history[0]:
             axis.plot(epochs, [logs[f"val_{metric}"] for logs in history], "s--", label=f"validation {metric}")
-        axis.set_xlabel("epoch")
-        axis.set_ylabel(metric)
-        axis.grid(alpha=0.3)
-        axis.legend()
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-
-
+    _save(figure, axes, path, title)
 
 
 def plot_parity(epochs: Sequence[Dict[str, float]], path: str, title: str = "") -> None:
@@ -43,6 +33,12 @@ def plot_parity(epochs: Sequence[Dict[str, float]], path: str, title: str = "") 
                               label=f"engine {label} {metric}")
             axis.plot(numbers, [row[f"keras_{split}{metric}"] for row in epochs], "x--",
                       color=line.get_color(), markersize=9, label=f"tf.keras {label} {metric}")
+    _save(figure, axes, path, title)
+
+
+def _save(figure, axes, path: str, title: str) -> None:
+    """Labels the two panels (loss | accuracy per epoch) and writes the figure as a PNG."""
+    for axis, metric in zip(axes, ("loss", "accuracy")):
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)
