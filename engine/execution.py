@@ -28,7 +28,8 @@ def compile_step(
       mode: one of MODES.
       input_signature: the specs of `step`'s arguments. A batch axis of None lets the one
         trace serve full batches and the smaller last batch alike (graph mode); XLA still
-        compiles once per distinct concrete shape, so at most twice per epoch size.
+        compiles once per distinct concrete shape: at most three per data set size (see
+        `training.execution_blocks`).
 
     Raises:
       ValueError: for an unknown mode.

@@ -99,6 +99,16 @@ def epoch_batches(num_examples: int, batch_size: int, seed: Optional[int], epoch
         yield order[start:start + batch_size]
 
 
+def _check_data(images, labels, batch_size: int) -> None:
+    """Refuses what would otherwise fail deep inside a compiled step, or train on nothing."""
+    if len(images) != len(labels):
+        raise ValueError(f"got {len(images)} images but {len(labels)} labels: they must pair up one to one")
+    if len(images) == 0:
+        raise ValueError("the data set is empty: nothing to train or evaluate on")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+
 class Trainer:
     """Trains and evaluates a model with a loss and an optimizer, in one execution mode.
 
@@ -154,10 +164,12 @@ class Trainer:
           seed: shuffling seed (see `epoch_batches`); None keeps the data's order.
           on_epoch_end: called with each epoch's logs (epoch, loss, accuracy, val_loss,
             val_accuracy, seconds, steps_per_second).
-          progress: called after each step with (step, steps, read_metrics).
+          progress: called after each compiled call with (steps done, steps per epoch,
+            read_metrics).
           on_step_end: called after each step with (step number counted from 1 across
             epochs, the batch's loss tensor); reading the loss waits for the step.
         """
+        _check_data(images, labels, batch_size)
         images, labels = tf.constant(images, tf.float32), tf.constant(labels, tf.int32)
         self._compile(images)
         steps = -(-int(images.shape[0]) // batch_size)
@@ -188,6 +200,7 @@ class Trainer:
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 32, prefix: str = "") -> Logs:
         """Mean loss and accuracy over a data set, in order, in batches of `batch_size`."""
+        _check_data(images, labels, batch_size)
         images, labels = tf.constant(images, tf.float32), tf.constant(labels, tf.int32)
         self._compile(images)
         self._reset_metrics()

@@ -19,7 +19,7 @@ def _require(path: Path, how: str) -> Path:
         return path
     if os.environ.get("CI") == "true":
         pytest.fail(f"{path} is missing in CI: {how}")
-    pytest.skip(f"{path} is missing: {how}")
+    pytest.skip(reason=f"{path} is missing: {how}")
 
 
 @pytest.fixture(scope="session")

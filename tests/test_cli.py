@@ -131,6 +131,6 @@ def test_asking_for_a_device_the_machine_lacks_says_so(tmp_path):
     import tensorflow as tf
 
     if tf.config.list_physical_devices("GPU"):
-        pytest.skip("this machine has a GPU: the request would succeed")
+        pytest.skip(reason="this machine has a GPU: the request would succeed")
     result = run_train("--device=gpu", "--dataset=fashion_mnist", f"--output_dir={tmp_path}")
     assert_one_clear_error(result, "--device=gpu: TensorFlow sees no GPU")

@@ -111,6 +111,16 @@ def test_epoch_loss_is_the_mean_over_examples_with_a_partial_last_batch():
     assert history[0]["loss"] != pytest.approx(np.mean(batch_losses), rel=1e-6), "weights must matter here"
 
 
+@pytest.mark.parametrize("images, labels, message", [
+    (np.zeros((5, 4, 4), np.float32), np.zeros(4, np.int32), "got 5 images but 4 labels"),
+    (np.zeros((0, 4, 4), np.float32), np.zeros(0, np.int32), "the data set is empty"),
+])
+def test_fit_refuses_unpaired_or_empty_data_with_one_clear_message(images, labels, message):
+    trainer = Trainer(fresh_model(), losses.sparse_categorical_crossentropy, optimizers.SGD(0.1), "graph")
+    with pytest.raises(ValueError, match=message):
+        trainer.fit(images, labels, epochs=1, batch_size=2)
+
+
 def test_evaluate_matches_a_direct_computation():
     x, y = small_problem(50)
     trainer = Trainer(fresh_model(), losses.sparse_categorical_crossentropy, optimizers.SGD(0.1), "graph")
