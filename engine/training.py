@@ -180,7 +180,7 @@ class Trainer:
             step = 0
             batches = epoch_batches(int(images.shape[0]), batch_size, seed, epoch)
             for block in execution_blocks(batches, self.steps_per_execution):
-                block_losses = self._train_steps(images, labels, tf.constant(block, tf.int32))
+                block_losses = self._train_block(images, labels, block)
                 if on_step_end:  # reading the losses waits for the block to finish
                     for offset, loss in enumerate(block_losses, 1):
                         for callback in on_step_end:
@@ -205,5 +205,13 @@ class Trainer:
         self._compile(images)
         self._reset_metrics()
         for block in execution_blocks(epoch_batches(int(images.shape[0]), batch_size, None, 0), self.steps_per_execution):
-            self._test_steps(images, labels, tf.constant(block, tf.int32))
+            self._test_block(images, labels, block)
         return self._metrics(prefix)
+
+    def _train_block(self, images: tf.Tensor, labels: tf.Tensor, block: np.ndarray) -> tf.Tensor:
+        """Runs one compiled call: the training steps of `block` ([K, batch] indices); returns K losses."""
+        return self._train_steps(images, labels, tf.constant(block, tf.int32))
+
+    def _test_block(self, images: tf.Tensor, labels: tf.Tensor, block: np.ndarray) -> tf.Tensor:
+        """As `_train_block`, for evaluation steps."""
+        return self._test_steps(images, labels, tf.constant(block, tf.int32))
