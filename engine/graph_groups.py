@@ -73,9 +73,10 @@ def to_dot(grouped: GroupedGraph, descriptions: Optional[Mapping[str, str]] = No
     descriptions = descriptions or {}
 
     def box(name: str) -> str:
-        types = sorted(set(grouped.ops[name]) - _PLUMBING_OPS) or sorted(set(grouped.ops[name]))
-        label = "\\n".join(filter(None, [name, descriptions.get(name, ""),
-                                         f"{len(grouped.ops[name])} op{'s' * (len(grouped.ops[name]) > 1)}: {', '.join(types[:5])}"]))
+        count, kinds = len(grouped.ops[name]), set(grouped.ops[name])
+        types = sorted(kinds - _PLUMBING_OPS) or sorted(kinds)  # only plumbing (Flatten's Reshape): show it
+        ops = f"{count} op{'s' * (count > 1)}: {', '.join(types[:5])}"
+        label = "\\n".join(filter(None, [name, descriptions.get(name, ""), ops]))
         color = "#fde0c5" if name.startswith("gradients/") else "#d7e8fa" if name in descriptions else "#e8e8e8"
         return f'    "{name}" [label="{label}", fillcolor="{color}"];'
 
@@ -87,7 +88,8 @@ def to_dot(grouped: GroupedGraph, descriptions: Optional[Mapping[str, str]] = No
              '  rankdir=TB; newrank=true;',
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11];',
              '  subgraph cluster_forward {\n    label="forward pass and loss";']
-    lines += [box(name) for name in forward] + ["  }", '  subgraph cluster_backward {\n    label="backward pass: gradients";']
+    lines += [box(name) for name in forward] + ["  }"]
+    lines += ['  subgraph cluster_backward {\n    label="backward pass: gradients";']
     lines += [box(name) for name in backward] + ["  }"] + [box(name) for name in outside]
     lines += [f'  "{a}" -> "{b}";' for a, b in sorted(grouped.flows)]
     lines += [f'  "{a}" -> "{b}" [style=dashed, color="#c0392b", constraint=false];' for a, b in sorted(grouped.writes)]

@@ -70,7 +70,8 @@ def test_add_and_concatenate_match_keras():
 
 
 def test_merge_and_model_errors_name_what_was_received():
-    with pytest.raises(ValueError, match=r"Add 'add_x' expected inputs of one shape, got shapes \['\(None, 3\)', '\(None, 4\)'\]"):
+    with pytest.raises(ValueError, match=r"Add 'add_x' expected inputs of one shape, "
+                                         r"got shapes \['\(None, 3\)', '\(None, 4\)'\]"):
         Add(name="add_x")([Input((3,)), Input((4,))])
     with pytest.raises(ValueError, match=r"Concatenate 'cat' expected a list of at least 2 inputs"):
         Concatenate(name="cat")([tf.ones([2, 3])])
@@ -78,7 +79,8 @@ def test_merge_and_model_errors_name_what_was_received():
     with pytest.raises(ValueError, match=r"outputs depend on \[<Symbol 'orphan'.*not among its inputs"):
         Model(inputs, Add()([inputs, orphan]))
     model = Model(inputs, Dense(2)(inputs), name="small")
-    with pytest.raises(ValueError, match=r"Model 'small' expected inputs of shape \(None, 3\) for 'given', got shape \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"Model 'small' expected inputs of shape \(None, 3\) for 'given', "
+                                         r"got shape \(2, 4\)"):
         model(tf.ones([2, 4]))
 
 
