@@ -70,7 +70,8 @@ def connect(layer: tf.Module, inputs: Union[Symbol, Sequence[Symbol]]) -> Symbol
     return Symbol(layer.compute_output_shape(shapes), layer, sources, listed)
 
 
-def _as_list(symbols, what: str) -> List[Symbol]:
+def as_symbols(symbols, what: str) -> List[Symbol]:
+    """A Model's `inputs` or `outputs` (one Symbol or a list of them) as a non-empty list."""
     symbols = list(symbols) if isinstance(symbols, (list, tuple)) else [symbols]
     if not symbols or not all(isinstance(x, Symbol) for x in symbols):
         raise TypeError(f"Model {what} must be Symbols (from Input and layer calls), got {symbols!r}")

@@ -5,7 +5,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import tensorflow as tf
 
 from layers import naming
-from layers.functional import Symbol, _as_list, topological_order
+from layers.functional import Symbol, as_symbols, topological_order
 
 Tensors = Union[tf.Tensor, Sequence[tf.Tensor]]
 
@@ -28,7 +28,7 @@ class Model(tf.Module):
     def __init__(self, inputs: Union[Symbol, Sequence[Symbol]], outputs: Union[Symbol, Sequence[Symbol]],
                  name: Optional[str] = None):
         super().__init__(name=name or naming.unique_name("model"))
-        self.inputs, self.outputs = _as_list(inputs, "inputs"), _as_list(outputs, "outputs")
+        self.inputs, self.outputs = as_symbols(inputs, "inputs"), as_symbols(outputs, "outputs")
         self._single_input = not isinstance(inputs, (list, tuple))
         self._single_output = not isinstance(outputs, (list, tuple))
         if any(x.layer is not None for x in self.inputs):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import keras_twin, losses, parity
+from engine import activations, keras_twin, losses, optimizers, parity
+from engine.training import Trainer
 from layers import Add, Concatenate, Dense, Flatten, Input, Model
 from layers.functional import Symbol
 
@@ -50,6 +51,28 @@ def test_eager_and_graph_agree_and_the_batch_may_be_unknown():
     graph = tf.function(model).get_concrete_function(tf.TensorSpec([None, 28, 28]))
     assert graph.structured_outputs.shape.as_list() == [None, 10]
     np.testing.assert_array_equal(model(x).numpy(), graph(x).numpy())
+
+
+def test_the_softmax_output_keeps_its_logits_so_the_loss_takes_the_logits_route():
+    model = skip_model(units=8)
+    probabilities = model(tf.random.stateless_uniform([4, 28, 28], seed=[3, 4]))
+    logits = activations.logits_of(probabilities)
+    assert logits is not None and logits.shape == (4, 10)
+    np.testing.assert_allclose(tf.nn.softmax(logits).numpy(), probabilities.numpy(), rtol=1e-6)
+
+
+def test_trainer_runs_a_functional_model_the_same_in_every_mode(fashion_mnist):
+    """One epoch on 512 images from the same weights: eager, graph and XLA (8 steps per call) agree."""
+    images, labels = fashion_mnist.train_images[:512], fashion_mnist.train_labels[:512]
+    histories = {}
+    for mode, steps_per_execution in [("eager", 1), ("graph", 1), ("xla", 8)]:
+        tf.random.set_seed(0)
+        trainer = Trainer(skip_model(units=16), losses.sparse_categorical_crossentropy, optimizers.SGD(0.1),
+                          mode, steps_per_execution)
+        histories[mode] = trainer.fit(images, labels, epochs=1, batch_size=32)[0]
+    for mode in ("graph", "xla"):
+        assert histories[mode]["loss"] == pytest.approx(histories["eager"]["loss"], rel=1e-5), mode
+        assert histories[mode]["accuracy"] == pytest.approx(histories["eager"]["accuracy"], abs=1 / 512), mode
 
 
 def test_variables_come_in_topological_order_kernel_before_bias_shared_layers_once():

@@ -62,6 +62,12 @@ def test_the_command_line_runs_the_chosen_sections_in_order(capsys):
     assert out.index("=== eager ===") < out.index("=== tensors ===") and "=== graph ===" not in out
 
 
+def test_an_unknown_flag_is_one_error_line(capsys):
+    assert main(["tour", "--section=tensors"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "python -m engine.tour: error: Unknown command line flag 'section'. Did you mean: sections ?"]
+
+
 def test_the_module_rejects_an_unknown_section_with_one_line_and_exit_2():
     result = subprocess.run([sys.executable, "-m", "engine.tour", "--sections=tensors,lists"], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
