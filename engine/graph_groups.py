@@ -5,7 +5,9 @@ three-layer MLP. Its names say where each op came from, because every layer and 
 the step opens a name scope: 'dense_1/MatMul' (the forward pass of layer dense_1), 'loss/Exp',
 'update/AssignSubVariableOp', 'metrics/ArgMax'. TensorFlow names the backward op of op X
 'gradient_tape/X/...', so 'gradient_tape/dense_1/...' is backpropagation through dense_1; the
-ops under 'gradients/' are the seed dL/dL = 1 and the loss's own written-out derivative p - y.
+ops under 'gradients/' are the seed dL/dL = 1, the loss's own written-out derivative p - y, and
+the AddN ops that sum a tensor's gradients from its several consumers where branches meet (the
+input of a skip connection gets one gradient through the block and one around it).
 Grouping by the first name component (the second one, for backward ops) gives one box per
 layer forward, one per layer backward, the loss, the update and the metrics.
 """
@@ -23,10 +25,13 @@ _PLUMBING_OPS = {"Placeholder", "ReadVariableOp", "Identity", "IdentityN", "Shap
 
 def group_of(op_name: str) -> str:
     """'dense_1/MatMul' -> 'dense_1'; 'gradient_tape/dense_1/MatMul/MatMul' -> 'gradients/dense_1';
-    'gradients/truediv' (the loss's own derivative) -> 'gradients/loss'."""
+    'gradients/truediv' (the loss's own derivative) -> 'gradients/loss'; 'gradients/AddN_1' ->
+    'gradients/sum of branches'."""
     parts = op_name.split("/")
     if parts[0] == "gradient_tape" and len(parts) > 2:
         return f"gradients/{parts[1]}"
+    if parts[0] == "gradients" and parts[1].startswith("AddN"):
+        return "gradients/sum of branches"
     if parts[0] in ("gradient_tape", "gradients"):
         return "gradients/loss"
     return parts[0]

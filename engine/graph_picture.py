@@ -51,8 +51,16 @@ def describe(layer: tf.Module) -> str:
 
 
 def draw_training_step(model, input_shape: Sequence[int], out_dir: str, formats: Sequence[str] = ("svg", "png"),
-                       **step_args) -> Dict[str, str]:
+                       loss_fn: Callable = losses.sparse_categorical_crossentropy,
+                       optimizer: Optional[tf.Module] = None) -> Dict[str, str]:
     """Writes the grouped picture (DOT, and each of `formats` via Graphviz) and the TensorBoard graph.
+
+    Args:
+      model: a `Sequential` or functional `Model`; built here for `input_shape` if it is not.
+      input_shape: one example's shape, e.g. (28, 28).
+      out_dir: where training_step.dot, training_step.<format> and tensorboard/ go.
+      formats: Graphviz output formats; () writes only the DOT file and the TensorBoard graph.
+      loss_fn, optimizer: what the step uses (default: sparse cross-entropy, SGD(0.01)).
 
     Returns:
       The paths written, by kind: 'dot', each format, 'tensorboard' (the event file's directory).
@@ -61,7 +69,7 @@ def draw_training_step(model, input_shape: Sequence[int], out_dir: str, formats:
       ConfigError: when Graphviz's `dot` is not installed (the DOT file and the TensorBoard
         graph are written first).
     """
-    concrete = training_step_function(model, input_shape, **step_args)
+    concrete = training_step_function(model, input_shape, loss_fn, optimizer)
     os.makedirs(out_dir, exist_ok=True)
     paths = {"dot": os.path.join(out_dir, "training_step.dot"), "tensorboard": os.path.join(out_dir, "tensorboard")}
     grouped = graph_groups.group_graph(concrete.graph.as_graph_def())

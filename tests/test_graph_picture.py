@@ -10,7 +10,7 @@ import tensorflow as tf
 from engine import graph_picture
 from engine.errors import ConfigError
 from engine.graph_groups import group_of
-from layers import mlp
+from layers import Add, Dense, Input, Model, mlp
 
 
 def require_dot():
@@ -26,6 +26,7 @@ def require_dot():
     ("dense_1/MatMul/ReadVariableOp/resource", "dense_1"),
     ("gradient_tape/dense_1/MatMul/MatMul_1", "gradients/dense_1"),
     ("gradients/truediv", "gradients/loss"),
+    ("gradients/AddN_2", "gradients/sum of branches"),
     ("update/AssignSubVariableOp_3", "update"),
     ("images", "images"),
 ])
@@ -65,6 +66,21 @@ def test_the_tensorboard_event_file_holds_the_whole_step_graph(drawn):
     first = model.layers[1].name
     assert {f"{first}/MatMul", f"gradient_tape/{first}/MatMul/MatMul", "loss/Log", "update/AssignSubVariableOp"} <= names
     assert len(names) > 150, "the full graph, not the grouped picture"
+
+
+def test_a_functional_model_with_a_skip_connection_is_drawn_with_its_merge(tmp_path):
+    inputs = Input((6,))
+    hidden = Dense(4, activation="relu")(inputs)
+    residual = Add()([hidden, Dense(4, activation="relu")(hidden)])
+    model = Model(inputs, Dense(3, activation="softmax")(residual))
+    paths = graph_picture.draw_training_step(model, (6,), str(tmp_path), formats=())
+    first, second, add, last = (layer.name for layer in model.layers)
+    dot = open(paths["dot"]).read()
+    branches = "gradients/sum of branches"  # h's gradient: through the block plus around it
+    for edge in [(first, add), (second, add), (add, last), (f"gradients/{add}", f"gradients/{second}"),
+                 (f"gradients/{add}", branches), (f"gradients/{second}", branches), (branches, f"gradients/{first}")]:
+        assert '"%s" -> "%s";' % edge in dot, edge
+    assert sorted(paths) == ["dot", "tensorboard"]
 
 
 def test_without_graphviz_it_writes_the_dot_file_and_says_how_to_install_it(tmp_path, monkeypatch):

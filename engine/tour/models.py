@@ -9,7 +9,6 @@ same outputs, in the engine and in Keras alike.
 
 from typing import Callable
 
-import keras
 import numpy as np
 import tensorflow as tf
 
