@@ -102,7 +102,7 @@ class Model(tf.Module):
         widths = [max(len(row[i]) for row in rows) + 3 for i in range(4)]
         rule = "-" * sum(widths)
         print_fn(f'Model: "{self.name}"')
-        print_fn("=" * len(rule))
+        print_fn(rule)
         for i, row in enumerate(rows):
             print_fn("".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
             print_fn("=" * len(rule) if i == 0 else rule if i == len(rows) - 1 else "")
