@@ -37,15 +37,15 @@ import dataclasses
 import functools
 import json
 import time
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from engine import losses, optimizers
+from engine import keras_twin, losses, optimizers
 from engine.training import Trainer, epoch_batches
-from layers import mlp
+from layers import Model, mlp
 
 
 BOUNDED_STEPS = 200  # the per-step loss bound is stated over the first 200 steps
@@ -128,8 +128,12 @@ def weights_diff(ours: Sequence[tf.Variable], theirs: Sequence[tf.Variable]) -> 
 def relu_splits(ours, theirs, images: tf.Tensor) -> int:
     """How many (example, hidden unit) pairs are active (> 0) in one model and not the other.
 
-    Walks both layer stacks side by side; every hidden layer of the MLP is a ReLU layer.
+    Walks both layer stacks side by side; every hidden layer of the MLP is a ReLU layer. A
+    functional model (a graph, not a stack) is compared at its ReLU layers, matched by name.
     """
+    if isinstance(ours, Model):
+        return sum(int(tf.reduce_sum(tf.cast((a > 0) != (b > 0), tf.int32))) for a, b in zip(
+            keras_twin.relu_outputs(ours, images), keras_twin.twin_relu_outputs(ours, theirs, images), strict=True))
     ours_h, theirs_h, splits = images, images, 0
     for our_layer, their_layer in zip(ours.layers[:-1], theirs.layers[:-1]):
         ours_h, theirs_h = our_layer(ours_h), their_layer(theirs_h)
@@ -166,13 +170,21 @@ class ParityReport:
 
 
 def compare(setup: ParitySetup, train: Tuple[np.ndarray, np.ndarray], test: Tuple[np.ndarray, np.ndarray],
-            on_epoch: Callable[[Dict], None] = lambda row: None) -> ParityReport:
-    """Trains the engine and tf.keras side by side on `train`, evaluating on `test` (see module doc)."""
+            on_epoch: Callable[[Dict], None] = lambda row: None, sides: Optional[Callable] = None) -> ParityReport:
+    """Trains the engine and tf.keras side by side on `train`, evaluating on `test` (see module doc).
+
+    `sides(setup, input_shape, num_classes)` -> (ours, our_loss, theirs, their_loss) replaces
+    the MLP of `setup.hidden` with other twins, e.g. a functional model and
+    `keras_twin.functional_twin` of it; its variables must pair up position by position.
+    """
     tf.config.experimental.enable_op_determinism()
     (x, y), (x_test, y_test) = train, test
     num_classes = int(max(y.max(), y_test.max())) + 1
-    ours, our_loss = engine_side(setup, x.shape[1:], num_classes)
-    theirs, their_loss = keras_side(setup, x.shape[1:], num_classes)
+    if sides is None:
+        ours, our_loss = engine_side(setup, x.shape[1:], num_classes)
+        theirs, their_loss = keras_side(setup, x.shape[1:], num_classes)
+    else:
+        ours, our_loss, theirs, their_loss = sides(setup, x.shape[1:], num_classes)
     if setup.weights_from == "engine":
         copy_weights(ours.trainable_variables, theirs.trainable_variables)
     else:

@@ -28,16 +28,25 @@ Logs = Dict[str, float]
 
 def train_step(model, loss_fn, optimizer, loss_metric: Mean, accuracy_metric: Mean,
                images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """One step of gradient descent on one batch; returns the batch's mean loss."""
+    """One step of gradient descent on one batch; returns the batch's mean loss.
+
+    The name scopes change no math: they name the step's ops ('loss/...', 'gradients/...',
+    'update/...'; each layer names its own), so a picture of the graph reads as these four parts
+    (`python -m engine.graph_picture`).
+    """
     with tf.GradientTape() as tape:
         predictions = model(images)  # [batch, classes]
-        loss = loss_fn(labels, predictions)  # scalar
+        with tf.name_scope("loss"):
+            loss = loss_fn(labels, predictions)  # scalar
     variables = model.trainable_variables
-    gradients = tape.gradient(loss, variables)  # one tensor per variable, same shapes
-    optimizer.apply_gradients(zip(gradients, variables))
-    batch_size = tf.cast(tf.shape(labels)[0], tf.float32)
-    loss_metric.update_state(loss, sample_weight=batch_size)  # mean over examples, as Keras
-    accuracy_metric.update_state(labels, predictions)
+    with tf.name_scope("gradients"):
+        gradients = tape.gradient(loss, variables)  # one tensor per variable, same shapes
+    with tf.name_scope("update"):
+        optimizer.apply_gradients(zip(gradients, variables))
+    with tf.name_scope("metrics"):
+        batch_size = tf.cast(tf.shape(labels)[0], tf.float32)
+        loss_metric.update_state(loss, sample_weight=batch_size)  # mean over examples, as Keras
+        accuracy_metric.update_state(labels, predictions)
     return loss
 
 

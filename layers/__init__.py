@@ -1,4 +1,5 @@
-"""What a model is made of: `Flatten`, `Dense`, and the `Sequential` container.
+"""What a model is made of: `Flatten`, `Dense`, the merge layers `Add` and `Concatenate`, and
+two containers: `Sequential` (a stack) and `Model` (any graph, wired with `Input`).
 
 Each is a `tf.Module`, so its variables are tracked, saved and collected without any
 framework machinery beyond TensorFlow's own.
@@ -6,7 +7,10 @@ framework machinery beyond TensorFlow's own.
 
 from layers.dense import Dense
 from layers.flatten import Flatten
+from layers.functional import Input
+from layers.merge import Add, Concatenate
 from layers.mlp import mlp
+from layers.model import Model
 from layers.sequential import Sequential
 
-__all__ = ["Dense", "Flatten", "Sequential", "mlp"]
+__all__ = ["Add", "Concatenate", "Dense", "Flatten", "Input", "Model", "Sequential", "mlp"]

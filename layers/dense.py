@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from engine import activations, initializers
 from layers import naming
+from layers.functional import connect, is_symbolic
 
 
 class Dense(tf.Module):
@@ -94,6 +95,8 @@ class Dense(tf.Module):
         return tf.TensorShape(input_shape)[:-1].concatenate([self.units])
 
     def __call__(self, inputs: tf.Tensor) -> tf.Tensor:
+        if is_symbolic(inputs):  # a functional model being wired: connect, compute nothing
+            return connect(self, inputs)
         inputs = tf.convert_to_tensor(inputs)
         if not self.built:
             self.build(inputs.shape)
@@ -102,7 +105,8 @@ class Dense(tf.Module):
                 f"Dense '{self.name}' expected inputs of shape (batch, {self.input_dim}), "
                 f"got shape {inputs.shape}"
             )
-        outputs = tf.matmul(inputs, self.kernel)  # [batch, in] @ [in, units] -> [batch, units]
-        if self.use_bias:
-            outputs = outputs + self.bias  # bias [units] broadcasts over the batch
-        return self.activation(outputs)  # [batch, units]
+        with self.name_scope:  # ops named 'dense_1/MatMul', ...: graphs read as layers (engine/graph_picture)
+            outputs = tf.matmul(inputs, self.kernel)  # [batch, in] @ [in, units] -> [batch, units]
+            if self.use_bias:
+                outputs = outputs + self.bias  # bias [units] broadcasts over the batch
+            return self.activation(outputs)  # [batch, units]

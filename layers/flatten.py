@@ -6,6 +6,7 @@ from typing import Optional
 import tensorflow as tf
 
 from layers import naming
+from layers.functional import connect, is_symbolic
 
 
 class Flatten(tf.Module):
@@ -31,10 +32,13 @@ class Flatten(tf.Module):
         return tf.TensorShape([input_shape[0], features])
 
     def __call__(self, inputs: tf.Tensor) -> tf.Tensor:
+        if is_symbolic(inputs):  # a functional model being wired: connect, compute nothing
+            return connect(self, inputs)
         inputs = tf.convert_to_tensor(inputs)
         output_shape = self.compute_output_shape(inputs.shape)
         # -1 lets the batch size be read at run time; the feature size is static when known.
         features = output_shape[1] if output_shape[1] is not None else -1
-        if features == -1:
-            features = tf.reduce_prod(tf.shape(inputs)[1:])
-        return tf.reshape(inputs, [-1, features])  # [batch, d1 * ... * dk]
+        with self.name_scope:  # ops named 'flatten/Reshape': graphs read as layers
+            if features == -1:
+                features = tf.reduce_prod(tf.shape(inputs)[1:])
+            return tf.reshape(inputs, [-1, features])  # [batch, d1 * ... * dk]

@@ -1,0 +1,119 @@
+"""A picture of the training step's computation graph: forward, loss, gradients, update.
+
+    python -m engine.graph_picture --out runs/graph [--hidden=256,128]
+
+traces `engine.training.train_step` for the MLP with `tf.function` (nothing is run) and writes
+
+- OUT/training_step.dot, .svg, .png: the graph grouped by name scope (engine/graph_groups.py),
+  one box per layer forward and backward, drawn by Graphviz's `dot`;
+- OUT/tensorboard/: the full, ungrouped graph, for `tensorboard --logdir OUT/tensorboard`
+  (Graphs tab), where each name scope is a box that opens to show its ops.
+"""
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from typing import Callable, Dict, Optional, Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+from absl import flags  # noqa: E402
+
+from engine import cli, graph_groups, losses, optimizers  # noqa: E402
+from engine.config import check_output_dir  # noqa: E402
+from engine.errors import ConfigError  # noqa: E402
+from engine.metrics import Mean, SparseCategoricalAccuracy  # noqa: E402
+from engine.training import train_step  # noqa: E402
+from layers import mlp  # noqa: E402
+
+
+def training_step_function(model, input_shape: Sequence[int], loss_fn: Callable = losses.sparse_categorical_crossentropy,
+                           optimizer: Optional[tf.Module] = None) -> tf.types.experimental.ConcreteFunction:
+    """The graph `Trainer` runs for one step of `model` on images of `input_shape` (no batch axis)."""
+    if not model.built:
+        model.build((None,) + tuple(input_shape))
+    optimizer = optimizer or optimizers.SGD(0.01)
+    optimizer.build(model.trainable_variables)
+    step = functools.partial(train_step, model, loss_fn, optimizer, Mean("loss"), SparseCategoricalAccuracy("accuracy"))
+    return tf.function(step).get_concrete_function(
+        tf.TensorSpec((None,) + tuple(input_shape), tf.float32, name="images"),
+        tf.TensorSpec((None,), tf.int32, name="labels"))
+
+
+def describe(layer: tf.Module) -> str:
+    """'Dense(128, relu)', 'Flatten', ...: what a layer box in the picture says besides its name."""
+    if hasattr(layer, "units"):
+        return f"{type(layer).__name__}({layer.units}, {layer.activation.__name__})"
+    return type(layer).__name__
+
+
+def draw_training_step(model, input_shape: Sequence[int], out_dir: str, formats: Sequence[str] = ("svg", "png"),
+                       loss_fn: Callable = losses.sparse_categorical_crossentropy,
+                       optimizer: Optional[tf.Module] = None) -> Dict[str, str]:
+    """Writes the grouped picture (DOT, and each of `formats` via Graphviz) and the TensorBoard graph.
+
+    Args:
+      model: a `Sequential` or functional `Model`; built here for `input_shape` if it is not.
+      input_shape: one example's shape, e.g. (28, 28).
+      out_dir: where training_step.dot, training_step.<format> and tensorboard/ go.
+      formats: Graphviz output formats; () writes only the DOT file and the TensorBoard graph.
+      loss_fn, optimizer: what the step uses (default: sparse cross-entropy, SGD(0.01)).
+
+    Returns:
+      The paths written, by kind: 'dot', each format, 'tensorboard' (the event file's directory).
+
+    Raises:
+      ConfigError: when Graphviz's `dot` is not installed (the DOT file and the TensorBoard
+        graph are written first).
+    """
+    concrete = training_step_function(model, input_shape, loss_fn, optimizer)
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {"dot": os.path.join(out_dir, "training_step.dot"), "tensorboard": os.path.join(out_dir, "tensorboard")}
+    grouped = graph_groups.group_graph(concrete.graph.as_graph_def())
+    descriptions = {layer.name: describe(layer) for layer in model.layers}
+    params = f"{model.count_params():,} parameters"
+    with open(paths["dot"], "w") as file:
+        file.write(graph_groups.to_dot(grouped, descriptions, f"One training step of '{model.name}' ({params})"))
+    writer = tf.summary.create_file_writer(paths["tensorboard"])
+    with writer.as_default():
+        tf.summary.graph(concrete.graph)
+    writer.close()
+    dot = shutil.which("dot")
+    if formats and dot is None:
+        raise ConfigError(f"Graphviz's `dot` is not installed, so no {'/'.join(formats)} was drawn: "
+                          f"apt-get install graphviz (wrote {paths['dot']} and {paths['tensorboard']})")
+    for kind in formats:
+        paths[kind] = os.path.join(out_dir, f"training_step.{kind}")
+        subprocess.run([dot, f"-T{kind}", paths["dot"], "-o", paths[kind]], check=True)
+    return paths
+
+
+FLAGS = cli.new_flag_values()
+flags.DEFINE_string("out", "runs/graph", "Directory for training_step.{dot,svg,png} and tensorboard/.", flag_values=FLAGS)
+flags.DEFINE_list("hidden", ["256", "128"], "Hidden layer sizes of the MLP drawn, comma-separated.", flag_values=FLAGS)
+
+
+def main(argv: Sequence[str]) -> int:
+    """`python -m engine.graph_picture --out DIR [--hidden=256,128]`: the reference MLP's step; returns the exit status."""
+    program = "python -m engine.graph_picture"
+    stop = cli.parse(FLAGS, argv, program)
+    if stop:
+        return stop[0]
+    if not all(size.isdigit() and int(size) > 0 for size in FLAGS.hidden) or not FLAGS.hidden:
+        return cli.error_line(program, f"--hidden must be a comma-separated list of positive integers like 256,128, "
+                                       f"got {','.join(FLAGS.hidden) or 'nothing'}")
+    try:
+        check_output_dir(FLAGS.out)
+        paths = draw_training_step(mlp([int(size) for size in FLAGS.hidden], 10), (28, 28), FLAGS.out)
+    except ConfigError as error:
+        return cli.error_line(program, str(error))
+    for kind, path in paths.items():
+        print(f"Wrote {kind}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,44 @@
+"""The same computation as a graph: described first, run afterwards, as often as needed.
+
+TensorFlow 2 builds graphs by tracing: `tf.function` runs the Python function once with
+symbolic tensors and records every op into a graph, which then runs from C++ without Python
+(the engine's `--mode=graph`). TensorFlow 1 made you do both steps by hand: build a
+`tf.compat.v1.Graph` of placeholders and ops, then run it in a `Session` that feeds the
+placeholders. The graph is also what XLA compiles and what TensorBoard draws
+(`python -m engine.graph_picture` draws the training step's).
+"""
+
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+
+@tf.function
+def mean_and_sum(x: tf.Tensor):
+    return tf.reduce_mean(x), tf.reduce_sum(x)
+
+
+def run(print_fn: Callable[[str], None] = print) -> None:
+    values = np.arange(24, dtype=np.float32).reshape(6, 4)
+    print_fn("@tf.function\ndef mean_and_sum(x):\n    return tf.reduce_mean(x), tf.reduce_sum(x)\n")
+    concrete = mean_and_sum.get_concrete_function(tf.TensorSpec([6, 4], tf.float32, name="x"))
+    operations = concrete.graph.get_operations()
+    print_fn(f"Tracing it for a [6, 4] float32 input gives a graph of {len(operations)} ops "
+             "(name: type), nothing computed yet:")
+    for op in operations:
+        print_fn(f"  {op.name}: {op.type}")
+    print_fn("(x is the input; the Consts hold the axes to reduce over; the Identitys mark the outputs.)")
+    mean, total = concrete(tf.constant(values))
+    print_fn(f"Running the graph on x = 0..23: mean {mean.numpy()}, sum {total.numpy()}\n")
+
+    print_fn("TensorFlow 1 style: build a tf.compat.v1.Graph, then run it in a Session.")
+    graph = tf.compat.v1.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, shape=[6, 4], name="x")
+        mean_op, sum_op = tf.reduce_mean(x, name="mean"), tf.reduce_sum(x, name="sum")
+    print_fn(f"  built: {mean_op} and {sum_op}: symbols with a shape, no value")
+    print_fn(f"  graph ops: {', '.join(f'{op.name} ({op.type})' for op in graph.get_operations())}")
+    with tf.compat.v1.Session(graph=graph) as session:
+        mean_value, sum_value = session.run([mean_op, sum_op], feed_dict={x: values})
+    print_fn(f"  session.run([mean, sum], feed_dict={{x: 0..23}}) -> mean {mean_value}, sum {sum_value}")

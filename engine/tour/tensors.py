@@ -1,0 +1,32 @@
+"""Tensors: n-dimensional arrays of one dtype. Rank = how many axes; shape = the size of each.
+
+A model only ever sees tensors: a batch of 32 Fashion-MNIST images is a rank-3 tensor of
+shape [32, 28, 28], the labels a rank-1 tensor of shape [32], the loss a rank-0 scalar.
+"""
+
+from typing import Callable
+
+import tensorflow as tf
+
+
+def run(print_fn: Callable[[str], None] = print) -> None:
+    print_fn("A tensor has a dtype, a rank (number of axes) and a shape (size of each axis).")
+    examples = [
+        ("tf.constant(3.0)", tf.constant(3.0), "a scalar, like a batch's loss"),
+        ("tf.range(6.0)", tf.range(6.0), "a vector, like one example's 6 features"),
+        ("tf.reshape(tf.range(24.0), [6, 4])", tf.reshape(tf.range(24.0), [6, 4]),
+         "a matrix: 6 examples (rows) x 4 features (columns), what a Dense layer takes"),
+        ("tf.zeros([4, 4, 2])", tf.zeros([4, 4, 2]), "4 x 4 pixels x 2 channels, or 4 images of 4 x 2"),
+    ]
+    for code, tensor, meaning in examples:
+        print_fn(f"\n{code}  ->  rank {tensor.shape.rank}, shape {tensor.shape.as_list()}, "
+                 f"dtype {tensor.dtype.name}: {meaning}")
+        if tensor.shape.num_elements() <= 24:
+            print_fn(str(tensor.numpy()))
+    cube = examples[3][1]
+    print_fn(f"\nIndexing removes an axis: tf.zeros([4, 4, 2])[0] has shape {cube[0].shape.as_list()}, "
+             f"[0, 0] has shape {cube[0, 0].shape.as_list()}, [0, 0, 0] has shape {cube[0, 0, 0].shape.as_list()}.")
+    matrix = examples[2][1]
+    shapes = " -> ".join(str(tf.reshape(matrix, shape).shape.as_list()) for shape in ([6, 4], [4, 6], [24], [2, 3, 4]))
+    print_fn(f"Reshaping keeps the 24 numbers and regroups them: {shapes}; the engine's Flatten turns "
+             f"[batch, 28, 28] into [batch, 784] this way.")

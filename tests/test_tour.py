@@ -1,0 +1,82 @@
+"""The guided tour: every section runs and prints the values it explains (sections called in-process;
+one subprocess checks the module's entry point)."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from engine import tour
+from engine.tour.__main__ import main
+from tests.conftest import REPO
+
+
+def printed(section):
+    lines = []
+    tour.run(section, lines.append)
+    return "\n".join(lines)
+
+
+def test_tensors_of_rank_0_to_3_and_their_shapes():
+    text = printed("tensors")
+    assert "tf.constant(3.0)  ->  rank 0, shape [], dtype float32" in text
+    assert "tf.range(6.0)  ->  rank 1, shape [6]," in text
+    assert "tf.reshape(tf.range(24.0), [6, 4])  ->  rank 2, shape [6, 4]," in text
+    assert "tf.zeros([4, 4, 2])  ->  rank 3, shape [4, 4, 2]," in text
+    assert "[0, 0] has shape [2], [0, 0, 0] has shape []" in text
+    assert "[6, 4] -> [4, 6] -> [24] -> [2, 3, 4]" in text
+
+
+def test_eager_reductions_print_their_values_at_once():
+    text = printed("eager")
+    assert "tf.executing_eagerly() -> True" in text
+    assert "tf.reduce_mean(x) = 11.5 " in text and "tf.reduce_sum(x) = 276.0 " in text
+    assert "tf.reduce_sum(x, axis=0) = [60. 66. 72. 78.]" in text
+    assert re.search(r"tf.reduce_mean\(x, axis=1\) = \[ *1.5 +5.5 +9.5 +13.5 +17.5 +21.5\]", text)
+    assert "EagerTensor" in text
+
+
+def test_graph_lists_the_traced_ops_and_runs_the_tf1_session():
+    text = printed("graph")
+    traced = re.findall(r"^  (\S+): (\w+)$", text, flags=re.MULTILINE)
+    assert [kind for _, kind in traced] == ["Placeholder", "Const", "Mean", "Const", "Sum", "Identity", "Identity"]
+    assert "graph of 7 ops" in text and "Running the graph on x = 0..23: mean 11.5, sum 276.0" in text
+    assert 'built: Tensor("mean:0", shape=(), dtype=float32)' in text
+    assert "graph ops: x (Placeholder), Const (Const), mean (Mean), Const_1 (Const), sum (Sum)" in text
+    assert "session.run([mean, sum], feed_dict={x: 0..23}) -> mean 11.5, sum 276.0" in text
+
+
+def test_models_four_ways_same_parameters_same_outputs():
+    text = printed("models")
+    assert text.count("Total params: 235,146") == 4  # two engine summaries, two Keras ones
+    assert "Connected to" in text and "(InputLayer)" in text
+    rows = re.findall(r"^  (.+?) +235,146 parameters, max \|output - engine Sequential's\| = (\S+)$", text, re.MULTILINE)
+    assert [name for name, _ in rows] == ["engine functional Model", "keras Sequential", "keras Functional"]
+    assert all(float(difference) <= 1e-6 for _, difference in rows), rows
+
+
+def test_the_command_line_runs_the_chosen_sections_in_order(capsys):
+    assert main(["tour", "--sections=eager,tensors"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("=== eager ===") < out.index("=== tensors ===") and "=== graph ===" not in out
+
+
+def test_an_unknown_flag_is_one_error_line(capsys):
+    assert main(["tour", "--section=tensors"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "python -m engine.tour: error: Unknown command line flag 'section'. Did you mean: sections ?"]
+
+
+def test_the_module_rejects_an_unknown_section_with_one_line_and_exit_2():
+    result = subprocess.run([sys.executable, "-m", "engine.tour", "--sections=tensors,lists"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "python -m engine.tour: error: --sections got lists: expected a comma-separated list of "
+        "tensors, eager, graph, models"]
+
+
+def test_running_an_unknown_section_from_code_names_the_choices():
+    with pytest.raises(ValueError, match=r"unknown tour section 'lists': expected one of tensors, eager, graph, models"):
+        tour.run("lists")
