@@ -98,3 +98,56 @@ def test_a_hidden_size_that_does_not_parse_is_refused_with_exit_status_2(capsys)
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
         "argument --hidden: expected comma-separated positive layer sizes like 128,64, got '16,x'")
+
+
+@pytest.fixture(scope="module")
+def small_fashion_dir(tmp_path_factory, fashion_mnist_dir):
+    """Real Fashion-MNIST laid out as a small data set (600 train, 10 test images) for the command line."""
+    folder = tmp_path_factory.mktemp("small_fashion")
+    for split, count in (("train", 600), ("t10k", 10)):
+        for kind in ("images-idx3", "labels-idx1"):
+            name = f"{split}-{kind}-ubyte.gz"
+            idx.write_idx(folder / name, idx.read_idx(fashion_mnist_dir / name)[:count])
+    return folder
+
+
+def search_argv(data_dir, output_dir, *extra):
+    return ["--dataset=fashion_mnist", f"--data_dir={data_dir}", f"--tfds_dir={output_dir}/tfds", "--hidden", "8",
+            "16", "--batch_size", "32", "64", "--epochs", "1", "--learning_rate", "0.1", "--folds=3", "--mode=eager",
+            f"--output_dir={output_dir}", *extra]
+
+
+def test_the_command_line_loads_the_data_and_writes_the_ranking(small_fashion_dir, tmp_path, capsys):
+    assert search.main(search_argv(small_fashion_dir, tmp_path, "--max_trials=1")) == 0
+    out = capsys.readouterr().out
+    assert "Search: 4 trials, 0 already finished" in out and "on 600 images, 1 at a time" in out
+    assert len(list(csv.DictReader(open(tmp_path / "ranking.csv")))) == 1
+
+
+@pytest.mark.slow
+def test_killed_mid_search_and_rerun_it_keeps_finished_trials_and_runs_the_rest_in_two_processes(
+        small_fashion_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    command = [sys.executable, "-m", "engine.search", *search_argv(small_fashion_dir, tmp_path)]
+    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    results = tmp_path / "results.json"
+    deadline = time.monotonic() + 300
+    while not (results.exists() and json.loads(results.read_text())["trials"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    finished = json.loads(results.read_text())["trials"]
+    assert 1 <= len(finished) < 4, "killed after its first trial, before its last"
+
+    rerun = subprocess.run([*command, "--jobs=2"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"4 trials, {len(finished)} already finished" in rerun.stdout
+    trials = json.loads(results.read_text())["trials"]
+    assert len(trials) == 4 and {key: trials[key] for key in finished} == finished
+    assert len({trials[key]["pid"] for key in set(trials) - set(finished)} - {first.pid}) >= 1
