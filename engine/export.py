@@ -21,6 +21,7 @@ import os
 from typing import Sequence, Tuple
 
 import tensorflow as tf
+from absl import logging as absl_logging
 
 from engine.errors import ConfigError
 
@@ -65,10 +66,16 @@ def export(model: tf.Module, image_shape: Sequence[int], class_names: Sequence[s
     check_export_dir(export_dir)
     saved_model = os.path.join(export_dir, SAVED_MODEL)
     module = ServingModule(model, image_shape)
-    tf.saved_model.save(module, saved_model, signatures={SIGNATURE: module.serve})
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.WARNING)  # the saver's INFO lines ("Assets written to ...") are noise here
+    try:
+        tf.saved_model.save(module, saved_model, signatures={SIGNATURE: module.serve})
+        tflite_model = tf.lite.TFLiteConverter.from_saved_model(saved_model).convert()
+    finally:
+        absl_logging.set_verbosity(verbosity)
     tflite = os.path.join(export_dir, TFLITE)
     with open(tflite, "wb") as file:
-        file.write(tf.lite.TFLiteConverter.from_saved_model(saved_model).convert())
+        file.write(tflite_model)
     with open(os.path.join(export_dir, LABELS), "w") as file:
         file.write("".join(f"{name}\n" for name in class_names))
     return saved_model, tflite

@@ -101,3 +101,22 @@ def test_an_export_dir_that_is_a_file_fails_before_training(tmp_path):
     (tmp_path / "taken").write_text("")
     with pytest.raises(ConfigError, match="--export_dir .*taken is a file, not a directory"):
         job.run(TrainConfig(output_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "taken")), print_fn=print)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--early_stopping_patience=2", "--novalidate_on_test"], "--early_stopping_patience needs validation data"),
+    (["--early_stopping_monitor=accuracy"], "--early_stopping_monitor must be one of val_loss, val_accuracy"),
+    (["--validation_split=-0.1"], "--validation_split must be in [0, 1), got -0.1"),
+    (["--early_stopping_min_delta=-1"], "--early_stopping_min_delta must be >= 0, got -1.0"),
+])
+def test_train_py_passes_the_experiment_flags_to_the_config_and_refuses_bad_ones_in_one_line(flags, message, tmp_path):
+    """Checked before TensorFlow is imported, so each of these runs takes about a second."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    result = subprocess.run([sys.executable, str(REPO / "train.py"), *flags, f"--output_dir={tmp_path}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"train.py: error: {message}")
