@@ -11,8 +11,9 @@ every epoch and, Keras's rule:
 
 so `patience` epochs in a row without an improvement of more than `min_delta` end training.
 The weights of the best epoch are copied when it happens and written back into the model when
-training stops — or, unlike Keras (which restores only on a stop), by `restore_best_weights()`
-when the epochs ran out first, so the model a job evaluates and exports is always the best one.
+training stops; when the epochs run out first, the job calls `restore_best_weights()` after
+`fit` (Keras 3 restores at the end of training either way), so the model a job evaluates and
+exports is always the best one. Only the weights are restored, not the optimizer's momentum.
 """
 
 from typing import Dict, List, Optional

@@ -42,9 +42,13 @@ def read_images(paths: Sequence[str], image_shape: Tuple[int, ...]) -> Tuple[np.
     for path in map(Path, paths):
         if not path.is_file():
             raise DataError(f"--images {path} does not exist: pass IDX or PNG image files")
-        images = _read_png(path, image_shape) if path.suffix.lower() == ".png" else _read_idx_images(path, image_shape)
+        if path.suffix.lower() == ".png":
+            images, names = _read_png(path, image_shape), [str(path)]
+        else:
+            images = _read_idx_images(path, image_shape)
+            names = [f"{path}[{index}]" for index in range(len(images))]  # the image's index in the file
         batches.append(images.astype(np.float32) / 255.0)
-        sources += [str(path)] if path.suffix.lower() == ".png" else [f"{path}[{i}]" for i in range(len(images))]
+        sources += names
     return np.concatenate(batches), sources
 
 

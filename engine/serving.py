@@ -10,7 +10,7 @@ have fixed shapes; the converter records the batch axis as -1, resizable).
 import os
 import warnings
 from pathlib import Path
-from typing import Tuple
+from typing import Callable, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -32,35 +32,40 @@ class Classifier:
         if not self.path.exists():
             raise DataError(f"--model {self.path} does not exist: pass the export's saved_model directory "
                             "or its model.tflite file")
-        if self.path.is_dir():
-            self.image_shape, self._predict = _load_saved_model(self.path)
-        else:
-            self.image_shape, self._predict = _load_tflite(self.path)
+        load = _load_saved_model if self.path.is_dir() else _load_tflite
+        self.image_shape, num_classes, self._predict = load(self.path)
         labels = self.path.parent / LABELS
-        names = labels.read_text().splitlines() if labels.is_file() else []
-        self.class_names = tuple(names) if names else None
+        names = tuple(labels.read_text().splitlines()) if labels.is_file() else ()
+        if names and len(names) != num_classes:
+            raise DataError(f"{labels} names {len(names)} classes, the model has {num_classes}: "
+                            "use the labels.txt exported with this model")
+        self.class_names = names or tuple(str(index) for index in range(num_classes))
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Probabilities [N, classes] for float32 images [N, *image_shape] in [0, 1]."""
-        probabilities = self._predict(np.asarray(images, np.float32))
-        if self.class_names is None:
-            self.class_names = tuple(str(index) for index in range(probabilities.shape[1]))
-        return probabilities
+        return self._predict(np.asarray(images, np.float32))
 
 
-def _load_saved_model(path: Path) -> Tuple[Tuple[int, ...], callable]:
+Loaded = Tuple[Tuple[int, ...], int, Callable[[np.ndarray], np.ndarray]]  # image shape, classes, predict
+
+
+def _load_saved_model(path: Path) -> Loaded:
     if not (path / "saved_model.pb").is_file():
         raise DataError(f"--model {path} is a directory without saved_model.pb, so not a SavedModel: pass the "
                         "export's saved_model directory or its model.tflite file")
-    serve = tf.saved_model.load(str(path)).signatures.get(SIGNATURE)
+    try:
+        serve = tf.saved_model.load(str(path)).signatures.get(SIGNATURE)
+    except OSError as error:  # what TensorFlow raises for a corrupt or foreign saved_model.pb
+        raise DataError(f"--model {path}: unreadable SavedModel ({error}): export it again") from None
     spec = serve.structured_input_signature[1].get(INPUT) if serve is not None else None
     if spec is None:
         raise DataError(f"--model {path} has no '{SIGNATURE}' signature taking '{INPUT}': "
                         "export it with train.py --export_dir")
-    return tuple(spec.shape[1:]), lambda images: serve(**{INPUT: tf.constant(images)})[OUTPUT].numpy()
+    num_classes = int(serve.structured_outputs[OUTPUT].shape[-1])
+    return tuple(spec.shape[1:]), num_classes, lambda images: serve(**{INPUT: tf.constant(images)})[OUTPUT].numpy()
 
 
-def _load_tflite(path: Path) -> Tuple[Tuple[int, ...], callable]:
+def _load_tflite(path: Path) -> Loaded:
     try:
         with warnings.catch_warnings():  # its successor (ai_edge_litert) is another package; this one still works
             warnings.simplefilter("ignore", UserWarning)
@@ -77,4 +82,4 @@ def _load_tflite(path: Path) -> Tuple[Tuple[int, ...], callable]:
         interpreter.invoke()
         return interpreter.get_tensor(target["index"])
 
-    return tuple(int(size) for size in source["shape_signature"][1:]), predict
+    return tuple(int(size) for size in source["shape_signature"][1:]), int(target["shape"][-1]), predict

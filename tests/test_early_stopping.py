@@ -58,6 +58,31 @@ def test_restore_best_weights_after_the_last_epoch_when_it_did_not_stop():
     assert all(np.all(v.numpy() == 1.0) for v in stopper.trainer.model.trainable_variables)
 
 
+@pytest.mark.parametrize("monitor, values, patience, min_delta", [
+    ("val_loss", [1.0, 0.80, 0.85, 0.79, 0.70, 0.60], 2, 0.02),
+    ("val_loss", [1.0, 0.80, 0.85, 0.79, 0.70, 0.60], 2, 0.0),
+    ("val_accuracy", [0.5, 0.7, 0.6, 0.65, 0.69, 0.9], 3, 0.0),
+    ("val_accuracy", [0.5, 0.5, 0.5, 0.5], 1, 0.0),
+])
+def test_stops_on_the_same_epoch_as_keras_early_stopping(monitor, values, patience, min_delta):
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    keras_stopper = keras.callbacks.EarlyStopping(monitor=monitor, min_delta=min_delta, patience=patience,
+                                                  mode="min" if monitor == "val_loss" else "max",
+                                                  restore_best_weights=True)
+    keras_stopper.set_model(model)
+    model.stop_training = False  # as model.fit sets it
+    keras_stopper.on_train_begin()
+    for epoch, value in enumerate(values):  # Keras counts epochs from 0
+        keras_stopper.on_epoch_end(epoch, {monitor: value})
+        if model.stop_training:
+            break
+    ours, _ = run_constructed(monitor, values, patience, min_delta)
+    assert ours.stopped_epoch == (keras_stopper.stopped_epoch + 1 if model.stop_training else None)
+    assert ours.best_epoch == keras_stopper.best_epoch + 1
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"monitor": "loss"}, "early stopping monitors one of val_loss, val_accuracy, got 'loss'"),
     ({"patience": 0}, "early stopping patience must be >= 1 epoch, got 0"),

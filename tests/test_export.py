@@ -109,6 +109,7 @@ def test_png_images_in_grey_or_colour_classify_as_the_same_pixels_from_idx(expor
     ("missing_model", "images.gz", "--model {tmp}/missing_model does not exist"),
     ("{folder}", "images.gz", "--model {folder} is a directory without saved_model.pb, so not a SavedModel"),
     ("{folder}/labels.txt", "images.gz", "--model {folder}/labels.txt is neither a SavedModel directory nor a TensorFlow Lite file"),
+    ("corrupt", "images.gz", "--model {tmp}/corrupt: unreadable SavedModel"),
     ("{tflite}", "missing.png", "--images {tmp}/missing.png does not exist"),
     ("{tflite}", "big.png", "--images {tmp}/big.png is 32x30 pixels, the model takes 28x28: resize it first"),
     ("{saved_model}", "small.gz", "--images {tmp}/small.gz holds uint8 images of shape (14, 14), the model takes"),
@@ -119,6 +120,8 @@ def test_bad_input_gets_one_error_line_and_exit_status_2(exported, model, image,
     idx.write_idx(tmp_path / "small.gz", exported["pixels"][:2, ::2, ::2])
     tf.io.write_file(str(tmp_path / "big.png"), tf.io.encode_png(np.zeros((30, 32, 1), np.uint8)))
     (tmp_path / "labels.txt").write_text("not an image\n")
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "saved_model.pb").write_text("not a SavedModel")
     names = {"tmp": tmp_path, "folder": exported["folder"], "tflite": exported["tflite"],
              "saved_model": exported["saved_model"]}
     model = model.format(**names) if "{" in model else str(tmp_path / model)
@@ -126,3 +129,11 @@ def test_bad_input_gets_one_error_line_and_exit_status_2(exported, model, image,
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1
     assert captured.err.startswith(f"predict: error: {message.format(**names)}"), captured.err
+
+
+def test_a_labels_file_that_does_not_match_the_model_is_refused(exported, tmp_path, capsys):
+    (tmp_path / "model.tflite").write_bytes(open(exported["tflite"], "rb").read())
+    (tmp_path / "labels.txt").write_text("cat\ndog\n")
+    assert predict.main(["--model", str(tmp_path / "model.tflite"), "--images", "unused.gz"]) == 2
+    assert capsys.readouterr().err == (f"predict: error: {tmp_path}/labels.txt names 2 classes, the model has 10: "
+                                       "use the labels.txt exported with this model\n")
