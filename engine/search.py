@@ -81,6 +81,23 @@ def check(folds: int, jobs: int, train_subset: int = 1, max_trials: Optional[int
             raise ConfigError(f"--{name} must be >= {least}, got {value}")
 
 
+def _check_space(args: argparse.Namespace) -> None:
+    """Refuses a search space that cannot be trained, before any data is loaded."""
+    low, high = args.learning_rate_range or (None, None)
+    checks = [
+        (min(args.batch_size) >= 1 and min(args.epochs) >= 1 and min(args.learning_rate) > 0,
+         f"--batch_size and --epochs must be >= 1 and --learning_rate > 0, got {args.batch_size}, {args.epochs} "
+         f"and {args.learning_rate}"),
+        (args.n_iter >= 1, f"--n_iter must be >= 1, got {args.n_iter}"),
+        (low is None or (args.strategy == "random" and 0 < low < high),
+         f"--learning_rate_range LOW HIGH needs --strategy=random and 0 < LOW < HIGH, got {low} {high} "
+         f"with --strategy={args.strategy}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
 def _hidden(text: str) -> tuple:
     try:
         sizes = tuple(int(size) for size in text.split(","))
@@ -108,7 +125,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0, help="folds, sampling, weights and shuffling")
     parser.add_argument("--mode", choices=("eager", "graph", "xla"), default="graph")
-    parser.add_argument("--jobs", type=int, default=1, help="trials run at once, in processes (see above)")
+    parser.add_argument("--jobs", type=int, default=1, help="trials run at once, in processes; default 1, since one trial already keeps a small machine's cores busy")
     parser.add_argument("--max_trials", type=int, help="stop after this many new trials; rerun to continue")
     parser.add_argument("--output_dir", default="runs/search")
     return parser.parse_args(argv)
@@ -119,6 +136,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:
         check(args.folds, args.jobs, args.train_subset, args.max_trials)
+        _check_space(args)
         from engine import data
 
         dataset = data.load(args.dataset, args.data_dir, args.tfds_dir)

@@ -86,6 +86,10 @@ def test_too_few_images_of_a_class_for_the_folds_is_one_clear_error(subset, tmp_
     (["--jobs=0"], "--jobs must be >= 1, got 0"),
     (["--train_subset=0"], "--train_subset must be >= 1, got 0"),
     (["--max_trials=0"], "--max_trials must be >= 1, got 0"),
+    (["--learning_rate", "0.1", "0"], "--batch_size and --epochs must be >= 1 and --learning_rate > 0, got "
+     "[32, 128], [5] and [0.1, 0.0]"),
+    (["--learning_rate_range", "0.001", "0.1"], "--learning_rate_range LOW HIGH needs --strategy=random and "
+     "0 < LOW < HIGH, got 0.001 0.1 with --strategy=grid"),
 ])
 def test_bad_command_line_settings_get_one_error_line_and_exit_status_2(argv, message, capsys):
     assert search.main(argv) == 2
