@@ -33,6 +33,14 @@ flags.DEFINE_boolean("validate_on_test", True, "Evaluate the test set after ever
 flags.DEFINE_string("output_dir", "runs/train", "Where history.json and metrics.png are written.")
 flags.DEFINE_boolean("compare_keras", False, "Train the engine and tf.keras side by side from the same weights on "
                      "the same batches; print a per-epoch table, write parity.json and parity.png.")
+flags.DEFINE_string("tensorboard_dir", None, "Write TensorBoard scalars and weight histograms per epoch here.")
+flags.DEFINE_integer("early_stopping_patience", 0, "Stop after this many epochs without improvement of the "
+                     "monitored validation metric, and restore the best weights; 0 is off.")
+flags.DEFINE_float("early_stopping_min_delta", 0.0, "Smallest change of the monitored metric that counts as improvement.")
+flags.DEFINE_string("early_stopping_monitor", "val_loss", "val_loss (lower is better) or val_accuracy (higher is better).")
+flags.DEFINE_float("validation_split", 0.0, "Hold out this last fraction of the training set for validation "
+                   "(instead of the test set); 0 is off.")
+flags.DEFINE_string("export_dir", None, "After training, write a SavedModel, a .tflite and labels.txt here.")
 
 
 def config_from_flags():
@@ -53,7 +61,10 @@ def config_from_flags():
         learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov,
         seed=FLAGS.seed, mode=FLAGS.mode, steps_per_execution=FLAGS.steps_per_execution, device=FLAGS.device,
         validate_on_test=FLAGS.validate_on_test,
-        output_dir=FLAGS.output_dir)
+        output_dir=FLAGS.output_dir,
+        tensorboard_dir=FLAGS.tensorboard_dir, early_stopping_patience=FLAGS.early_stopping_patience,
+        early_stopping_min_delta=FLAGS.early_stopping_min_delta, early_stopping_monitor=FLAGS.early_stopping_monitor,
+        validation_split=FLAGS.validation_split, export_dir=FLAGS.export_dir)
 
 
 def main(argv):

@@ -13,6 +13,7 @@ from engine.errors import ConfigError
 
 MODES = ("eager", "graph", "xla")  # see engine/execution.py for what each one does
 DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/devices.py
+EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")  # see engine/early_stopping.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,12 @@ class TrainConfig:
     device: str = "auto"
     validate_on_test: bool = True
     output_dir: str = "runs/train"
+    tensorboard_dir: Optional[str] = None  # engine/tensorboard.py; None writes no events
+    early_stopping_patience: int = 0  # engine/early_stopping.py; 0 turns early stopping off
+    early_stopping_min_delta: float = 0.0
+    early_stopping_monitor: str = "val_loss"
+    validation_split: float = 0.0  # engine/validation.py; 0 validates on the test set (validate_on_test)
+    export_dir: Optional[str] = None  # engine/export.py; None exports nothing
 
     def __post_init__(self):
         checks = [
@@ -47,6 +54,16 @@ class TrainConfig:
             (self.mode in MODES, f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
             (self.steps_per_execution >= 1, f"--steps_per_execution must be >= 1, got {self.steps_per_execution}"),
             (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}"),
+            (self.early_stopping_patience >= 0,
+             f"--early_stopping_patience must be >= 0 (0 is off), got {self.early_stopping_patience}"),
+            (self.early_stopping_min_delta >= 0,
+             f"--early_stopping_min_delta must be >= 0, got {self.early_stopping_min_delta}"),
+            (self.early_stopping_monitor in EARLY_STOPPING_MONITORS,
+             f"--early_stopping_monitor must be one of {', '.join(EARLY_STOPPING_MONITORS)}, "
+             f"got {self.early_stopping_monitor!r}"),
+            (0 <= self.validation_split < 1, f"--validation_split must be in [0, 1), got {self.validation_split}"),
+            (self.early_stopping_patience == 0 or self.validation_split > 0 or self.validate_on_test,
+             "--early_stopping_patience needs validation data: pass --validation_split=0.1 (or --validate_on_test)"),
         ]
         for ok, message in checks:
             if not ok:

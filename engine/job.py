@@ -11,7 +11,9 @@ from typing import Callable
 
 import tensorflow as tf
 
-from engine import data, devices, losses, optimizers, parity, plots
+from engine import data, devices, export, losses, optimizers, parity, plots
+from engine.validation import hold_out
+from engine.callbacks import epoch_callbacks
 from engine.config import TrainConfig, check_output_dir
 from engine.progress import ProgressBar
 from engine.training import Trainer
@@ -45,6 +47,8 @@ def announce_device(config: TrainConfig, print_fn: Callable[[str], None]) -> dev
 def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     """Runs the job described by `config`; returns what it writes to history.json."""
     check_output_dir(config.output_dir)
+    if config.export_dir:
+        export.check_export_dir(config.export_dir)
     tf.random.set_seed(config.seed)
     device = announce_device(config, print_fn)
     dataset = load_data(config, print_fn)
@@ -65,16 +69,30 @@ def _train(config: TrainConfig, dataset: data.ImageClassificationData, print_fn:
         print_fn(f"Epoch {logs['epoch']}/{config.epochs} - loss {logs['loss']:.4f} - accuracy "
                  f"{logs['accuracy']:.4f}{validation} - {logs['seconds']:.1f}s - {logs['steps_per_second']:.1f} steps/s")
 
-    validation = (dataset.test_images, dataset.test_labels) if config.validate_on_test else None
-    history = trainer.fit(dataset.train_images, dataset.train_labels, config.epochs, config.batch_size,
-                          validation_data=validation, seed=config.seed, on_epoch_end=[report],
-                          progress=ProgressBar())
+    train = (dataset.train_images, dataset.train_labels)
+    held_out = (dataset.test_images, dataset.test_labels) if config.validate_on_test else None
+    if config.validation_split:
+        train, held_out = hold_out(*train, config.validation_split)
+        print_fn(f"Validation: the last {len(held_out[1]):,} of {len(dataset.train_labels):,} training images "
+                 f"(--validation_split={config.validation_split}); the test set is read once, at the end")
+    callbacks, stopper = epoch_callbacks(config, trainer, report)
+    history = trainer.fit(*train, config.epochs, config.batch_size, validation_data=held_out, seed=config.seed,
+                          on_epoch_end=callbacks, progress=ProgressBar())
+    if stopper is not None:
+        stopper.restore_best_weights()
+        print_fn(stopper.summary())
     test = trainer.evaluate(dataset.test_images, dataset.test_labels, config.batch_size)
     print_fn(f"Test: loss {test['loss']:.4f} - accuracy {test['accuracy']:.4f}")
+    if config.export_dir:
+        saved_model, tflite = export.export(model, dataset.image_shape, dataset.class_names, config.export_dir)
+        print_fn(f"Exported {saved_model} and {tflite}")
 
     results = {"config": {**dataclasses.asdict(config), "dataset_loaded": dataset.name,
                           "data_source": dataset.source},
                "epochs": history, "test": test}
+    if stopper is not None:
+        results["early_stopping"] = {"stopped_epoch": stopper.stopped_epoch, "best_epoch": stopper.best_epoch,
+                                     f"best_{config.early_stopping_monitor}": stopper.best}
     write_json_atomically(results, os.path.join(config.output_dir, "history.json"))
     plots.plot_history(history, os.path.join(config.output_dir, "metrics.png"),
                        title=f"{dataset.name} MLP {'-'.join(map(str, config.hidden))}, batch {config.batch_size}")

@@ -133,6 +133,7 @@ class Trainer:
             raise ValueError(f"steps_per_execution must be >= 1, got {steps_per_execution}")
         self.model, self.loss_fn, self.optimizer, self.mode = model, loss_fn, optimizer, mode
         self.steps_per_execution = steps_per_execution
+        self.stop_training = False  # set by an epoch-end callback (early stopping) to end `fit` there, as in Keras
         self.loss_metric, self.accuracy_metric = Mean("loss"), SparseCategoricalAccuracy("accuracy")
         self._train_steps = self._test_steps = None  # compiled on first use, once the data's shape is known
 
@@ -172,7 +173,8 @@ class Trainer:
           validation_data: (images, labels) evaluated at the end of every epoch.
           seed: shuffling seed (see `epoch_batches`); None keeps the data's order.
           on_epoch_end: called with each epoch's logs (epoch, loss, accuracy, val_loss,
-            val_accuracy, seconds, steps_per_second).
+            val_accuracy, seconds, steps_per_second). One may set `trainer.stop_training`
+            to end training after this epoch's callbacks.
           progress: called after each compiled call with (steps done, steps per epoch,
             read_metrics).
           on_step_end: called after each step with (step number counted from 1 across
@@ -183,6 +185,7 @@ class Trainer:
         self._compile(images)
         steps = -(-int(images.shape[0]) // batch_size)
         history = []
+        self.stop_training = False
         for epoch in range(1, epochs + 1):
             self._reset_metrics()
             start = time.perf_counter()
@@ -205,6 +208,8 @@ class Trainer:
             history.append(logs)
             for callback in on_epoch_end:
                 callback(logs)
+            if self.stop_training:
+                break
         return history
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 32, prefix: str = "") -> Logs:

@@ -1,0 +1,64 @@
+"""The search's report: the ranked results as CSV and Markdown tables, and a plot."""
+
+import csv
+import os
+from typing import Dict, List, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: works on machines without a display
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLUMNS = ("rank", "hidden", "batch_size", "epochs", "learning_rate", "accuracy", "accuracy_std", "loss", "seconds")
+
+
+def rows(ranked: Sequence[Dict]) -> List[Dict]:
+    """One flat row per trial, in rank order: its parameters, then its cross-validated scores."""
+    return [{"rank": rank, "hidden": "-".join(map(str, record["params"]["hidden"])),
+             **{name: record["params"][name] for name in ("batch_size", "epochs", "learning_rate")},
+             "accuracy": f"{record['accuracy']:.4f}", "accuracy_std": f"{record['accuracy_std']:.4f}",
+             "loss": f"{record['loss']:.4f}", "seconds": f"{record['seconds']:.1f}"}
+            for rank, record in enumerate(ranked, 1)]
+
+
+def write_csv(ranked: Sequence[Dict], path: str) -> None:
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows(ranked))
+
+
+def markdown(ranked: Sequence[Dict], caption: str) -> str:
+    """A Markdown table (GitHub style) of the ranked trials, under a one-line caption."""
+    lines = [caption, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(str(row[name]) for name in COLUMNS) + " |" for row in rows(ranked)]
+    return "\n".join(lines) + "\n"
+
+
+def plot(ranked: Sequence[Dict], path: str, title: str) -> None:
+    """Horizontal bars of mean cross-validated accuracy with the fold spread, best at the top."""
+    labels = [f"h {row['hidden']}, b {row['batch_size']}, e {row['epochs']}, lr {row['learning_rate']:g}"
+              for row in rows(ranked)]
+    accuracies = [record["accuracy"] for record in ranked]
+    figure, axis = plt.subplots(figsize=(9, 1.5 + 0.35 * len(ranked)))
+    axis.barh(range(len(ranked)), accuracies, xerr=[record["accuracy_std"] for record in ranked], capsize=3)
+    axis.set_yticks(range(len(ranked)), labels)
+    axis.invert_yaxis()
+    low = min(accuracies) - max(0.05, 2 * max(record["accuracy_std"] for record in ranked))
+    axis.set_xlim(max(0.0, low), min(1.0, max(accuracies) + 0.05))
+    axis.set_xlabel("mean validation accuracy over folds (bar: ± one standard deviation)")
+    axis.set_title(title)
+    axis.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write(ranked: Sequence[Dict], output_dir: str, caption: str) -> str:
+    """Writes ranking.md, ranking.csv and ranking.png into `output_dir`; returns the Markdown and what was written."""
+    table = markdown(ranked, caption)
+    with open(os.path.join(output_dir, "ranking.md"), "w") as file:
+        file.write(table)
+    write_csv(ranked, os.path.join(output_dir, "ranking.csv"))
+    plot(ranked, os.path.join(output_dir, "ranking.png"), caption)
+    return table + f"Wrote {output_dir}/ranking.csv, ranking.md, ranking.png and results.json"

@@ -1,0 +1,85 @@
+"""Loading an exported model — a SavedModel directory or a .tflite file — as one kind of classifier.
+
+Both formats hold the same function (engine/export.py): float32 images [N, *image_shape] in
+[0, 1] -> probabilities [N, num_classes]. Only TensorFlow is needed to run them, not this
+project's classes: the SavedModel through its `serving_default` signature, the TFLite model
+through `tf.lite.Interpreter`, whose input is resized to the batch at hand (TFLite tensors
+have fixed shapes; the converter records the batch axis as -1, resizable).
+"""
+
+import os
+import warnings
+from pathlib import Path
+from typing import Callable, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from engine.errors import DataError
+from engine.export import INPUT, LABELS, OUTPUT, SIGNATURE
+
+
+class Classifier:
+    """An exported model, whichever its format.
+
+    Attributes:
+      image_shape: one image's shape without the batch axis, e.g. (28, 28).
+      class_names: from labels.txt beside the model; the class numbers when there is none.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DataError(f"--model {self.path} does not exist: pass the export's saved_model directory "
+                            "or its model.tflite file")
+        load = _load_saved_model if self.path.is_dir() else _load_tflite
+        self.image_shape, num_classes, self._predict = load(self.path)
+        labels = self.path.parent / LABELS
+        names = tuple(labels.read_text().splitlines()) if labels.is_file() else ()
+        if names and len(names) != num_classes:
+            raise DataError(f"{labels} names {len(names)} classes, the model has {num_classes}: "
+                            "use the labels.txt exported with this model")
+        self.class_names = names or tuple(str(index) for index in range(num_classes))
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities [N, classes] for float32 images [N, *image_shape] in [0, 1]."""
+        return self._predict(np.asarray(images, np.float32))
+
+
+Loaded = Tuple[Tuple[int, ...], int, Callable[[np.ndarray], np.ndarray]]  # image shape, classes, predict
+
+
+def _load_saved_model(path: Path) -> Loaded:
+    if not (path / "saved_model.pb").is_file():
+        raise DataError(f"--model {path} is a directory without saved_model.pb, so not a SavedModel: pass the "
+                        "export's saved_model directory or its model.tflite file")
+    try:
+        serve = tf.saved_model.load(str(path)).signatures.get(SIGNATURE)
+    except OSError as error:  # what TensorFlow raises for a corrupt or foreign saved_model.pb
+        raise DataError(f"--model {path}: unreadable SavedModel ({error}): export it again") from None
+    spec = serve.structured_input_signature[1].get(INPUT) if serve is not None else None
+    if spec is None:
+        raise DataError(f"--model {path} has no '{SIGNATURE}' signature taking '{INPUT}': "
+                        "export it with train.py --export_dir")
+    num_classes = int(serve.structured_outputs[OUTPUT].shape[-1])
+    return tuple(spec.shape[1:]), num_classes, lambda images: serve(**{INPUT: tf.constant(images)})[OUTPUT].numpy()
+
+
+def _load_tflite(path: Path) -> Loaded:
+    try:
+        with warnings.catch_warnings():  # its successor (ai_edge_litert) is another package; this one still works
+            warnings.simplefilter("ignore", UserWarning)
+            interpreter = tf.lite.Interpreter(model_path=str(path))
+    except ValueError:
+        raise DataError(f"--model {path} is neither a SavedModel directory nor a TensorFlow Lite file: "
+                        "pass the export's saved_model directory or its model.tflite file") from None
+    (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        interpreter.resize_tensor_input(source["index"], images.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(source["index"], images)
+        interpreter.invoke()
+        return interpreter.get_tensor(target["index"])
+
+    return tuple(int(size) for size in source["shape_signature"][1:]), int(target["shape"][-1]), predict

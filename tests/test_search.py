@@ -1,0 +1,157 @@
+"""Hyperparameter search: a ranked table from k-fold cross-validation, resumable trial by trial."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from engine import idx, search
+from engine.search_space import candidates
+from engine.errors import ConfigError
+from engine.search_store import trial_key
+
+GRID = {"hidden": [(8,), (16,)], "batch_size": [32, 64], "epochs": [1], "learning_rate": [0.1]}
+
+
+@pytest.fixture(scope="module")
+def subset(fashion_mnist_dir):
+    """The first 600 real Fashion-MNIST training images: every class has at least 3, for 3 folds."""
+    images = idx.read_idx(fashion_mnist_dir / "train-images-idx3-ubyte.gz")[:600].astype(np.float32) / 255
+    return images, idx.read_idx(fashion_mnist_dir / "train-labels-idx1-ubyte.gz")[:600].astype(np.int32)
+
+
+def run(subset, output_dir, trials, **kwargs):
+    lines: list = []
+    setup = {"dataset": "fashion_mnist", "train_subset": 600, "folds": 3, "seed": 0, "mode": "eager"}
+    ranked = search.search(trials, *subset, 10, str(output_dir), setup, folds=3, mode="eager",
+                           print_fn=lines.append, **kwargs)
+    return ranked, "\n".join(lines)
+
+
+def test_a_2x2_grid_with_3_fold_cv_ranks_every_trial_and_a_rerun_retrains_only_unfinished_ones(subset, tmp_path):
+    trials = candidates(GRID)
+    assert len(trials) == 4
+    _, log = run(subset, tmp_path, trials, max_trials=2)  # as if killed after two trials
+    assert "4 trials, 0 already finished" in log and "Trial 2/2" in log
+    first = json.loads((tmp_path / "results.json").read_text())["trials"]
+    assert len(first) == 2
+
+    ranked, log = run(subset, tmp_path, trials)
+    assert "4 trials, 2 already finished" in log and "Trial 2/2" in log and "Trial 3/" not in log
+    trials_now = json.loads((tmp_path / "results.json").read_text())["trials"]
+    assert {key: trials_now[key] for key in first} == first, "finished trials were not retrained"
+    assert set(trials_now) == {trial_key(params) for params in trials}
+
+    accuracies = [record["accuracy"] for record in ranked]
+    assert accuracies == sorted(accuracies, reverse=True) and accuracies[0] > 0.3, "above chance (0.1)"
+    for record in ranked:
+        assert len(record["fold_accuracies"]) == 3
+        assert record["accuracy"] == pytest.approx(np.mean(record["fold_accuracies"]))
+    table = list(csv.DictReader(open(tmp_path / "ranking.csv")))
+    assert [row["rank"] for row in table] == ["1", "2", "3", "4"]
+    assert [float(row["accuracy"]) for row in table] == pytest.approx(accuracies, abs=5e-5)
+    markdown = (tmp_path / "ranking.md").read_text()
+    assert "| rank | hidden | batch_size | epochs | learning_rate | accuracy |" in markdown
+    assert markdown.count("\n| ") == 5  # header and four trials
+    assert (tmp_path / "ranking.png").read_bytes().startswith(b"\x89PNG")
+
+    _, log = run(subset, tmp_path, trials)
+    assert "4 already finished" in log and "Trial 1/" not in log
+
+
+def test_grid_search_is_every_combination_and_random_search_draws_n_iter_log_uniform_rates():
+    assert len(candidates({**GRID, "learning_rate": [0.01, 0.1, 1.0]})) == 12
+    drawn = candidates(GRID, "random", n_iter=20, seed=3, learning_rate_range=(0.001, 0.3))
+    assert len(drawn) == 20 and drawn == candidates(GRID, "random", 20, 3, (0.001, 0.3))
+    rates = np.array([params["learning_rate"] for params in drawn])
+    assert rates.min() >= 0.001 and rates.max() <= 0.3
+    assert (rates < 0.01).any() and (rates > 0.03).any(), "spread over orders of magnitude"
+    assert {params["hidden"] for params in drawn} <= {(8,), (16,)}
+
+
+def test_a_results_file_of_another_setup_is_refused_not_mixed_in(subset, tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps({"setup": {"folds": 5}, "trials": {}}))
+    with pytest.raises(ConfigError, match="holds trials of another setup"):
+        run(subset, tmp_path, candidates(GRID))
+
+
+def test_too_few_images_of_a_class_for_the_folds_is_one_clear_error(subset, tmp_path):
+    with pytest.raises(ConfigError, match="a class has only 0 of the 20 images, fewer than the 3 folds"):
+        search.search(candidates(GRID), subset[0][:20], subset[1][:20], 11, str(tmp_path), {}, folds=3)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--folds=1"], "--folds must be >= 2, got 1"),
+    (["--jobs=0"], "--jobs must be >= 1, got 0"),
+    (["--train_subset=0"], "--train_subset must be >= 1, got 0"),
+    (["--max_trials=0"], "--max_trials must be >= 1, got 0"),
+    (["--learning_rate", "0.1", "0"], "--batch_size and --epochs must be >= 1 and --learning_rate > 0, got "
+     "[32, 128], [5] and [0.1, 0.0]"),
+    (["--learning_rate_range", "0.001", "0.1"], "--learning_rate_range LOW HIGH needs --strategy=random and "
+     "0 < LOW < HIGH, got 0.001 0.1 with --strategy=grid"),
+])
+def test_bad_command_line_settings_get_one_error_line_and_exit_status_2(argv, message, capsys):
+    assert search.main(argv) == 2
+    assert capsys.readouterr().err == f"search: error: {message}\n"
+
+
+def test_a_hidden_size_that_does_not_parse_is_refused_with_exit_status_2(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        search.main(["--hidden", "16,x"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "argument --hidden: expected comma-separated positive layer sizes like 128,64, got '16,x'")
+
+
+@pytest.fixture(scope="module")
+def small_fashion_dir(tmp_path_factory, fashion_mnist_dir):
+    """Real Fashion-MNIST laid out as a small data set (600 train, 10 test images) for the command line."""
+    folder = tmp_path_factory.mktemp("small_fashion")
+    for split, count in (("train", 600), ("t10k", 10)):
+        for kind in ("images-idx3", "labels-idx1"):
+            name = f"{split}-{kind}-ubyte.gz"
+            idx.write_idx(folder / name, idx.read_idx(fashion_mnist_dir / name)[:count])
+    return folder
+
+
+def search_argv(data_dir, output_dir, *extra):
+    return ["--dataset=fashion_mnist", f"--data_dir={data_dir}", f"--tfds_dir={output_dir}/tfds", "--hidden", "8",
+            "16", "--batch_size", "32", "64", "--epochs", "1", "--learning_rate", "0.1", "--folds=3", "--mode=eager",
+            f"--output_dir={output_dir}", *extra]
+
+
+def test_the_command_line_loads_the_data_and_writes_the_ranking(small_fashion_dir, tmp_path, capsys):
+    assert search.main(search_argv(small_fashion_dir, tmp_path, "--max_trials=1")) == 0
+    out = capsys.readouterr().out
+    assert "Search: 4 trials, 0 already finished" in out and "on 600 images, 1 at a time" in out
+    assert len(list(csv.DictReader(open(tmp_path / "ranking.csv")))) == 1
+
+
+@pytest.mark.slow
+def test_killed_mid_search_and_rerun_it_keeps_finished_trials_and_runs_the_rest_in_two_processes(
+        small_fashion_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    command = [sys.executable, "-m", "engine.search", *search_argv(small_fashion_dir, tmp_path)]
+    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    results = tmp_path / "results.json"
+    deadline = time.monotonic() + 300
+    while not (results.exists() and json.loads(results.read_text())["trials"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    finished = json.loads(results.read_text())["trials"]
+    assert 1 <= len(finished) < 4, "killed after its first trial, before its last"
+
+    rerun = subprocess.run([*command, "--jobs=2"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"4 trials, {len(finished)} already finished" in rerun.stdout
+    trials = json.loads(results.read_text())["trials"]
+    assert len(trials) == 4 and {key: trials[key] for key in finished} == finished
+    assert len({trials[key]["pid"] for key in set(trials) - set(finished)} - {first.pid}) >= 1
