@@ -8,6 +8,7 @@ data, an unwritable output directory) is printed as one line, with exit status 2
 """
 
 import os
+import shlex
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the log
@@ -33,6 +34,12 @@ flags.DEFINE_boolean("validate_on_test", True, "Evaluate the test set after ever
 flags.DEFINE_string("output_dir", "runs/train", "Where history.json and metrics.png are written.")
 flags.DEFINE_boolean("compare_keras", False, "Train the engine and tf.keras side by side from the same weights on "
                      "the same batches; print a per-epoch table, write parity.json and parity.png.")
+flags.DEFINE_integer("checkpoint_every", 0, "Also write a checkpoint every this many steps (0: only at the end of "
+                     "every epoch, which is always done), into OUTPUT_DIR/checkpoints.")
+flags.DEFINE_boolean("resume", True, "Continue from the newest checkpoint in OUTPUT_DIR/checkpoints when there is one "
+                     "(said at start-up); --noresume starts over and deletes those checkpoints.")
+flags.DEFINE_boolean("deterministic", None, "Op determinism and seeded generators: the same flags give the same "
+                     "numbers. Default: on when the run lands on the CPU.")
 
 
 def config_from_flags():
@@ -53,7 +60,14 @@ def config_from_flags():
         learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov,
         seed=FLAGS.seed, mode=FLAGS.mode, steps_per_execution=FLAGS.steps_per_execution, device=FLAGS.device,
         validate_on_test=FLAGS.validate_on_test,
-        output_dir=FLAGS.output_dir)
+        output_dir=FLAGS.output_dir, checkpoint_every=FLAGS.checkpoint_every, resume=FLAGS.resume,
+        deterministic=FLAGS.deterministic)
+
+
+def resume_command() -> str:
+    """This very command, minus any --resume/--noresume: resuming is the default."""
+    kept = [arg for arg in sys.argv[1:] if not arg.lstrip("-").startswith(("resume", "noresume"))]
+    return shlex.join(["python", sys.argv[0], *kept])
 
 
 def main(argv):
@@ -62,6 +76,8 @@ def main(argv):
         return 2
     from engine.config import check_output_dir
     from engine.errors import ConfigError, DataError
+    from engine.faults import NumericalFault
+    from engine.interrupts import Interrupted
 
     try:
         config = config_from_flags()
@@ -76,6 +92,12 @@ def main(argv):
     except (ConfigError, DataError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
+    except NumericalFault as fault:
+        print(f"train.py: error: {fault}", file=sys.stderr)
+        return 1
+    except Interrupted as stop:
+        print(f"train.py: {stop}. To resume: {resume_command()}", file=sys.stderr)
+        return stop.exit_status
     return 0
 
 

@@ -35,6 +35,9 @@ class TrainConfig:
     device: str = "auto"
     validate_on_test: bool = True
     output_dir: str = "runs/train"
+    checkpoint_every: int = 0  # steps; 0: at the end of every epoch only (always done)
+    resume: bool = True  # continue from OUTPUT_DIR/checkpoints when a checkpoint is there
+    deterministic: Optional[bool] = None  # None: on where the run lands on the CPU (engine/determinism.py)
 
     def __post_init__(self):
         checks = [
@@ -47,6 +50,8 @@ class TrainConfig:
             (self.mode in MODES, f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
             (self.steps_per_execution >= 1, f"--steps_per_execution must be >= 1, got {self.steps_per_execution}"),
             (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}"),
+            (self.checkpoint_every >= 0,
+             f"--checkpoint_every must be >= 0 steps (0: every epoch only), got {self.checkpoint_every}"),
         ]
         for ok, message in checks:
             if not ok:
