@@ -16,6 +16,7 @@ import json
 from typing import List, Optional
 
 import tensorflow as tf
+from absl import logging as absl_logging
 
 from engine.errors import ConfigError
 
@@ -75,7 +76,7 @@ class Checkpointer:
                               "the same flags to resume it, --noresume to start over, or another --output_dir")
         try:
             self.checkpoint.restore(path).assert_existing_objects_matched()
-        except (tf.errors.OpError, ValueError, AssertionError) as error:
+        except (tf.errors.OpError, ValueError, IndexError, AssertionError) as error:
             reason = str(error).strip().splitlines()[0]
             raise ConfigError(f"{path} cannot be restored ({reason}): pass --noresume to start over") from None
         return Position(int(self._epoch.numpy()), int(self._step.numpy()),
@@ -86,12 +87,17 @@ class Checkpointer:
         self._epoch.assign(position.epoch)
         self._step.assign(position.step)
         self._history.assign(json.dumps(position.history))
-        return self.manager.save()
+        verbosity = absl_logging.get_verbosity()
+        absl_logging.set_verbosity(absl_logging.WARNING)  # TF logs an INFO line per save
+        try:
+            return self.manager.save()
+        finally:
+            absl_logging.set_verbosity(verbosity)
 
     def _stored_identity(self, path: str) -> dict:
         try:
             return json.loads(tf.train.load_checkpoint(path).get_tensor(_IDENTITY_KEY).decode())
-        except (tf.errors.OpError, ValueError) as error:
+        except (tf.errors.OpError, ValueError, IndexError) as error:
             reason = str(error).strip().splitlines()[0]
             raise ConfigError(f"{path} is not a readable scratchflow checkpoint ({reason}): "
                               "pass --noresume to start over, or another --output_dir") from None
