@@ -16,8 +16,8 @@ from engine import data, determinism, devices, losses, optimizers, parity, plots
 from engine.checkpoints import Checkpointer, Position
 from engine.config import TrainConfig, check_output_dir
 from engine.interrupts import SignalStop
-from engine.safeguards import Safeguards
 from engine.progress import ProgressBar
+from engine.safeguards import Safeguards
 from engine.training import Trainer
 from layers import mlp
 

@@ -23,15 +23,16 @@ class Safeguards:
     """The `guard` argument of `Trainer.fit`.
 
     Args:
-      checkpointer: where the state goes; its trainer's variables are checked before each save.
+      checkpointer: where the state goes.
+      variables: checked to be finite before each save (the model's weights).
       start: where to begin (a restored `Position`, or the beginning).
       checkpoint_every: also save every this many steps (counted across epochs); 0: epoch ends only.
       stop: the signal flag to honour, or None.
     """
 
-    def __init__(self, checkpointer: Checkpointer, variables: List[tf.Variable], start: Position = Position(),
+    def __init__(self, checkpointer: Checkpointer, variables: List[tf.Variable], start: Optional[Position] = None,
                  checkpoint_every: int = 0, stop: Optional[SignalStop] = None):
-        self.checkpointer, self.variables, self.position = checkpointer, variables, start
+        self.checkpointer, self.variables, self.position = checkpointer, variables, start or Position()
         self.checkpoint_every, self.stop = checkpoint_every, stop
         self.steps_per_epoch = 0
 

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import itertools
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -25,6 +25,9 @@ import tensorflow as tf
 from engine import execution
 from engine.errors import DataError
 from engine.metrics import Mean, SparseCategoricalAccuracy
+
+if TYPE_CHECKING:
+    from engine.safeguards import Safeguards
 
 Logs = Dict[str, float]
 
@@ -164,7 +167,8 @@ class Trainer:
             validation_data: Optional[Tuple[np.ndarray, np.ndarray]] = None, seed: Optional[int] = 0,
             on_epoch_end: Sequence[Callable[[Logs], None]] = (),
             progress: Optional[Callable[[int, int, Callable[[], Logs]], None]] = None,
-            on_step_end: Sequence[Callable[[int, tf.Tensor], None]] = (), guard=None) -> List[Logs]:
+            on_step_end: Sequence[Callable[[int, tf.Tensor], None]] = (),
+            guard: Optional["Safeguards"] = None) -> List[Logs]:
         """Trains for `epochs` passes over the data; returns the history, one dict per epoch.
 
         Args:
