@@ -27,6 +27,7 @@ FLAGS = ("--hidden=16", "--epochs=2", "--batch_size=16", "--momentum=0.9", "--st
 def stop_at_a_random_checkpoint(command: list, checkpoints: Path, signum: int) -> subprocess.CompletedProcess:
     """Runs `command`, and sends `signum` a random moment after its checkpoint number 2 to 8 is complete."""
     target = random.randint(2, 8)
+    print(f"sending signal {signum} a moment after checkpoint {target} is complete")  # shown on failure
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     deadline = time.monotonic() + 300
     while process.poll() is None and time.monotonic() < deadline:
