@@ -8,6 +8,7 @@ data, an unwritable output directory) is printed as one line, with exit status 2
 """
 
 import os
+import shlex
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the log
@@ -41,6 +42,12 @@ flags.DEFINE_string("early_stopping_monitor", "val_loss", "val_loss (lower is be
 flags.DEFINE_float("validation_split", 0.0, "Hold out this last fraction of the training set for validation "
                    "(instead of the test set); 0 is off.")
 flags.DEFINE_string("export_dir", None, "After training, write a SavedModel, a .tflite and labels.txt here.")
+flags.DEFINE_integer("checkpoint_every", 0, "Also write a checkpoint every this many steps (0: only at the end of "
+                     "every epoch, which is always done), into OUTPUT_DIR/checkpoints.")
+flags.DEFINE_boolean("resume", True, "Continue from the newest checkpoint in OUTPUT_DIR/checkpoints when there is one "
+                     "(said at start-up); --noresume starts over and deletes those checkpoints.")
+flags.DEFINE_boolean("deterministic", None, "Op determinism and seeded generators: the same flags give the same "
+                     "numbers. Default: on when the run lands on the CPU.")
 
 
 def config_from_flags():
@@ -61,10 +68,17 @@ def config_from_flags():
         learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov,
         seed=FLAGS.seed, mode=FLAGS.mode, steps_per_execution=FLAGS.steps_per_execution, device=FLAGS.device,
         validate_on_test=FLAGS.validate_on_test,
-        output_dir=FLAGS.output_dir,
+        output_dir=FLAGS.output_dir, checkpoint_every=FLAGS.checkpoint_every, resume=FLAGS.resume,
+        deterministic=FLAGS.deterministic,
         tensorboard_dir=FLAGS.tensorboard_dir, early_stopping_patience=FLAGS.early_stopping_patience,
         early_stopping_min_delta=FLAGS.early_stopping_min_delta, early_stopping_monitor=FLAGS.early_stopping_monitor,
         validation_split=FLAGS.validation_split, export_dir=FLAGS.export_dir)
+
+
+def resume_command() -> str:
+    """This very command, minus any --resume/--noresume: resuming is the default."""
+    kept = [arg for arg in sys.argv[1:] if not arg.lstrip("-").startswith(("resume", "noresume"))]
+    return shlex.join(["python", sys.argv[0], *kept])
 
 
 def main(argv):
@@ -73,6 +87,8 @@ def main(argv):
         return 2
     from engine.config import check_output_dir
     from engine.errors import ConfigError, DataError
+    from engine.faults import NumericalFault
+    from engine.interrupts import Interrupted
 
     try:
         config = config_from_flags()
@@ -87,6 +103,12 @@ def main(argv):
     except (ConfigError, DataError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
+    except NumericalFault as fault:
+        print(f"train.py: error: {fault}", file=sys.stderr)
+        return 1
+    except Interrupted as stop:
+        print(f"train.py: {stop}. To resume: {resume_command()}", file=sys.stderr)
+        return stop.exit_status
     return 0
 
 

@@ -42,6 +42,9 @@ class TrainConfig:
     early_stopping_monitor: str = "val_loss"
     validation_split: float = 0.0  # engine/validation.py; 0 validates on the test set (validate_on_test)
     export_dir: Optional[str] = None  # engine/export.py; None exports nothing
+    checkpoint_every: int = 0  # steps; 0: at the end of every epoch only (always done)
+    resume: bool = True  # continue from OUTPUT_DIR/checkpoints when a checkpoint is there
+    deterministic: Optional[bool] = None  # None: on where the run lands on the CPU (engine/determinism.py)
 
     def __post_init__(self):
         checks = [
@@ -64,6 +67,8 @@ class TrainConfig:
             (0 <= self.validation_split < 1, f"--validation_split must be in [0, 1), got {self.validation_split}"),
             (self.early_stopping_patience == 0 or self.validation_split > 0 or self.validate_on_test,
              "--early_stopping_patience needs validation data: pass --validation_split=0.1 (or --validate_on_test)"),
+            (self.checkpoint_every >= 0,
+             f"--checkpoint_every must be >= 0 steps (0: every epoch only), got {self.checkpoint_every}"),
         ]
         for ok, message in checks:
             if not ok:

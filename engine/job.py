@@ -7,15 +7,18 @@ directly. Nothing here reads flags, so every option is visible in the dataclass.
 import dataclasses
 import json
 import os
-from typing import Callable
+import shutil
+from typing import Callable, Tuple
 
 import tensorflow as tf
 
-from engine import data, devices, export, losses, optimizers, parity, plots
-from engine.validation import hold_out
+from engine import data, determinism, devices, export, losses, optimizers, parity, plots
 from engine.callbacks import epoch_callbacks
+from engine.checkpoints import Checkpointer, Position
 from engine.config import TrainConfig, check_output_dir
+from engine.interrupts import SignalStop
 from engine.progress import ProgressBar
+from engine.safeguards import Safeguards
 from engine.training import Trainer
 from layers import mlp
 
@@ -49,8 +52,9 @@ def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     check_output_dir(config.output_dir)
     if config.export_dir:
         export.check_export_dir(config.export_dir)
-    tf.random.set_seed(config.seed)
     device = announce_device(config, print_fn)
+    deterministic = determinism.configure(config.deterministic, config.seed, device.kind)
+    print_fn(f"Determinism: {'on (op determinism, seed ' + str(config.seed) + ')' if deterministic else 'off'}")
     dataset = load_data(config, print_fn)
     with tf.device(device.name):
         return _train(config, dataset, print_fn)
@@ -61,7 +65,9 @@ def _train(config: TrainConfig, dataset: data.ImageClassificationData, print_fn:
     model.build((None,) + tuple(dataset.image_shape))
     model.summary(print_fn)
     optimizer = optimizers.SGD(config.learning_rate, config.momentum, config.nesterov)
+    optimizer.build(model.trainable_variables)  # slots exist before a checkpoint is restored into them
     trainer = Trainer(model, losses.sparse_categorical_crossentropy, optimizer, config.mode, config.steps_per_execution)
+    checkpointer, start = resume_or_start(config, dataset, trainer, print_fn)
 
     def report(logs: dict) -> None:
         validation = (f" - val_loss {logs['val_loss']:.4f} - val_accuracy {logs['val_accuracy']:.4f}"
@@ -76,8 +82,10 @@ def _train(config: TrainConfig, dataset: data.ImageClassificationData, print_fn:
         print_fn(f"Validation: the last {len(held_out[1]):,} of {len(dataset.train_labels):,} training images "
                  f"(--validation_split={config.validation_split}); the test set is read once, at the end")
     callbacks, stopper = epoch_callbacks(config, trainer, report)
-    history = trainer.fit(*train, config.epochs, config.batch_size, validation_data=held_out, seed=config.seed,
-                          on_epoch_end=callbacks, progress=ProgressBar())
+    with SignalStop() as stop:
+        guard = Safeguards(checkpointer, list(model.trainable_variables), start, config.checkpoint_every, stop)
+        history = trainer.fit(*train, config.epochs, config.batch_size, validation_data=held_out, seed=config.seed,
+                              on_epoch_end=callbacks, progress=ProgressBar(), guard=guard)
     if stopper is not None:
         stopper.restore_best_weights()
         print_fn(stopper.summary())
@@ -98,6 +106,34 @@ def _train(config: TrainConfig, dataset: data.ImageClassificationData, print_fn:
                        title=f"{dataset.name} MLP {'-'.join(map(str, config.hidden))}, batch {config.batch_size}")
     print_fn(f"Wrote {config.output_dir}/history.json and {config.output_dir}/metrics.png")
     return results
+
+
+def resume_or_start(config: TrainConfig, dataset: data.ImageClassificationData, trainer: Trainer,
+                    print_fn: Callable[[str], None]) -> Tuple[Checkpointer, Position]:
+    """Restores OUTPUT_DIR/checkpoints' newest checkpoint when there is one and `config.resume`.
+
+    The checkpoint must be of the same run (the settings below); the learning rate may change
+    (lowering it is the usual fix after a divergence), so it is set from `config` after restoring.
+    """
+    identity = {"dataset": dataset.name, "train_examples": len(dataset.train_labels),
+                "image_shape": list(dataset.image_shape), "num_classes": dataset.num_classes,
+                "hidden": list(config.hidden), "batch_size": config.batch_size, "momentum": config.momentum,
+                "nesterov": config.nesterov, "seed": config.seed}
+    directory = os.path.join(config.output_dir, "checkpoints")
+    checkpointer = Checkpointer(directory, trainer, identity)
+    every = f" and every {config.checkpoint_every} steps" if config.checkpoint_every else ""
+    print_fn(f"Checkpoints: {directory}, at every epoch's end{every}")
+    if checkpointer.latest is None:
+        return checkpointer, Position()
+    if not config.resume:
+        print_fn(f"--noresume: starting over; deleting the previous run's checkpoints in {directory}")
+        shutil.rmtree(directory)
+        return Checkpointer(directory, trainer, identity), Position()
+    start = checkpointer.restore()
+    trainer.optimizer.learning_rate.assign(config.learning_rate)
+    print_fn(f"Resuming from {checkpointer.latest}: epoch {start.epoch}, {start.step} steps of it done, "
+             f"{len(start.history)} epochs in the history (--noresume starts over)")
+    return checkpointer, start
 
 
 def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = print) -> parity.ParityReport:

@@ -126,8 +126,8 @@ def read_split(files: dict[str, Path], split: str, num_classes: int,
     """Reads one split's images [N, 28, 28] uint8 and labels [N] uint8, checked for training.
 
     Raises:
-      DataError: a file is corrupt, not uint8, the wrong shape, the counts disagree, or a
-        label is not below `num_classes`.
+      DataError: a file is corrupt, not uint8, the wrong shape, empty, the counts disagree,
+        or a label is not below `num_classes`.
     """
     image_path, label_path = (files[name] for name in SPLIT_FILES[split])
     images, labels = read_idx(image_path), read_idx(label_path)
@@ -137,6 +137,9 @@ def read_split(files: dict[str, Path], split: str, num_classes: int,
     if labels.dtype != np.uint8 or labels.ndim != 1:
         raise DataError(f"{label_path}: expected uint8 labels of shape [N], got "
                         f"{labels.dtype} of shape {list(labels.shape)}")
+    if len(images) == 0:
+        raise DataError(f"{image_path}: holds 0 images: an empty data set cannot be trained or "
+                        "evaluated on; expected at least one")
     if len(images) != len(labels):
         raise DataError(f"{label_path}: count mismatch: {len(labels)} labels for "
                         f"{len(images)} images in {image_path.name}")

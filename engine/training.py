@@ -13,15 +13,21 @@ measures loss and accuracy as it goes. The step is a plain function of tensors; 
 graph and XLA modes only wrap it (`engine.execution`), so there is one copy of the math.
 """
 
+import dataclasses
 import functools
+import itertools
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from engine import execution
+from engine.errors import DataError
 from engine.metrics import Mean, SparseCategoricalAccuracy
+
+if TYPE_CHECKING:
+    from engine.safeguards import Safeguards
 
 Logs = Dict[str, float]
 
@@ -78,18 +84,23 @@ def run_steps(step: Callable, images: tf.Tensor, labels: tf.Tensor, batches: tf.
     return losses.stack()
 
 
-def execution_blocks(batches: Iterator[np.ndarray], steps_per_execution: int) -> Iterator[np.ndarray]:
+def execution_blocks(batches: Iterator[np.ndarray], steps_per_execution: int,
+                     cut_every: int = 0, steps_done: int = 0) -> Iterator[np.ndarray]:
     """Groups an epoch's batches into [K, batch] blocks, one per compiled call.
 
     Full batches go K at a time (the last block may hold fewer); a smaller last batch goes
     alone, since a block must be rectangular. So a compiled function sees at most three shapes.
+    With `cut_every`, a block also ends where `steps_done` plus the steps so far is a multiple
+    of it: a checkpoint every N steps then falls exactly between two compiled calls.
     """
     block: list = []
     for index in batches:
-        if block and (len(index) != len(block[0]) or len(block) == steps_per_execution):
+        if block and (len(index) != len(block[0]) or len(block) == steps_per_execution
+                      or (cut_every and steps_done % cut_every == 0)):
             yield np.stack(block)
             block = []
         block.append(index)
+        steps_done += 1
     if block:
         yield np.stack(block)
 
@@ -111,9 +122,11 @@ def epoch_batches(num_examples: int, batch_size: int, seed: Optional[int], epoch
 def _check_data(images, labels, batch_size: int) -> None:
     """Refuses what would otherwise fail deep inside a compiled step, or train on nothing."""
     if len(images) != len(labels):
-        raise ValueError(f"got {len(images)} images but {len(labels)} labels: they must pair up one to one")
+        raise DataError(f"got {len(images)} images but {len(labels)} labels: they must pair up one to one")
     if len(images) == 0:
-        raise ValueError("the data set is empty: nothing to train or evaluate on")
+        raise DataError("the data set is empty: nothing to train or evaluate on")
+    if not np.issubdtype(np.asarray(labels).dtype, np.integer):
+        raise DataError(f"labels must be integer class indices, got dtype {np.asarray(labels).dtype}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
 
@@ -164,7 +177,8 @@ class Trainer:
             validation_data: Optional[Tuple[np.ndarray, np.ndarray]] = None, seed: Optional[int] = 0,
             on_epoch_end: Sequence[Callable[[Logs], None]] = (),
             progress: Optional[Callable[[int, int, Callable[[], Logs]], None]] = None,
-            on_step_end: Sequence[Callable[[int, tf.Tensor], None]] = ()) -> List[Logs]:
+            on_step_end: Sequence[Callable[[int, tf.Tensor], None]] = (),
+            guard: Optional["Safeguards"] = None) -> List[Logs]:
         """Trains for `epochs` passes over the data; returns the history, one dict per epoch.
 
         Args:
@@ -179,25 +193,33 @@ class Trainer:
             read_metrics).
           on_step_end: called after each step with (step number counted from 1 across
             epochs, the batch's loss tensor); reading the loss waits for the step.
+          guard: an `engine.safeguards.Safeguards`: where to start (a restored epoch, step and
+            history), and what to do after each compiled call and epoch (check for NaN, write
+            checkpoints, stop on a signal); compiled calls end on its checkpoint steps.
         """
         _check_data(images, labels, batch_size)
-        images, labels = tf.constant(images, tf.float32), tf.constant(labels, tf.int32)
+        images = tf.constant(images, tf.float32)
         self._compile(images)
+        self._check_labels(images, labels)
+        labels = tf.constant(labels, tf.int32)
         steps = -(-int(images.shape[0]) // batch_size)
-        history = []
         self.stop_training = False
-        for epoch in range(1, epochs + 1):
-            self._reset_metrics()
+        first_epoch, step, history = (1, 0, []) if guard is None else dataclasses.astuple(guard.start(steps))
+        cut_every = guard.checkpoint_every if guard is not None else 0
+        for epoch in range(first_epoch, epochs + 1):
+            if step == 0:  # else the restored sums of a part-done epoch carry on
+                self._reset_metrics()
             start = time.perf_counter()
-            step = 0
-            batches = epoch_batches(int(images.shape[0]), batch_size, seed, epoch)
-            for block in execution_blocks(batches, self.steps_per_execution):
+            batches = itertools.islice(epoch_batches(int(images.shape[0]), batch_size, seed, epoch), step, None)
+            for block in execution_blocks(batches, self.steps_per_execution, cut_every, (epoch - 1) * steps + step):
                 block_losses = self._train_block(images, labels, block)
                 if on_step_end:  # reading the losses waits for the block to finish
                     for offset, loss in enumerate(block_losses, 1):
                         for callback in on_step_end:
                             callback((epoch - 1) * steps + step + offset, loss)
                 step += len(block)
+                if guard is not None:
+                    guard.block_end(epoch, step, block_losses, history)
                 if progress is not None:
                     progress(step, steps, self._metrics)
             logs = {"epoch": epoch, **self._metrics()}  # reading the metrics waits for the last step
@@ -208,6 +230,9 @@ class Trainer:
             history.append(logs)
             for callback in on_epoch_end:
                 callback(logs)
+            step = 0
+            if guard is not None:
+                guard.epoch_end(epoch, history)
             if self.stop_training:
                 break
         return history
@@ -215,12 +240,27 @@ class Trainer:
     def evaluate(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 32, prefix: str = "") -> Logs:
         """Mean loss and accuracy over a data set, in order, in batches of `batch_size`."""
         _check_data(images, labels, batch_size)
-        images, labels = tf.constant(images, tf.float32), tf.constant(labels, tf.int32)
+        images = tf.constant(images, tf.float32)
         self._compile(images)
+        self._check_labels(images, labels)
+        labels = tf.constant(labels, tf.int32)
         self._reset_metrics()
         for block in execution_blocks(epoch_batches(int(images.shape[0]), batch_size, None, 0), self.steps_per_execution):
             self._test_block(images, labels, block)
         return self._metrics(prefix)
+
+    def _check_labels(self, images: tf.Tensor, labels: np.ndarray) -> None:
+        """Refuses labels outside [0, classes): they would one-hot to zeros, a silently wrong loss.
+
+        One forward pass on one example gives the number of classes, and fails first, naming
+        the layer and both shapes, if the images do not fit the model.
+        """
+        classes = int(self.model(images[:1]).shape[-1])
+        labels = np.asarray(labels)
+        bad = np.flatnonzero((labels < 0) | (labels >= classes))
+        if bad.size:
+            raise DataError(f"label {labels[bad[0]]} at index {bad[0]} is out of range: the model has {classes} "
+                            f"outputs, so labels must be in [0, {classes})")
 
     def _train_block(self, images: tf.Tensor, labels: tf.Tensor, block: np.ndarray) -> tf.Tensor:
         """Runs one compiled call: the training steps of `block` ([K, batch] indices); returns K losses."""

@@ -1,0 +1,58 @@
+"""SIGINT and SIGTERM as a request to stop cleanly, not a kill.
+
+Python's default turns Ctrl-C into a `KeyboardInterrupt` wherever the interpreter happens to
+be (possibly between a weight update and its bookkeeping), and SIGTERM (what `kill`, Slurm and
+Kubernetes send before SIGKILL) ends the process on the spot. Here either one only raises a
+flag; the training loop looks at it after each compiled call, writes a checkpoint and raises
+`Interrupted`, which the CLI turns into exit status 128 + the signal number (130, 143) — the
+shell's convention for "ended by a signal".
+
+A second SIGINT gets Python's default back: an impatient user can still break out.
+"""
+
+import signal
+import types
+from typing import Optional
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(Exception):
+    """Training stopped on a signal after writing a checkpoint; `exit_status` is 128 + signal."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_status = 128 + signum
+
+
+class SignalStop:
+    """A context manager: while inside, SIGINT/SIGTERM set `requested` (the signal number).
+
+    Example:
+      >>> with SignalStop() as stop:
+      ...     while not stop.requested:
+      ...         work()
+    """
+
+    def __init__(self):
+        self.requested: Optional[int] = None
+        self._previous: dict = {}
+
+    def __enter__(self) -> "SignalStop":
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.requested).name if self.requested else ""
+
+    def _handle(self, signum: int, frame: Optional[types.FrameType]) -> None:
+        self.requested = signum
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -1,0 +1,86 @@
+"""What `Trainer.fit` calls to make a run survive: restore, check, checkpoint, stop on a signal.
+
+`fit` stays a plain epoch loop with three hook points (`start`, `block_end`, `epoch_end`);
+this class decides what happens there, in an order that matters:
+
+1. the block's losses are checked first (`engine.faults`): a NaN raises before anything is saved;
+2. then a checkpoint is written when the global step reaches a multiple of `checkpoint_every`
+   (`fit` ends its compiled blocks on those steps, so the boundary is exact), after checking that
+   every weight is finite — the last good checkpoint is never replaced by a diverged one;
+3. then a pending SIGINT/SIGTERM (`engine.interrupts`) saves, if step 2 did not, and stops.
+"""
+
+from typing import List, Optional
+
+import tensorflow as tf
+
+from engine import faults
+from engine.checkpoints import Checkpointer, Position
+from engine.interrupts import Interrupted, SignalStop
+
+
+class Safeguards:
+    """The `guard` argument of `Trainer.fit`.
+
+    Args:
+      checkpointer: where the state goes.
+      variables: checked to be finite before each save (the model's weights).
+      start: where to begin (a restored `Position`, or the beginning).
+      checkpoint_every: also save every this many steps (counted across epochs); 0: epoch ends only.
+      stop: the signal flag to honour, or None.
+    """
+
+    def __init__(self, checkpointer: Checkpointer, variables: List[tf.Variable], start: Optional[Position] = None,
+                 checkpoint_every: int = 0, stop: Optional[SignalStop] = None):
+        self.checkpointer, self.variables, self.position = checkpointer, variables, start or Position()
+        self.checkpoint_every, self.stop = checkpoint_every, stop
+        self.steps_per_epoch = 0
+
+    def start(self, steps_per_epoch: int) -> Position:
+        """Returns where `fit` begins; metrics and weights are already restored."""
+        if self.position.step > steps_per_epoch:
+            raise ValueError(f"the checkpoint is at step {self.position.step} of an epoch of {steps_per_epoch} steps")
+        self.steps_per_epoch = steps_per_epoch
+        return self.position
+
+    def global_step(self, epoch: int, step: int) -> int:
+        return (epoch - 1) * self.steps_per_epoch + step
+
+    def block_end(self, epoch: int, step: int, losses: tf.Tensor, history: List[dict]) -> None:
+        """After a compiled call that ended on `step` of `epoch`: check, maybe save, maybe stop."""
+        try:
+            faults.check_losses(losses, epoch, step)
+        except faults.NumericalFault as fault:
+            raise self._diverged(fault) from None
+        saved = False
+        if self.checkpoint_every and self.global_step(epoch, step) % self.checkpoint_every == 0:
+            self._save(Position(epoch, step, list(history)))
+            saved = True
+        self._stop_if_asked(Position(epoch, step, list(history)), saved)
+
+    def epoch_end(self, epoch: int, history: List[dict]) -> None:
+        """After epoch `epoch` is logged: always save (the next epoch, step 0), maybe stop."""
+        position = Position(epoch + 1, 0, list(history))
+        self._save(position)
+        self._stop_if_asked(position, saved=True)
+
+    def _save(self, position: Position) -> None:
+        try:
+            faults.check_variables(self.variables, position.epoch, position.step)
+        except faults.NumericalFault as fault:
+            raise self._diverged(fault) from None
+        self.checkpointer.save(position)
+        self.position = position
+
+    def _diverged(self, fault: faults.NumericalFault) -> faults.NumericalFault:
+        kept = self.checkpointer.latest
+        where = f"the last good checkpoint, {kept}, is kept" if kept else "no checkpoint was written"
+        return faults.NumericalFault(f"{fault}; {where}. Lower --learning_rate, or check the data")
+
+    def _stop_if_asked(self, position: Position, saved: bool) -> None:
+        if self.stop is None or not self.stop.requested:
+            return
+        if not saved:
+            self._save(position)
+        raise Interrupted(self.stop.requested, f"stopped by {self.stop.name} at epoch {position.epoch}, step "
+                                               f"{position.step}; checkpoint written to {self.checkpointer.latest}")

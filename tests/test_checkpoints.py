@@ -1,0 +1,120 @@
+"""Checkpoints, resuming, signals and faults at the library level: Trainer.fit with its guard."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from engine import faults, losses, optimizers
+from engine.checkpoints import Checkpointer, Position
+from engine.errors import ConfigError, DataError
+from engine.interrupts import Interrupted, SignalStop
+from engine.safeguards import Safeguards
+from engine.training import Trainer, execution_blocks
+from tests.test_training import fresh_model, small_problem
+
+TIMING = ("seconds", "steps_per_second")
+
+
+def numbers(history):
+    """A history without its timings, which no two runs share."""
+    return [{key: value for key, value in logs.items() if key not in TIMING} for logs in history]
+
+
+def trainer_and_checkpointer(directory, mode, seed=3):
+    optimizer = optimizers.SGD(0.05, momentum=0.9)  # momentum: the velocity slots must resume too
+    trainer = Trainer(fresh_model(seed=seed), losses.sparse_categorical_crossentropy, optimizer, mode,
+                      steps_per_execution=4)
+    optimizer.build(trainer.model.trainable_variables)
+    return trainer, Checkpointer(str(directory), trainer, {"hidden": [16]})
+
+
+def fit(trainer, checkpointer, start=Position(), stop=None, on_step_end=()):
+    x, y = small_problem(100)  # 13 steps of 8 per epoch, the last one partial
+    guard = Safeguards(checkpointer, list(trainer.model.trainable_variables), start, checkpoint_every=5, stop=stop)
+    return trainer.fit(x, y, epochs=2, batch_size=8, validation_data=small_problem(40, seed=1),
+                       on_step_end=on_step_end, guard=guard)
+
+
+def test_compiled_blocks_end_exactly_on_checkpoint_steps():
+    batches = [np.array([i]) for i in range(12)]  # global steps 4..15, after 3 done
+    blocks = list(execution_blocks(iter(batches), 4, cut_every=5, steps_done=3))
+    assert [len(block) for block in blocks] == [2, 4, 1, 4, 1]  # ends on steps 5, 9 (K), 10, 14 (K), 15
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_sigterm_mid_epoch_checkpoints_and_resuming_gives_the_uninterrupted_run_bitwise(tmp_path, mode):
+    tf.config.experimental.enable_op_determinism()
+    reference, reference_checkpointer = trainer_and_checkpointer(tmp_path / "reference", mode)
+    reference_history = fit(reference, reference_checkpointer)
+
+    def terminate_at_step_17(step, loss):  # epoch 2, step 4: mid-epoch, inside the block of steps 16-19
+        if step == 17:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    stopped, checkpointer = trainer_and_checkpointer(tmp_path / "run", mode)
+    with SignalStop() as stop, pytest.raises(Interrupted) as interrupted:
+        fit(stopped, checkpointer, stop=stop, on_step_end=[terminate_at_step_17])
+    assert interrupted.value.exit_status == 143
+    # The block finishes (step 19 = epoch 2, step 6, not a multiple of 5): the stop writes the checkpoint.
+    assert "stopped by SIGTERM at epoch 2, step 6; checkpoint written to" in str(interrupted.value)
+
+    resumed, checkpointer = trainer_and_checkpointer(tmp_path / "run", mode, seed=99)  # other initial weights
+    start = checkpointer.restore()
+    assert (start.epoch, start.step, len(start.history)) == (2, 6, 1)
+    history = fit(resumed, checkpointer, start)
+    assert numbers(history) == numbers(reference_history)
+    for variable, expected in zip([*resumed.model.trainable_variables, *resumed.optimizer.velocities],
+                                  [*reference.model.trainable_variables, *reference.optimizer.velocities]):
+        np.testing.assert_array_equal(variable.numpy(), expected.numpy())
+    assert int(resumed.optimizer.iterations) == int(reference.optimizer.iterations) == 26
+
+
+def test_a_checkpoint_of_another_run_is_refused_by_name(tmp_path):
+    trainer, checkpointer = trainer_and_checkpointer(tmp_path, "eager")
+    checkpointer.save(Position(1, 3, []))
+    other = Checkpointer(str(tmp_path), trainer, {"hidden": [32]})
+    with pytest.raises(ConfigError, match=r"ckpt-1 is a checkpoint of a different run \(hidden \[16\] there, "
+                                          r"\[32\] now\): pass the same flags to resume it, --noresume"):
+        other.restore()
+
+
+def test_a_damaged_checkpoint_is_one_clear_error(tmp_path):
+    trainer, checkpointer = trainer_and_checkpointer(tmp_path, "eager")
+    path = checkpointer.save(Position(1, 3, []))
+    data = next(tmp_path.glob("ckpt-1.data-*"))
+    data.write_bytes(data.read_bytes()[:100])
+    with pytest.raises(ConfigError, match=f"{path} (is not a readable scratchflow checkpoint|cannot be restored)"):
+        checkpointer.restore()
+
+
+def test_a_nan_loss_is_named_with_its_epoch_and_step():
+    with pytest.raises(faults.NumericalFault, match=r"^the loss is nan at epoch 2, step 7: training diverged$"):
+        faults.check_losses(np.array([1.0, 2.0, np.nan, np.inf], np.float32), epoch=2, last_step=8)
+    faults.check_losses(np.array([1.0, 3e38], np.float32), epoch=1, last_step=2)
+
+
+def test_a_weight_gone_to_inf_is_named_before_it_is_saved():
+    good, bad = tf.Variable([1.0], name="good"), tf.Variable([1.0, np.inf], name="dense_1/kernel")
+    with pytest.raises(faults.NumericalFault, match=r"variable dense_1/kernel:0 holds Inf after epoch 3, step 0"):
+        faults.check_variables([good, bad], epoch=3, step=0)
+
+
+@pytest.mark.parametrize("images, labels, error, message", [
+    (np.zeros((4, 4, 4), np.float32), np.array([0, 1, 4, 2]), DataError,
+     r"label 4 at index 2 is out of range: the model has 4 outputs, so labels must be in \[0, 4\)"),
+    (np.zeros((4, 4, 4), np.float32), np.array([0, -1, 2, 2]), DataError, "label -1 at index 1 is out of range"),
+    (np.zeros((4, 4, 4), np.float32), np.array([0.0, 1.0, 2.0, 3.0]), DataError,
+     "labels must be integer class indices, got dtype float64"),
+    (np.zeros((4, 5, 5), np.float32), np.zeros(4, np.int32), ValueError,
+     r"expected inputs of shape \(None, 4, 4\), got shape \(1, 5, 5\)"),
+    (np.zeros((4, 16), np.float32), np.zeros(4, np.int32), ValueError,
+     r"expected inputs of shape \(None, 4, 4\), got shape \(1, 16\)"),
+])
+def test_bad_training_data_is_refused_before_any_step(images, labels, error, message):
+    trainer = Trainer(fresh_model(), losses.sparse_categorical_crossentropy, optimizers.SGD(0.1), "graph")
+    with pytest.raises(error, match=message):
+        trainer.fit(images, labels, epochs=1, batch_size=2)
+    assert int(trainer.optimizer.iterations) == 0

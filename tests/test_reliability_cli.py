@@ -1,0 +1,148 @@
+"""train.py's reliability, driven in-process through `train.main` (TensorFlow imported once, not per run):
+resuming, determinism, divergence, and bad input — each an exit status and one exact line."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import train
+from engine import idx
+
+TIMING = ("seconds", "steps_per_second")
+
+
+@pytest.fixture(scope="module")
+def tiny_mnist_dir(tmp_path_factory, mnist_t10k_dir) -> Path:
+    """Real digits as a whole data set: 640 train and 160 test images from MNIST's t10k."""
+    images = idx.read_idx(mnist_t10k_dir / "t10k-images-idx3-ubyte.gz")
+    labels = idx.read_idx(mnist_t10k_dir / "t10k-labels-idx1-ubyte.gz")
+    folder = tmp_path_factory.mktemp("tiny_mnist")
+    for split, part in (("train", slice(0, 640)), ("t10k", slice(640, 800))):
+        idx.write_idx(folder / f"{split}-images-idx3-ubyte.gz", images[part])
+        idx.write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels[part])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tfds_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tfds")
+
+
+@pytest.fixture
+def run_train(tiny_mnist_dir, tfds_dir, capsys):
+    """`run_train(*flags)` -> (exit status, stdout, stderr) of train.py on the tiny data set."""
+    def run(*flags, data_dir=tiny_mnist_dir):
+        train.FLAGS.unparse_flags()
+        train.FLAGS(["train.py", "--dataset=mnist", f"--data_dir={data_dir}", f"--tfds_dir={tfds_dir}",
+                     "--hidden=16", "--epochs=2", "--mode=graph", "--steps_per_execution=8", *flags])
+        status = train.main(["train.py"])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+    return run
+
+
+def error_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert lines and "Traceback" not in stderr, stderr[-2000:]
+    return lines[-1]
+
+
+def final_weights(output_dir: Path) -> dict:
+    reader = tf.train.load_checkpoint(str(output_dir / "checkpoints"))
+    return {name: reader.get_tensor(name) for name, _ in tf.train.list_variables(str(output_dir / "checkpoints"))
+            if name.startswith(("model/", "optimizer/"))}
+
+
+def numbers(output_dir: Path) -> list:
+    history = json.loads((output_dir / "history.json").read_text())
+    return [{k: v for k, v in logs.items() if k not in TIMING} for logs in history["epochs"]] + [history["test"]]
+
+
+def test_two_runs_with_the_same_flags_give_identical_numbers_and_weights(run_train, tmp_path):
+    for name in ("first", "second"):
+        status, out, _ = run_train(f"--output_dir={tmp_path / name}", "--momentum=0.9")
+        assert status == 0 and "Determinism: on (op determinism, seed 0)" in out
+    assert numbers(tmp_path / "first") == numbers(tmp_path / "second")
+    first, second = final_weights(tmp_path / "first"), final_weights(tmp_path / "second")
+    assert first.keys() == second.keys() and len(first) == 2 * 2 + 1 + 1 + 4  # 2 layers, iterations, lr, 4 slots
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+
+
+def test_a_finished_run_resumes_with_nothing_left_and_a_changed_model_is_refused(run_train, tmp_path):
+    out_dir = tmp_path / "run"
+    assert run_train(f"--output_dir={out_dir}", "--epochs=1")[0] == 0
+    status, out, _ = run_train(f"--output_dir={out_dir}")  # one more epoch
+    assert status == 0 and f"Resuming from {out_dir}/checkpoints/ckpt-1: epoch 2, 0 steps of it done" in out
+    assert "Epoch 1/2" not in out and "Epoch 2/2" in out
+    assert [e["epoch"] for e in json.loads((out_dir / "history.json").read_text())["epochs"]] == [1, 2]
+
+    before = (out_dir / "history.json").read_bytes()
+    status, _, err = run_train(f"--output_dir={out_dir}", "--hidden=32")
+    assert status == 2 and error_line(err).startswith(
+        f"train.py: error: {out_dir}/checkpoints/ckpt-2 is a checkpoint of a different run (hidden [16] there, "
+        "[32] now): pass the same flags to resume it, --noresume to start over, or another --output_dir")
+    assert (out_dir / "history.json").read_bytes() == before
+
+    status, out, _ = run_train(f"--output_dir={out_dir}", "--hidden=32", "--noresume", "--epochs=1")
+    assert status == 0 and "--noresume: starting over" in out and "Epoch 1/1" in out
+
+
+def test_a_diverging_run_stops_at_once_naming_where_and_keeps_the_last_good_checkpoint(run_train, tmp_path):
+    out_dir = tmp_path / "run"
+    status, _, err = run_train(f"--output_dir={out_dir}", "--hidden=256,128", "--learning_rate=1e6", "--checkpoint_every=1",
+                               "--steps_per_execution=1")
+    line = error_line(err)
+    assert status == 1 and line.startswith("train.py: error: "), line
+    assert "at epoch 1, step 3: training diverged; the last good checkpoint" in line, line
+    assert "Lower --learning_rate, or check the data" in line
+    kept = tf.train.latest_checkpoint(str(out_dir / "checkpoints"))
+    assert kept.endswith("ckpt-2") and kept in line
+    for name, value in final_weights(out_dir).items():
+        assert np.isfinite(value).all(), name
+    assert not (out_dir / "history.json").exists()
+
+
+def write_split(folder: Path, images: np.ndarray, labels: np.ndarray, source: Path) -> Path:
+    """A data dir whose train split is (images, labels) and whose test split is the tiny one's."""
+    folder.mkdir()
+    idx.write_idx(folder / "train-images-idx3-ubyte.gz", images)
+    idx.write_idx(folder / "train-labels-idx1-ubyte.gz", labels)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (folder / name).write_bytes((source / name).read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize("images, labels, fragment", [
+    (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8),
+     "train-images-idx3-ubyte.gz: holds 0 images: an empty data set cannot be trained"),
+    (np.zeros((5, 28, 28), np.uint8), np.zeros(4, np.uint8),
+     "train-labels-idx1-ubyte.gz: count mismatch: 4 labels for 5 images in train-images-idx3-ubyte.gz"),
+    (np.zeros((4, 28, 28), np.uint8), np.array([0, 1, 12, 3], np.uint8),
+     "train-labels-idx1-ubyte.gz: label out of range: label 12 at index 2, expected 0..9"),
+    (np.zeros((4, 28, 28), np.uint8), np.array([0, 1, 2, 3], np.float32),
+     "train-labels-idx1-ubyte.gz: expected uint8 labels of shape [N], got float32"),
+    (np.zeros((4, 28, 27), np.uint8), np.zeros(4, np.uint8),
+     "train-images-idx3-ubyte.gz: expected uint8 images of shape [N, 28, 28], got uint8 of shape [4, 28, 27]"),
+], ids=["empty", "count-mismatch", "label-out-of-range", "float-labels", "wrong-image-shape"])
+def test_bad_data_is_one_line_and_exit_2_with_nothing_written(run_train, tiny_mnist_dir, tmp_path, images, labels,
+                                                             fragment):
+    data_dir = write_split(tmp_path / "data", images, labels, tiny_mnist_dir)
+    status, _, err = run_train(f"--output_dir={tmp_path / 'out'}", data_dir=data_dir)
+    assert status == 2 and error_line(err).startswith("train.py: error: ") and fragment in error_line(err)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("flag, fragment", [
+    ("--checkpoint_every=-1", "--checkpoint_every must be >= 0 steps (0: every epoch only), got -1"),
+    ("--output_dir={tmp}/file/sub", "--output_dir {tmp}/file/sub is not writable (Not a directory): pass a writable directory"),
+    ("--output_dir={tmp}/file", "--output_dir {tmp}/file is a file, not a directory: pass a directory path"),
+])
+def test_bad_flags_are_one_line_and_exit_2(run_train, tmp_path, flag, fragment):
+    (tmp_path / "file").write_text("precious")
+    status, _, err = run_train(f"--output_dir={tmp_path / 'out'}", flag.format(tmp=tmp_path))
+    assert status == 2 and error_line(err) == f"train.py: error: {fragment.format(tmp=tmp_path)}"
+    assert (tmp_path / "file").read_text() == "precious"
