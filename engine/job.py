@@ -20,6 +20,7 @@ from engine.interrupts import SignalStop
 from engine.progress import ProgressBar
 from engine.safeguards import Safeguards
 from engine.training import Trainer
+from engine.validation import hold_out
 from layers import mlp
 
 
