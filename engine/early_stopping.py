@@ -69,6 +69,7 @@ class EarlyStopping:
         self.wait += 1
         if self.wait >= self.patience:
             self.stopped_epoch = int(logs["epoch"])
+            logs["stopped_early"] = True  # kept in the history and its checkpoint: a resumed run knows it is over
             self.trainer.stop_training = True
             self.restore_best_weights()
 

@@ -83,11 +83,16 @@ def _train(config: TrainConfig, dataset: data.ImageClassificationData, print_fn:
         print_fn(f"Validation: the last {len(held_out[1]):,} of {len(dataset.train_labels):,} training images "
                  f"(--validation_split={config.validation_split}); the test set is read once, at the end")
     callbacks, stopper = epoch_callbacks(config, trainer, report)
+    epochs = config.epochs
+    if start.history and start.history[-1].get("stopped_early"):
+        print_fn(f"The checkpointed run already stopped early after epoch {start.history[-1]['epoch']}, holding its "
+                 f"best weights: nothing left to train (--noresume starts over)")
+        epochs = 0
     with SignalStop() as stop:
         guard = Safeguards(checkpointer, list(model.trainable_variables), start, config.checkpoint_every, stop)
-        history = trainer.fit(*train, config.epochs, config.batch_size, validation_data=held_out, seed=config.seed,
+        history = trainer.fit(*train, epochs, config.batch_size, validation_data=held_out, seed=config.seed,
                               on_epoch_end=callbacks, progress=ProgressBar(), guard=guard)
-    if stopper is not None:
+    if stopper is not None and stopper.best is not None:
         stopper.restore_best_weights()
         print_fn(stopper.summary())
     test = trainer.evaluate(dataset.test_images, dataset.test_labels, config.batch_size)
@@ -99,7 +104,7 @@ def _train(config: TrainConfig, dataset: data.ImageClassificationData, print_fn:
     results = {"config": {**dataclasses.asdict(config), "dataset_loaded": dataset.name,
                           "data_source": dataset.source},
                "epochs": history, "test": test}
-    if stopper is not None:
+    if stopper is not None and stopper.best is not None:
         results["early_stopping"] = {"stopped_epoch": stopper.stopped_epoch, "best_epoch": stopper.best_epoch,
                                      f"best_{config.early_stopping_monitor}": stopper.best}
     write_json_atomically(results, os.path.join(config.output_dir, "history.json"))
@@ -119,7 +124,7 @@ def resume_or_start(config: TrainConfig, dataset: data.ImageClassificationData, 
     identity = {"dataset": dataset.name, "train_examples": len(dataset.train_labels),
                 "image_shape": list(dataset.image_shape), "num_classes": dataset.num_classes,
                 "hidden": list(config.hidden), "batch_size": config.batch_size, "momentum": config.momentum,
-                "nesterov": config.nesterov, "seed": config.seed}
+                "nesterov": config.nesterov, "seed": config.seed, "validation_split": config.validation_split}
     directory = os.path.join(config.output_dir, "checkpoints")
     checkpointer = Checkpointer(directory, trainer, identity)
     every = f" and every {config.checkpoint_every} steps" if config.checkpoint_every else ""

@@ -63,6 +63,20 @@ def test_early_stopping_stops_after_patience_and_the_final_model_is_the_best_epo
                                "best val_loss") for line in lines)
 
 
+def test_rerunning_an_early_stopped_run_resumes_to_its_end_and_trains_nothing_more(finished_job, small_mnist_dir):
+    out, results, _ = finished_job
+    config = TrainConfig(dataset="mnist", data_dir=str(small_mnist_dir), tfds_dir=str(out / "tfds"), epochs=5,
+                         hidden=(16,), learning_rate=0.05, mode="graph", steps_per_execution=8,
+                         output_dir=str(out / "run"), early_stopping_patience=1, early_stopping_min_delta=100.0,
+                         validation_split=0.2)
+    lines: list = []
+    rerun = job.run(config, print_fn=lines.append)
+    assert "already stopped early after epoch 2, holding its best weights: nothing left to train" in "\n".join(lines)
+    assert not any(line.startswith("Epoch ") for line in lines)
+    assert rerun["epochs"] == results["epochs"]
+    assert rerun["test"] == results["test"]
+
+
 def test_tensorboard_events_hold_every_scalar_and_a_histogram_of_every_weight_per_epoch(finished_job):
     out, results, _ = finished_job
     events = read_events(out / "tb")
