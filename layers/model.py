@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from layers import naming
 from layers.functional import Symbol, as_symbols, topological_order
+from layers.summary import print_summary
 
 Tensors = Union[tf.Tensor, Sequence[tf.Tensor]]
 
@@ -99,11 +100,4 @@ class Model(tf.Module):
             kind = "InputLayer" if layer is None else type(layer).__name__
             rows.append((f"{node.name} ({kind})", str(tuple(node.shape.as_list())), f"{params:,}",
                          ", ".join(x.name for x in node.inputs) or "-"))
-        widths = [max(len(row[i]) for row in rows) + 3 for i in range(4)]
-        rule = "-" * sum(widths)
-        print_fn(f'Model: "{self.name}"')
-        print_fn(rule)
-        for i, row in enumerate(rows):
-            print_fn("".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-            print_fn("=" * len(rule) if i == 0 else rule if i == len(rows) - 1 else "")
-        print_fn(f"Total params: {self.count_params():,}")
+        print_summary(self.name, rows, self.count_params(), print_fn)

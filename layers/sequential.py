@@ -5,6 +5,7 @@ from typing import Callable, List, Optional, Sequence
 import tensorflow as tf
 
 from layers import naming
+from layers.summary import print_summary
 
 
 class Sequential(tf.Module):
@@ -92,11 +93,4 @@ class Sequential(tf.Module):
             shape = layer.compute_output_shape(shape)
             params = sum(int(v.shape.num_elements()) for v in layer.trainable_variables)
             rows.append((f"{layer.name} ({type(layer).__name__})", str(tuple(shape.as_list())), f"{params:,}"))
-        widths = [max(len(row[i]) for row in rows) + 3 for i in range(3)]
-        rule = "-" * sum(widths)
-        print_fn(f'Model: "{self.name}"')
-        print_fn(rule)
-        for i, row in enumerate(rows):
-            print_fn("".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-            print_fn("=" * len(rule) if i == 0 else rule if i == len(rows) - 1 else "")
-        print_fn(f"Total params: {self.count_params():,}")
+        print_summary(self.name, rows, self.count_params(), print_fn)

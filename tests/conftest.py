@@ -32,6 +32,19 @@ def mnist_t10k_dir() -> Path:
     return _require(MNIST_T10K / "t10k-images-idx3-ubyte.gz", "the shared/ data folder sits beside the repo").parent
 
 
+def mnist_subset(mnist_t10k_dir: Path, folder: Path, train: int, test: int) -> Path:
+    """Writes real MNIST digits as a whole small data set in `folder`: the first `train` t10k images
+    as the train split and the next `test` as the test split, as IDX files; returns `folder`."""
+    from engine import idx
+
+    images = idx.read_idx(mnist_t10k_dir / "t10k-images-idx3-ubyte.gz")
+    labels = idx.read_idx(mnist_t10k_dir / "t10k-labels-idx1-ubyte.gz")
+    for split, part in (("train", slice(0, train)), ("t10k", slice(train, train + test))):
+        idx.write_idx(folder / f"{split}-images-idx3-ubyte.gz", images[part])
+        idx.write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels[part])
+    return folder
+
+
 @pytest.fixture(scope="session")
 def fashion_mnist(fashion_mnist_dir, tmp_path_factory):
     """Full Fashion-MNIST through the real route: Debian's IDX files, prepared by TFDS (once a session)."""

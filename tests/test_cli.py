@@ -5,11 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from engine import idx
-from tests.conftest import REPO
+from tests.conftest import REPO, mnist_subset
 
 
 def run_train(*flags, cwd=None, timeout=600):
@@ -28,13 +26,7 @@ def assert_one_clear_error(result, fragment):
 @pytest.fixture(scope="module")
 def small_mnist_dir(tmp_path_factory, mnist_t10k_dir) -> Path:
     """Real MNIST digits laid out as a full data set: 2,000 train and 500 test images from t10k."""
-    images = idx.read_idx(mnist_t10k_dir / "t10k-images-idx3-ubyte.gz")
-    labels = idx.read_idx(mnist_t10k_dir / "t10k-labels-idx1-ubyte.gz")
-    folder = tmp_path_factory.mktemp("small_mnist")
-    for split, part in (("train", slice(0, 2000)), ("t10k", slice(2000, 2500))):
-        idx.write_idx(folder / f"{split}-images-idx3-ubyte.gz", images[part])
-        idx.write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels[part])
-    return folder
+    return mnist_subset(mnist_t10k_dir, tmp_path_factory.mktemp("small_mnist"), train=2000, test=500)
 
 
 def test_a_short_run_prints_progress_and_writes_history_and_plot(small_mnist_dir, tmp_path):

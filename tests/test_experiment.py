@@ -6,21 +6,16 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from engine import idx, job
+from engine import job
 from engine.config import TrainConfig
 from engine.errors import ConfigError
+from tests.conftest import mnist_subset
 
 
 @pytest.fixture(scope="module")
 def small_mnist_dir(tmp_path_factory, mnist_t10k_dir) -> Path:
     """Real MNIST digits laid out as a full data set: 1,000 train and 200 test images from t10k."""
-    images = idx.read_idx(mnist_t10k_dir / "t10k-images-idx3-ubyte.gz")
-    labels = idx.read_idx(mnist_t10k_dir / "t10k-labels-idx1-ubyte.gz")
-    folder = tmp_path_factory.mktemp("small_mnist")
-    for split, part in (("train", slice(0, 1000)), ("t10k", slice(1000, 1200))):
-        idx.write_idx(folder / f"{split}-images-idx3-ubyte.gz", images[part])
-        idx.write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels[part])
-    return folder
+    return mnist_subset(mnist_t10k_dir, tmp_path_factory.mktemp("small_mnist"), train=1000, test=200)
 
 
 def read_events(log_dir: Path) -> dict:

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import train
 from engine import idx
+from tests.conftest import mnist_subset
 
 TIMING = ("seconds", "steps_per_second")
 
@@ -17,13 +18,7 @@ TIMING = ("seconds", "steps_per_second")
 @pytest.fixture(scope="module")
 def tiny_mnist_dir(tmp_path_factory, mnist_t10k_dir) -> Path:
     """Real digits as a whole data set: 640 train and 160 test images from MNIST's t10k."""
-    images = idx.read_idx(mnist_t10k_dir / "t10k-images-idx3-ubyte.gz")
-    labels = idx.read_idx(mnist_t10k_dir / "t10k-labels-idx1-ubyte.gz")
-    folder = tmp_path_factory.mktemp("tiny_mnist")
-    for split, part in (("train", slice(0, 640)), ("t10k", slice(640, 800))):
-        idx.write_idx(folder / f"{split}-images-idx3-ubyte.gz", images[part])
-        idx.write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels[part])
-    return folder
+    return mnist_subset(mnist_t10k_dir, tmp_path_factory.mktemp("tiny_mnist"), train=640, test=160)
 
 
 @pytest.fixture(scope="module")
