@@ -8,6 +8,7 @@ the cloud metadata server and wait for it to time out.
 """
 
 import dataclasses
+import functools
 import glob
 import os
 
@@ -24,8 +25,10 @@ class Device:
     description: str  # one line for the start-up banner
 
 
-def _tpu_resolver():
-    """A connected TPUClusterResolver, or None where there is no TPU."""
+@functools.lru_cache(maxsize=None)
+def tpu_resolver():
+    """A connected TPUClusterResolver, or None where there is no TPU; probed (and the TPU
+    system initialised) once per process, since `select` and `engine.distribute` both ask."""
     if not (glob.glob("/dev/accel*") or os.environ.get("TPU_NAME")):
         return None
     try:
@@ -45,7 +48,7 @@ def select(requested: str = "auto") -> Device:
     """
     if requested not in DEVICES:
         raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {requested!r}")
-    if requested in ("auto", "tpu") and _tpu_resolver() is not None:
+    if requested in ("auto", "tpu") and tpu_resolver() is not None:
         tpus = tf.config.list_logical_devices("TPU")
         return Device("tpu", tpus[0].name, f"TPU ({len(tpus)} cores)")
     if requested == "tpu":
