@@ -33,6 +33,12 @@ flags.DEFINE_boolean("validate_on_test", True, "Evaluate the test set after ever
 flags.DEFINE_string("output_dir", "runs/train", "Where history.json and metrics.png are written.")
 flags.DEFINE_boolean("compare_keras", False, "Train the engine and tf.keras side by side from the same weights on "
                      "the same batches; print a per-epoch table, write parity.json and parity.png.")
+flags.DEFINE_string("strategy", "none", "tf.distribute strategy: none, mirrored (every local GPU, or the logical CPU "
+                    "devices of --cpu_devices), multi_worker (the workers TF_CONFIG names) or tpu.")
+flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices (0: don't), so "
+                     "--strategy=mirrored has replicas on a machine without GPUs. They share the same cores.")
+flags.DEFINE_float("collective_timeout", 60.0, "Seconds a multi-worker all-reduce waits for its peers before "
+                   "the run stops with an error (a worker died or hangs).")
 
 
 def config_from_flags():
@@ -53,7 +59,8 @@ def config_from_flags():
         learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov,
         seed=FLAGS.seed, mode=FLAGS.mode, steps_per_execution=FLAGS.steps_per_execution, device=FLAGS.device,
         validate_on_test=FLAGS.validate_on_test,
-        output_dir=FLAGS.output_dir)
+        output_dir=FLAGS.output_dir, strategy=FLAGS.strategy, cpu_devices=FLAGS.cpu_devices,
+        collective_timeout=FLAGS.collective_timeout)
 
 
 def main(argv):
@@ -61,7 +68,7 @@ def main(argv):
         print(f"train.py: error: unexpected arguments {argv[1:]}: every option is a --flag", file=sys.stderr)
         return 2
     from engine.config import check_output_dir
-    from engine.errors import ConfigError, DataError
+    from engine.errors import ClusterError, ConfigError, DataError
 
     try:
         config = config_from_flags()
@@ -76,6 +83,9 @@ def main(argv):
     except (ConfigError, DataError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
+    except ClusterError as error:  # not the user's input: a peer worker died
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -13,6 +13,7 @@ from engine.errors import ConfigError
 
 MODES = ("eager", "graph", "xla")  # see engine/execution.py for what each one does
 DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/devices.py
+STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")  # see engine/distribute.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,9 @@ class TrainConfig:
     device: str = "auto"
     validate_on_test: bool = True
     output_dir: str = "runs/train"
+    strategy: str = "none"
+    cpu_devices: int = 0  # 0: leave the CPU whole; N: split it into N logical devices
+    collective_timeout: float = 60.0  # seconds a multi-worker all-reduce may wait for its peers
 
     def __post_init__(self):
         checks = [
@@ -47,6 +51,9 @@ class TrainConfig:
             (self.mode in MODES, f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
             (self.steps_per_execution >= 1, f"--steps_per_execution must be >= 1, got {self.steps_per_execution}"),
             (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}"),
+            (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"),
+            (self.cpu_devices >= 0, f"--cpu_devices must be >= 0 (0 keeps one CPU device), got {self.cpu_devices}"),
+            (self.collective_timeout > 0, f"--collective_timeout must be > 0 seconds, got {self.collective_timeout}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -23,9 +23,8 @@ from typing import Optional
 import tensorflow as tf
 
 from engine import devices
+from engine.config import STRATEGIES
 from engine.errors import ConfigError
-
-STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")
 
 
 def split_cpu(count: int) -> None:
@@ -55,13 +54,14 @@ def create(name: str, device: str = "auto", collective_timeout: float = 60.0) ->
 
     Args:
       name: one of STRATEGIES.
-      device: the `--device` flag; "tpu" selects TPUStrategy, "cpu" keeps mirrored replicas
-        on the CPU devices even where GPUs exist.
+      device: the kind of device the run uses (`engine.devices.Device.kind`): "tpu" selects
+        TPUStrategy, "cpu" keeps mirrored replicas on the CPU devices even where GPUs exist.
       collective_timeout: seconds any cross-worker all-reduce may wait (multi_worker only).
 
     Raises:
       ConfigError: for an unknown name, or a TPU that cannot be found.
     """
+    tf.get_logger().setLevel("WARNING")  # strategies log every reduction at INFO level
     if name not in STRATEGIES:
         raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
     if name == "tpu" or device == "tpu":
@@ -104,6 +104,15 @@ def _check_tf_config() -> None:
                           '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}') from None
     if not 0 <= index < len(workers):
         raise ConfigError(f"TF_CONFIG task index {index} is out of range for {len(workers)} workers")
+
+
+def worker_output_dir(strategy: Optional[tf.distribute.Strategy], output_dir: str) -> str:
+    """Where this process writes its results: the chief (worker 0, or the only process) writes
+    `output_dir`; worker i > 0 of a multi-worker run writes `output_dir/worker<i>`, so no two
+    processes write the same file, and each worker's history can be compared."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_id = resolver.task_id if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) else 0
+    return output_dir if not task_id else os.path.join(output_dir, f"worker{task_id}")
 
 
 def describe(strategy: Optional[tf.distribute.Strategy]) -> str:

@@ -4,16 +4,19 @@
 directly. Nothing here reads flags, so every option is visible in the dataclass.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
-from typing import Callable
+from typing import Callable, Optional
 
 import tensorflow as tf
 
-from engine import data, devices, losses, optimizers, parity, plots
+from engine import data, devices, distribute, losses, optimizers, parity, plots
 from engine.config import TrainConfig, check_output_dir
+from engine.errors import ConfigError
 from engine.progress import ProgressBar
+from engine.distributed_training import DistributedTrainer
 from engine.training import Trainer
 from layers import mlp
 
@@ -45,19 +48,28 @@ def announce_device(config: TrainConfig, print_fn: Callable[[str], None]) -> dev
 def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     """Runs the job described by `config`; returns what it writes to history.json."""
     check_output_dir(config.output_dir)
+    if config.cpu_devices:
+        distribute.split_cpu(config.cpu_devices)  # before any op runs
     tf.random.set_seed(config.seed)
     device = announce_device(config, print_fn)
+    strategy = distribute.create(config.strategy, device.kind, config.collective_timeout)
+    print_fn(f"Strategy: {distribute.describe(strategy)}")
+    config = dataclasses.replace(config, output_dir=distribute.worker_output_dir(strategy, config.output_dir))
+    check_output_dir(config.output_dir)
     dataset = load_data(config, print_fn)
-    with tf.device(device.name):
-        return _train(config, dataset, print_fn)
+    with tf.device(device.name) if strategy is None else contextlib.nullcontext():  # a strategy places by itself
+        return _train(config, dataset, print_fn, strategy)
 
 
-def _train(config: TrainConfig, dataset: data.ImageClassificationData, print_fn: Callable[[str], None]) -> dict:
-    model = mlp(config.hidden, dataset.num_classes)
-    model.build((None,) + tuple(dataset.image_shape))
+def _train(config: TrainConfig, dataset: data.ImageClassificationData, print_fn: Callable[[str], None],
+           strategy: Optional[tf.distribute.Strategy] = None) -> dict:
+    with strategy.scope() if strategy else contextlib.nullcontext():  # variables mirrored on every replica
+        model = mlp(config.hidden, dataset.num_classes)
+        model.build((None,) + tuple(dataset.image_shape))
+        optimizer = optimizers.SGD(config.learning_rate, config.momentum, config.nesterov)
     model.summary(print_fn)
-    optimizer = optimizers.SGD(config.learning_rate, config.momentum, config.nesterov)
-    trainer = Trainer(model, losses.sparse_categorical_crossentropy, optimizer, config.mode, config.steps_per_execution)
+    arguments = (model, losses.sparse_categorical_crossentropy, optimizer, config.mode, config.steps_per_execution)
+    trainer = DistributedTrainer(strategy, *arguments) if strategy else Trainer(*arguments)
 
     def report(logs: dict) -> None:
         validation = (f" - val_loss {logs['val_loss']:.4f} - val_accuracy {logs['val_accuracy']:.4f}"
@@ -85,6 +97,8 @@ def _train(config: TrainConfig, dataset: data.ImageClassificationData, print_fn:
 def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = print) -> parity.ParityReport:
     """Trains the engine and tf.keras side by side (engine/parity.py); writes parity.json and parity.png."""
     check_output_dir(config.output_dir)
+    if config.strategy != "none":
+        raise ConfigError(f"--compare_keras trains on one device; drop --strategy={config.strategy}")
     announce_device(config, print_fn)
     dataset = load_data(config, print_fn)
     setup = parity.ParitySetup(hidden=config.hidden, learning_rate=config.learning_rate, momentum=config.momentum,
