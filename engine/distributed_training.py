@@ -19,6 +19,7 @@ and `ReplicatedOptimizer` sums the gradients, so a step is the single-device ste
 
 import contextlib
 import functools
+import re
 from typing import Callable, Dict, Iterator, Optional
 
 import numpy as np
@@ -133,6 +134,16 @@ def _peer_failures_reported() -> Iterator[None]:
     try:
         yield
     except PEER_FAILURES as error:
-        first_line = (error.message or "").strip().splitlines()[0][:200] if error.message else ""
-        raise ClusterError(f"a peer worker stopped answering ({type(error).__name__}: {first_line}); "
+        raise ClusterError(f"a peer worker stopped answering ({type(error).__name__}: {_cause(error.message)}); "
                            "the run cannot go on without it: restart every worker") from error
+
+
+def _cause(message: str) -> str:
+    """The line of a collective's error that says why it failed ("Collective ops is aborted by:
+    ..."), without the graph trace, node names and gRPC details around it."""
+    lines = [re.sub(r"\{\{[^}]*\}\}|\[\[.*\]\]", "", line).strip() for line in (message or "").splitlines()]
+    useful = [line for line in lines if line and not line.startswith(_NOISE)]
+    return next((line for line in useful if "aborted by" in line), useful[0] if useful else "no details")[:200]
+
+
+_NOISE = ("Graph execution error", "Detected at node", "File ", "Additional GRPC", ":UNKNOWN", "The error could")
