@@ -77,15 +77,15 @@ def main(out: str) -> None:
     distribute.split_cpu(2)
     strategy = distribute.create("mirrored", device="cpu")
     images, labels = data(STEPS * BATCH)
+    # Fewer steps where each step is one call: a call builds a distributed iterator (~0.3 s here).
     runs = {"single": train(None, "graph", 1, images, labels),
-            "mirrored_graph_k1": train(strategy, "graph", 1, images, labels),
             "mirrored_graph_k16": train(strategy, "graph", 16, images, labels),
-            "mirrored_eager": train(strategy, "eager", 1, images[:10 * BATCH], labels[:10 * BATCH]),
-            "single_eager": train(None, "eager", 1, images[:10 * BATCH], labels[:10 * BATCH])}
+            "mirrored_graph_k1": train(strategy, "graph", 1, images[:20 * BATCH], labels[:20 * BATCH]),
+            "mirrored_eager": train(strategy, "eager", 1, images[:5 * BATCH], labels[:5 * BATCH])}
     result = {"replicas": strategy.num_replicas_in_sync,
               "devices": list(strategy.extended.worker_devices),
               "checkpoints": cross_restore(strategy, os.path.dirname(os.path.abspath(out)),
-                                           runs["single"], runs["mirrored_graph_k1"])}
+                                           runs["single"], runs["mirrored_graph_k16"])}
     try:
         model, optimizer = fresh(strategy)
         DistributedTrainer(strategy, model, losses.sparse_categorical_crossentropy, optimizer, "xla")
