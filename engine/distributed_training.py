@@ -41,7 +41,8 @@ class DistributedTrainer(Trainer):
     their variables are mirrored: one copy per replica, kept identical.
 
     Raises:
-      ConfigError: for XLA on replicas other than GPUs or TPUs (see `_wrap_step`).
+      ConfigError: for XLA on replicas other than GPUs or TPUs (see `_compile_loop`), or eager
+        mode on a TPU (TPUStrategy needs a tf.function).
     """
 
     def __init__(self, strategy: tf.distribute.Strategy, model, loss_fn: Callable, optimizer,
@@ -53,6 +54,9 @@ class DistributedTrainer(Trainer):
             raise ConfigError(f"--mode=xla with --strategy on {', '.join(replica_devices)}: TensorFlow compiles a "
                               "replicated step with XLA only on GPUs or TPUs (XLA cannot span devices, and "
                               "CPU replicas need a cross-device merge XLA cannot hold); use --mode=graph")
+        if mode == "eager" and self._on_tpu:
+            raise ConfigError("--mode=eager with --strategy=tpu: TPUStrategy runs steps only inside a "
+                              "tf.function; use --mode=graph or xla")
         with strategy.scope():
             super().__init__(model, loss_fn, optimizer, mode, steps_per_execution)
 
