@@ -71,8 +71,8 @@ def scaling_section(scaling: dict) -> list:
              f"MirroredStrategy on {where}; graph mode, K={scaling['steps_per_execution']}, global batch "
              f"{scaling['batch_size']} (split over the replicas), second epoch of {scaling['examples']} examples.", "",
              "| setting | replicas | steps/s | samples/s | × one device |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {row['setting']} | {row['replicas']} | {row['steps_per_second']:.1f} | {row['samples_per_second']:.0f} "
-              f"| {row['vs_one_device']:.2f} |" for row in scaling["rows"]]
+    lines += [f"| {row['setting']} | {row['replicas']} | {row['steps_per_second']:.1f} "
+              f"| {row['samples_per_second']:.0f} | {row['vs_one_device']:.2f} |" for row in scaling["rows"]]
     if scaling["logical_cpu"]:
         lines += ["", "Logical CPU devices share the same cores, memory and thread pools: 2 replicas cannot be "
                   "faster than 1 here. The ratios measure the strategy's own cost (per-replica dispatch, the "

@@ -9,22 +9,25 @@
       {"cluster": {"worker": ["host0:port", "host1:port"]}, "task": {"type": "worker", "index": 0}}
 
   Every collective is bounded by `collective_timeout` seconds, so a worker whose peer died
-  stops with an error instead of waiting forever (`engine.launch` starts N local workers).
+  stops with an error instead of waiting forever, which `peer_failures_reported` turns into
+  one ClusterError line (`engine.launch` starts N local workers).
 - `tpu`: `TPUStrategy` over the cores a `TPUClusterResolver` finds (a Cloud TPU VM).
 
 Variables must be created under `strategy.scope()` to be mirrored: `DistributedTrainer`
 (engine/distributed_training.py) does so for the model, the optimizer's slots and the metrics.
 """
 
+import contextlib
 import json
 import os
-from typing import Optional
+import re
+from typing import Iterator, Optional
 
 import tensorflow as tf
 
 from engine import devices
 from engine.config import STRATEGIES
-from engine.errors import ConfigError
+from engine.errors import ClusterError, ConfigError
 
 
 def split_cpu(count: int) -> None:
@@ -101,7 +104,8 @@ def _check_tf_config() -> None:
         index = int(task["index"])
     except (ValueError, KeyError, TypeError) as error:
         raise ConfigError(f"TF_CONFIG is not valid ({error!r}): expected JSON like "
-                          '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}') from None
+                          '{"cluster": {"worker": ["host:port", ...]}, '
+                          '"task": {"type": "worker", "index": 0}}') from None
     if not 0 <= index < len(workers):
         raise ConfigError(f"TF_CONFIG task index {index} is out of range for {len(workers)} workers")
 
@@ -125,3 +129,30 @@ def describe(strategy: Optional[tf.distribute.Strategy]) -> str:
         jobs = resolver.cluster_spec().as_dict()
         workers = f", worker {resolver.task_id} of {len(jobs.get('worker', [])) or 1}"
     return f"{type(strategy).__name__}, {strategy.num_replicas_in_sync} replicas{workers}"
+
+
+# What a collective raises when a peer worker is gone or does not answer in time.
+PEER_FAILURES = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
+                 tf.errors.CancelledError)
+
+
+@contextlib.contextmanager
+def peer_failures_reported() -> Iterator[None]:
+    """A collective that failed because a peer worker is gone becomes one ClusterError line."""
+    try:
+        yield
+    except PEER_FAILURES as error:
+        cause = f"{type(error).__name__}: {_cause(error.message)}"
+        raise ClusterError(f"a peer worker stopped answering ({cause}); the run cannot go on without it: "
+                           "restart every worker") from error
+
+
+_NOISE = ("Graph execution error", "Detected at node", "File ", "Additional GRPC", ":UNKNOWN", "The error could")
+
+
+def _cause(message: str) -> str:
+    """The line of a collective's error that says why it failed ("Collective ops is aborted by:
+    ..."), without the graph trace, node names and gRPC details around it."""
+    lines = [re.sub(r"\{\{[^}]*\}\}|\[\[.*\]\]", "", line).strip() for line in (message or "").splitlines()]
+    useful = [line for line in lines if line and not line.startswith(_NOISE)]
+    return next((line for line in useful if "aborted by" in line), useful[0] if useful else "no details")[:200]

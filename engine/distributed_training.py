@@ -17,22 +17,15 @@ pipeline (one per worker) taking its replicas' shares of each global batch
 and `ReplicatedOptimizer` sums the gradients, so a step is the single-device step.
 """
 
-import contextlib
 import functools
-import re
-from typing import Callable, Dict, Iterator, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 import tensorflow as tf
 
-from engine import replicated
-from engine.errors import ClusterError, ConfigError
+from engine import distribute, replicated
+from engine.errors import ConfigError
 from engine.training import Trainer, test_step, train_step
-
-# What a collective raises when a peer worker is gone or does not answer in time.
-PEER_FAILURES = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
-                 tf.errors.CancelledError)
-
 
 class DistributedTrainer(Trainer):
     """A `Trainer` whose model, optimizer and metrics live under `strategy.scope()`.
@@ -69,7 +62,8 @@ class DistributedTrainer(Trainer):
             self.optimizer.build(self.model.trainable_variables)
         metrics = (self.loss_metric, self.accuracy_metric)
         optimizer = replicated.ReplicatedOptimizer(self.optimizer)
-        self._train_steps = self._compile_loop(functools.partial(train_step, self.model, self.loss_fn, optimizer, *metrics))
+        train = functools.partial(train_step, self.model, self.loss_fn, optimizer, *metrics)
+        self._train_steps = self._compile_loop(train)
         self._test_steps = self._compile_loop(functools.partial(test_step, self.model, self.loss_fn, *metrics))
 
     def _compile_loop(self, step: Callable) -> Callable:
@@ -118,36 +112,24 @@ class DistributedTrainer(Trainer):
             progress: Optional[Callable] = None, **kwargs):
         """`Trainer.fit`, refusing up front a batch size some replica would get nothing of, and
         turning a lost peer worker into one clear `ClusterError`; progress shows this worker's share."""
-        for size in {batch_size, len(images) % batch_size or batch_size}:  # full and last batch
+        self._check_shares(len(images), batch_size)
+        if kwargs.get("validation_data") is not None:
+            self._check_shares(len(kwargs["validation_data"][0]), batch_size)
+        local_progress = (None if progress is None
+                          else lambda step, steps, _: progress(step, steps, self._local_metrics))
+        with distribute.peer_failures_reported():
+            return super().fit(images, labels, epochs, batch_size, *args, progress=local_progress, **kwargs)
+
+    def evaluate(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 32,
+                 prefix: str = "") -> Dict[str, float]:
+        self._check_shares(len(images), batch_size)
+        with distribute.peer_failures_reported():
+            return super().evaluate(images, labels, batch_size, prefix)
+
+    def _check_shares(self, examples: int, batch_size: int) -> None:
+        """Before any step: every replica gets examples from the full batches and the last one."""
+        for size in {batch_size, examples % batch_size or batch_size}:
             try:
                 replicated.replica_shares(np.arange(size), self.strategy.num_replicas_in_sync)
             except ValueError as error:
                 raise ConfigError(str(error)) from None
-        local_progress = None if progress is None else (lambda step, steps, _: progress(step, steps, self._local_metrics))
-        with _peer_failures_reported():
-            return super().fit(images, labels, epochs, batch_size, *args, progress=local_progress, **kwargs)
-
-    def evaluate(self, *args, **kwargs) -> Dict[str, float]:
-        with _peer_failures_reported():
-            return super().evaluate(*args, **kwargs)
-
-
-@contextlib.contextmanager
-def _peer_failures_reported() -> Iterator[None]:
-    """A collective that failed because a peer worker is gone becomes one ClusterError line."""
-    try:
-        yield
-    except PEER_FAILURES as error:
-        raise ClusterError(f"a peer worker stopped answering ({type(error).__name__}: {_cause(error.message)}); "
-                           "the run cannot go on without it: restart every worker") from error
-
-
-def _cause(message: str) -> str:
-    """The line of a collective's error that says why it failed ("Collective ops is aborted by:
-    ..."), without the graph trace, node names and gRPC details around it."""
-    lines = [re.sub(r"\{\{[^}]*\}\}|\[\[.*\]\]", "", line).strip() for line in (message or "").splitlines()]
-    useful = [line for line in lines if line and not line.startswith(_NOISE)]
-    return next((line for line in useful if "aborted by" in line), useful[0] if useful else "no details")[:200]
-
-
-_NOISE = ("Graph execution error", "Detected at node", "File ", "Additional GRPC", ":UNKNOWN", "The error could")

@@ -107,7 +107,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for worker in done:
         status = "killed (timeout)" if worker.killed else f"exit status {worker.returncode} after {worker.seconds:.1f}s"
         print(f"worker {worker.index}: {status}; log {worker.log}")
-    return next((worker.returncode or 1 for worker in done if worker.killed or worker.returncode), 0)
+    return 0 if all(worker.returncode == 0 for worker in done) else 1
 
 
 if __name__ == "__main__":

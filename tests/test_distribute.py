@@ -16,7 +16,7 @@ import tensorflow as tf
 from engine import distribute, launch, losses, optimizers, replicated
 from engine.config import TrainConfig
 from engine.distributed_training import DistributedTrainer
-from engine.errors import ConfigError
+from engine.errors import ClusterError, ConfigError
 from layers import mlp
 from tests.conftest import REPO
 
@@ -99,3 +99,15 @@ def test_tpu_strategy_without_a_tpu_exits_with_one_line_and_no_hang(tmp_path):
         "run on a Cloud TPU VM, or use --strategy=mirrored or none")
     assert "Traceback" not in run.stderr
     assert time.monotonic() - start < 60
+
+
+def test_a_failed_collective_becomes_one_line_naming_the_cause_without_the_graph_trace():
+    message = ("Graph execution error:\n\nDetected at node while/CollectiveReduceV2 defined at:\n  File \"x.py\", "
+               "line 1\n\nCollective ops is aborted by: recvmsg:Connection reset by peer\nAdditional GRPC error "
+               "information from remote target /job:worker/replica:0/task:1\n\t [[{{node while/CollectiveReduceV2}}]]")
+    with pytest.raises(ClusterError) as raised:
+        with distribute.peer_failures_reported():
+            raise tf.errors.UnavailableError(None, None, message)
+    assert str(raised.value) == ("a peer worker stopped answering (UnavailableError: Collective ops is aborted by: "
+                                 "recvmsg:Connection reset by peer); the run cannot go on without it: "
+                                 "restart every worker")
