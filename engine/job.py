@@ -14,9 +14,9 @@ import tensorflow as tf
 
 from engine import data, devices, distribute, losses, optimizers, parity, plots
 from engine.config import TrainConfig, check_output_dir
+from engine.distributed_training import DistributedTrainer
 from engine.errors import ConfigError
 from engine.progress import ProgressBar
-from engine.distributed_training import DistributedTrainer
 from engine.training import Trainer
 from layers import mlp
 
