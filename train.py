@@ -48,6 +48,12 @@ flags.DEFINE_boolean("resume", True, "Continue from the newest checkpoint in OUT
                      "(said at start-up); --noresume starts over and deletes those checkpoints.")
 flags.DEFINE_boolean("deterministic", None, "Op determinism and seeded generators: the same flags give the same "
                      "numbers. Default: on when the run lands on the CPU.")
+flags.DEFINE_string("strategy", "none", "tf.distribute strategy: none, mirrored (every local GPU, or the logical CPU "
+                    "devices of --cpu_devices), multi_worker (the workers TF_CONFIG names) or tpu.")
+flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices (0: don't), so "
+                     "--strategy=mirrored has replicas on a machine without GPUs. They share the same cores.")
+flags.DEFINE_float("collective_timeout", 60.0, "Seconds a multi-worker all-reduce waits for its peers before "
+                   "the run stops with an error (a worker died or hangs).")
 
 
 def config_from_flags():
@@ -72,7 +78,8 @@ def config_from_flags():
         deterministic=FLAGS.deterministic,
         tensorboard_dir=FLAGS.tensorboard_dir, early_stopping_patience=FLAGS.early_stopping_patience,
         early_stopping_min_delta=FLAGS.early_stopping_min_delta, early_stopping_monitor=FLAGS.early_stopping_monitor,
-        validation_split=FLAGS.validation_split, export_dir=FLAGS.export_dir)
+        validation_split=FLAGS.validation_split, export_dir=FLAGS.export_dir,
+        strategy=FLAGS.strategy, cpu_devices=FLAGS.cpu_devices, collective_timeout=FLAGS.collective_timeout)
 
 
 def resume_command() -> str:
@@ -86,7 +93,7 @@ def main(argv):
         print(f"train.py: error: unexpected arguments {argv[1:]}: every option is a --flag", file=sys.stderr)
         return 2
     from engine.config import check_output_dir
-    from engine.errors import ConfigError, DataError
+    from engine.errors import ClusterError, ConfigError, DataError
     from engine.faults import NumericalFault
     from engine.interrupts import Interrupted
 
@@ -109,6 +116,9 @@ def main(argv):
     except Interrupted as stop:
         print(f"train.py: {stop}. To resume: {resume_command()}", file=sys.stderr)
         return stop.exit_status
+    except ClusterError as error:  # not the user's input: a peer worker died
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

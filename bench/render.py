@@ -47,6 +47,7 @@ def markdown(result: dict, chart_name: str) -> str:
               "|---:|---|---:|---:|---:|"]
     lines += [f"| {row['batch_size']} | {row['setting']} | {row['samples_per_second']:.0f} | {row['gflops']:.2f} "
               f"| {row['roofline_fraction']:.1%} |" for row in result["sweep"]]
+    lines += scaling_section(result["scaling"])
     lines += ["", f"![settings and sweep]({chart_name})", "",
               "## Method", "",
               "Steady state: after 2 untimed calls of the compiled K-step function (the first traces and "
@@ -61,6 +62,23 @@ def markdown(result: dict, chart_name: str) -> str:
               "(`bench/workloads.py: train_flops_per_step`). Biases, activations, loss and update are left out.",
               ""]
     return "\n".join(lines)
+
+
+def scaling_section(scaling: dict) -> list:
+    """Steps/s with 1 and 2 replicas (bench/scaling.py), and what such devices can show."""
+    where = ("2 logical devices of one CPU" if scaling["logical_cpu"] else ", ".join(scaling["devices"]))
+    lines = ["", "## Data-parallel scaling", "",
+             f"MirroredStrategy on {where}; graph mode, K={scaling['steps_per_execution']}, global batch "
+             f"{scaling['batch_size']} (split over the replicas), second epoch of {scaling['examples']} examples.", "",
+             "| setting | replicas | steps/s | samples/s | × one device |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {row['setting']} | {row['replicas']} | {row['steps_per_second']:.1f} "
+              f"| {row['samples_per_second']:.0f} | {row['vs_one_device']:.2f} |" for row in scaling["rows"]]
+    if scaling["logical_cpu"]:
+        lines += ["", "Logical CPU devices share the same cores, memory and thread pools: 2 replicas cannot be "
+                  "faster than 1 here. The ratios measure the strategy's own cost (per-replica dispatch, the "
+                  "gradient all-reduce, a distributed iterator per compiled call), not a speed-up; only separate "
+                  "devices (GPUs, TPU cores, machines) can show one."]
+    return lines
 
 
 def chart(result: dict, path: Path) -> None:

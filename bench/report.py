@@ -16,6 +16,7 @@ Measures, in order, printing one line per measurement:
    two `tf.data` pipelines feeding the same compiled step.
 4. A batch-size sweep of the best engine setting and keras-jit-spe64: samples/s and fraction of
    the roofline.
+5. Data-parallel scaling, 1 vs 2 replicas (`bench/scaling.py`, in its own process).
 
 Writes `<out>/<device>.json`, `.md` and `.png`, `<device>` being "gpu" when TensorFlow sees one,
 else "cpu". `--quick` shrinks every measurement (a test runs it in about a minute); its numbers
@@ -40,7 +41,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench import measure, render, workloads  # noqa: E402
+from bench import measure, render, scaling, workloads  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,11 +190,16 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     engine_best = max((r for r in settings if r["side"] == "engine"), key=lambda r: r["steps_per_second"])["setting"]
     say(f"batch-size sweep ({engine_best} and keras-jit-spe{workloads.FUSED_K}):")
     sweep = batch_sweep(x, y, budget, roof["gflops"], engine_best)
+    say("data-parallel scaling (own process, graph-K64, global batch 256):")
+    scaling_result = scaling.in_subprocess(4096 if args.quick else 32768)
+    for row in scaling_result["rows"]:
+        say(f"  {row['setting']:<24} {row['steps_per_second']:8.1f} steps/s  x{row['vs_one_device']:.2f}")
     result = {**info, "quick": args.quick, "budget": dataclasses.asdict(budget), "batch_size": workloads.BATCH_SIZE,
               "model": {"layer_sizes": workloads.layer_sizes(),
                         "train_flops_per_step": workloads.train_flops_per_step(workloads.BATCH_SIZE),
                         "eval_flops_per_example": workloads.eval_flops_per_example()},
-              "roofline": roof, "settings": settings, "input_pipeline": pipeline, "sweep": sweep}
+              "roofline": roof, "settings": settings, "input_pipeline": pipeline, "sweep": sweep,
+              "scaling": scaling_result}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / info["device"]

@@ -14,6 +14,7 @@ from engine.errors import ConfigError
 MODES = ("eager", "graph", "xla")  # see engine/execution.py for what each one does
 DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/devices.py
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")  # see engine/early_stopping.py
+STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")  # see engine/distribute.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,9 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps; 0: at the end of every epoch only (always done)
     resume: bool = True  # continue from OUTPUT_DIR/checkpoints when a checkpoint is there
     deterministic: Optional[bool] = None  # None: on where the run lands on the CPU (engine/determinism.py)
+    strategy: str = "none"
+    cpu_devices: int = 0  # 0: leave the CPU whole; N: split it into N logical devices
+    collective_timeout: float = 60.0  # seconds a multi-worker all-reduce may wait for its peers
 
     def __post_init__(self):
         checks = [
@@ -69,6 +73,9 @@ class TrainConfig:
              "--early_stopping_patience needs validation data: pass --validation_split=0.1 (or --validate_on_test)"),
             (self.checkpoint_every >= 0,
              f"--checkpoint_every must be >= 0 steps (0: every epoch only), got {self.checkpoint_every}"),
+            (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"),
+            (self.cpu_devices >= 0, f"--cpu_devices must be >= 0 (0 keeps one CPU device), got {self.cpu_devices}"),
+            (self.collective_timeout > 0, f"--collective_timeout must be > 0 seconds, got {self.collective_timeout}"),
         ]
         for ok, message in checks:
             if not ok:

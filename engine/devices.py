@@ -8,6 +8,7 @@ the cloud metadata server and wait for it to time out.
 """
 
 import dataclasses
+import functools
 import glob
 import os
 
@@ -24,12 +25,15 @@ class Device:
     description: str  # one line for the start-up banner
 
 
-def _tpu_resolver():
-    """A connected TPUClusterResolver, or None where there is no TPU."""
+@functools.lru_cache(maxsize=None)
+def tpu_resolver():
+    """A connected TPUClusterResolver, or None where there is no TPU; probed (and the TPU
+    system initialised) once per process, since `select` and `engine.distribute` both ask."""
     if not (glob.glob("/dev/accel*") or os.environ.get("TPU_NAME")):
         return None
     try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        # "local": the TPU attached to this VM (a Cloud TPU VM), as Google's TPU VM guide passes.
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME") or "local")
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return resolver
@@ -45,7 +49,7 @@ def select(requested: str = "auto") -> Device:
     """
     if requested not in DEVICES:
         raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {requested!r}")
-    if requested in ("auto", "tpu") and _tpu_resolver() is not None:
+    if requested in ("auto", "tpu") and tpu_resolver() is not None:
         tpus = tf.config.list_logical_devices("TPU")
         return Device("tpu", tpus[0].name, f"TPU ({len(tpus)} cores)")
     if requested == "tpu":

@@ -12,3 +12,8 @@ class DataError(ValueError):
 
 class ConfigError(ValueError):
     """An invalid setting (a flag value, a directory); the message names it and the fix."""
+
+
+class ClusterError(RuntimeError):
+    """A multi-worker run lost a worker (it died, or stopped answering within the timeout);
+    the message says so in one line. Training cannot continue without it: restart all."""

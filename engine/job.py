@@ -4,18 +4,21 @@
 directly. Nothing here reads flags, so every option is visible in the dataclass.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import tensorflow as tf
 
-from engine import data, determinism, devices, export, losses, optimizers, parity, plots
+from engine import data, determinism, devices, distribute, export, losses, optimizers, parity, plots
 from engine.callbacks import epoch_callbacks
 from engine.checkpoints import Checkpointer, Position
 from engine.config import TrainConfig, check_output_dir
+from engine.distributed_training import DistributedTrainer
+from engine.errors import ConfigError
 from engine.interrupts import SignalStop
 from engine.progress import ProgressBar
 from engine.safeguards import Safeguards
@@ -53,21 +56,30 @@ def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     check_output_dir(config.output_dir)
     if config.export_dir:
         export.check_export_dir(config.export_dir)
+    if config.cpu_devices:
+        distribute.split_cpu(config.cpu_devices)  # before any op runs
     device = announce_device(config, print_fn)
     deterministic = determinism.configure(config.deterministic, config.seed, device.kind)
     print_fn(f"Determinism: {'on (op determinism, seed ' + str(config.seed) + ')' if deterministic else 'off'}")
+    strategy = distribute.create(config.strategy, device.kind, config.collective_timeout)
+    print_fn(f"Strategy: {distribute.describe(strategy)}")
+    config = dataclasses.replace(config, output_dir=distribute.worker_output_dir(strategy, config.output_dir))
+    check_output_dir(config.output_dir)
     dataset = load_data(config, print_fn)
-    with tf.device(device.name):
-        return _train(config, dataset, print_fn)
+    with tf.device(device.name) if strategy is None else contextlib.nullcontext():  # a strategy places by itself
+        return _train(config, dataset, print_fn, strategy)
 
 
-def _train(config: TrainConfig, dataset: data.ImageClassificationData, print_fn: Callable[[str], None]) -> dict:
-    model = mlp(config.hidden, dataset.num_classes)
-    model.build((None,) + tuple(dataset.image_shape))
+def _train(config: TrainConfig, dataset: data.ImageClassificationData, print_fn: Callable[[str], None],
+           strategy: Optional[tf.distribute.Strategy] = None) -> dict:
+    with strategy.scope() if strategy else contextlib.nullcontext():  # variables mirrored on every replica
+        model = mlp(config.hidden, dataset.num_classes)
+        model.build((None,) + tuple(dataset.image_shape))
+        optimizer = optimizers.SGD(config.learning_rate, config.momentum, config.nesterov)
+        optimizer.build(model.trainable_variables)  # slots exist before a checkpoint is restored into them
     model.summary(print_fn)
-    optimizer = optimizers.SGD(config.learning_rate, config.momentum, config.nesterov)
-    optimizer.build(model.trainable_variables)  # slots exist before a checkpoint is restored into them
-    trainer = Trainer(model, losses.sparse_categorical_crossentropy, optimizer, config.mode, config.steps_per_execution)
+    arguments = (model, losses.sparse_categorical_crossentropy, optimizer, config.mode, config.steps_per_execution)
+    trainer = DistributedTrainer(strategy, *arguments) if strategy else Trainer(*arguments)
     checkpointer, start = resume_or_start(config, dataset, trainer, print_fn)
 
     def report(logs: dict) -> None:
@@ -145,6 +157,8 @@ def resume_or_start(config: TrainConfig, dataset: data.ImageClassificationData, 
 def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = print) -> parity.ParityReport:
     """Trains the engine and tf.keras side by side (engine/parity.py); writes parity.json and parity.png."""
     check_output_dir(config.output_dir)
+    if config.strategy != "none":
+        raise ConfigError(f"--compare_keras trains on one device; drop --strategy={config.strategy}")
     announce_device(config, print_fn)
     dataset = load_data(config, print_fn)
     setup = parity.ParitySetup(hidden=config.hidden, learning_rate=config.learning_rate, momentum=config.momentum,

@@ -4,11 +4,23 @@ A metric is a `tf.Module` whose state lives in `tf.Variable`s so that it can be 
 inside a compiled step (a `tf.function` cannot append to a Python list) and saved in a
 checkpoint. The contract is Keras's: `update_state(...)` accumulates, `result()` reads,
 `reset_state()` starts over (at each epoch).
+
+Under a `tf.distribute` strategy each replica sees only its share of every batch. So, as
+Keras's metrics, the state is ON_READ with SUM aggregation: each replica accumulates into
+its own copy, with no communication during the step, and reading the state (`result()`, or
+a checkpoint) sums the copies, which gives the total and count over all replicas. Without a
+strategy these settings change nothing.
 """
 
 from typing import Optional
 
 import tensorflow as tf
+
+
+def _replica_sum_variable(name: str) -> tf.Variable:
+    """A zero scalar that each replica updates locally and that reads as the sum over replicas."""
+    return tf.Variable(0.0, trainable=False, name=name, synchronization=tf.VariableSynchronization.ON_READ,
+                       aggregation=tf.VariableAggregation.SUM)
 
 
 class Mean(tf.Module):
@@ -20,8 +32,8 @@ class Mean(tf.Module):
 
     def __init__(self, name: Optional[str] = None):
         super().__init__(name=name)
-        self.total = tf.Variable(0.0, trainable=False, name="total")
-        self.count = tf.Variable(0.0, trainable=False, name="count")
+        self.total = _replica_sum_variable("total")
+        self.count = _replica_sum_variable("count")
 
     def update_state(self, values: tf.Tensor, sample_weight: Optional[tf.Tensor] = None) -> None:
         """Adds `values` with weights `sample_weight`, Keras's way.

@@ -33,37 +33,45 @@ Logs = Dict[str, float]
 
 
 def train_step(model, loss_fn, optimizer, loss_metric: Mean, accuracy_metric: Mean,
-               images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+               images: tf.Tensor, labels: tf.Tensor, global_batch_size: Optional[tf.Tensor] = None) -> tf.Tensor:
     """One step of gradient descent on one batch; returns the batch's mean loss.
 
     The name scopes change no math: they name the step's ops ('loss/...', 'gradients/...',
     'update/...'; each layer names its own), so a picture of the graph reads as these four parts
     (`python -m engine.graph_picture`).
+
+    With `global_batch_size` B (a replica's step under `tf.distribute`, engine/replicated.py),
+    the batch is this replica's share of B examples and the loss differentiated is its part
+    of the global mean, `mean_share * share / B = sum_share loss_i / B` (what
+    `tf.nn.compute_average_loss` computes), so the replicas' gradients and returned losses
+    SUM to those of the whole batch.
     """
     with tf.GradientTape() as tape:
         predictions = model(images)  # [batch, classes]
         with tf.name_scope("loss"):
-            loss = loss_fn(labels, predictions)  # scalar
+            mean_loss = loss_fn(labels, predictions)  # scalar
+            batch_size = tf.cast(tf.shape(labels)[0], tf.float32)
+            loss = mean_loss if global_batch_size is None else mean_loss * batch_size / global_batch_size
     variables = model.trainable_variables
     with tf.name_scope("gradients"):
         gradients = tape.gradient(loss, variables)  # one tensor per variable, same shapes
     with tf.name_scope("update"):
         optimizer.apply_gradients(zip(gradients, variables))
     with tf.name_scope("metrics"):
-        batch_size = tf.cast(tf.shape(labels)[0], tf.float32)
-        loss_metric.update_state(loss, sample_weight=batch_size)  # mean over examples, as Keras
+        loss_metric.update_state(mean_loss, sample_weight=batch_size)  # mean over examples, as Keras
         accuracy_metric.update_state(labels, predictions)
     return loss
 
 
 def test_step(model, loss_fn, loss_metric: Mean, accuracy_metric: Mean,
-              images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """The forward half of `train_step`: loss and accuracy, no update."""
+              images: tf.Tensor, labels: tf.Tensor, global_batch_size: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """The forward half of `train_step`: loss and accuracy, no update; same returned loss."""
     predictions = model(images)  # [batch, classes]
-    loss = loss_fn(labels, predictions)
-    loss_metric.update_state(loss, sample_weight=tf.cast(tf.shape(labels)[0], tf.float32))
+    mean_loss = loss_fn(labels, predictions)
+    batch_size = tf.cast(tf.shape(labels)[0], tf.float32)
+    loss_metric.update_state(mean_loss, sample_weight=batch_size)
     accuracy_metric.update_state(labels, predictions)
-    return loss
+    return mean_loss if global_batch_size is None else mean_loss * batch_size / global_batch_size
 
 
 def run_steps(step: Callable, images: tf.Tensor, labels: tf.Tensor, batches: tf.Tensor) -> tf.Tensor:

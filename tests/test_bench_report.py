@@ -44,8 +44,11 @@ def test_quick_report_measures_every_setting_and_writes_json_md_png(fashion_mnis
     assert len(sweep) == 2 * len({batch for _, batch in sweep}) >= 4
     assert all(row["samples_per_second"] > 0 and 0 < row["roofline_fraction"] < 1.5 for row in sweep.values())
 
+    scaling = {row["replicas"]: row for row in report["scaling"]["rows"] if row["setting"].startswith("mirrored")}
+    assert set(scaling) == {1, 2} and all(row["steps_per_second"] > 0 for row in report["scaling"]["rows"])
+
     page = written[".md"].read_text()
     for needle in (*SETTINGS, "python -m bench.report --quick", f"TensorFlow {report['tensorflow']}",
-                   report["cpu"], "Input pipeline", "Batch-size sweep", written[".png"].name):
+                   report["cpu"], "Input pipeline", "Batch-size sweep", "Data-parallel scaling", written[".png"].name):
         assert needle in page, needle
     assert written[".png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written[".png"].stat().st_size > 20_000

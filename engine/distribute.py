@@ -1,0 +1,158 @@
+"""Which `tf.distribute` strategy a run uses: `--strategy=none|mirrored|multi_worker|tpu`.
+
+- `none`: no strategy; the plain `Trainer` on one device.
+- `mirrored`: `MirroredStrategy`, one replica per local GPU (or per logical CPU device made
+  by `--cpu_devices=N`), all on this machine. Gradients are summed across replicas every step.
+- `multi_worker`: `MultiWorkerMirroredStrategy`, the same over several machines (workers).
+  Configured the standard way, by the `TF_CONFIG` environment variable every worker gets:
+
+      {"cluster": {"worker": ["host0:port", "host1:port"]}, "task": {"type": "worker", "index": 0}}
+
+  Every collective is bounded by `collective_timeout` seconds, so a worker whose peer died
+  stops with an error instead of waiting forever, which `peer_failures_reported` turns into
+  one ClusterError line (`engine.launch` starts N local workers).
+- `tpu`: `TPUStrategy` over the cores a `TPUClusterResolver` finds (a Cloud TPU VM).
+
+Variables must be created under `strategy.scope()` to be mirrored: `DistributedTrainer`
+(engine/distributed_training.py) does so for the model, the optimizer's slots and the metrics.
+"""
+
+import contextlib
+import json
+import os
+import re
+from typing import Iterator, Optional
+
+import tensorflow as tf
+
+from engine import devices
+from engine.config import STRATEGIES
+from engine.errors import ClusterError, ConfigError
+
+
+def split_cpu(count: int) -> None:
+    """Splits the host CPU into `count` logical devices, /device:CPU:0 .. CPU:count-1.
+
+    They share the same cores and memory: this lets MirroredStrategy run (and be tested)
+    without GPUs, but it cannot make anything faster. It must happen before TensorFlow's
+    runtime starts, that is before the first op runs.
+
+    Raises:
+      ConfigError: when the runtime has already started, or for count < 1.
+    """
+    if count < 1:
+        raise ConfigError(f"--cpu_devices must be >= 1, got {count}")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:
+        if len(tf.config.list_logical_devices("CPU")) != count:
+            raise ConfigError(f"--cpu_devices={count}: TensorFlow has already started with "
+                              f"{len(tf.config.list_logical_devices('CPU'))} CPU device(s); "
+                              "split the CPU before any TensorFlow op runs") from None
+
+
+def create(name: str, device: str = "auto", collective_timeout: float = 60.0) -> Optional[tf.distribute.Strategy]:
+    """The strategy called `name` (None for "none"); `--device=tpu` implies "tpu".
+
+    Args:
+      name: one of STRATEGIES.
+      device: the kind of device the run uses (`engine.devices.Device.kind`): "tpu" selects
+        TPUStrategy, "cpu" keeps mirrored replicas on the CPU devices even where GPUs exist.
+      collective_timeout: seconds any cross-worker all-reduce may wait (multi_worker only).
+
+    Raises:
+      ConfigError: for an unknown name, or a TPU that cannot be found.
+    """
+    tf.get_logger().setLevel("WARNING")  # strategies log every reduction at INFO level
+    if name not in STRATEGIES:
+        raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+    if name == "tpu" or device == "tpu":
+        return _tpu_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        replicas = gpus if gpus and device != "cpu" else tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([replica.name for replica in replicas])
+    if name == "multi_worker":
+        _check_tf_config()
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout)
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    return None
+
+
+def _tpu_strategy() -> tf.distribute.TPUStrategy:
+    """TPUStrategy over every core of the TPU the resolver finds, initialised once.
+
+    As the Cloud TPU guide for custom loops: resolve, connect, initialise the TPU system,
+    then build the strategy; everything after that runs inside `strategy.scope()`.
+    """
+    resolver = devices.tpu_resolver()
+    if resolver is None:
+        raise ConfigError("--strategy=tpu: no TPU found (no /dev/accel* device and no TPU_NAME set); "
+                          "run on a Cloud TPU VM, or use --strategy=mirrored or none")
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def _check_tf_config() -> None:
+    """Refuses a TF_CONFIG that MultiWorkerMirroredStrategy would misread or wait on forever."""
+    raw = os.environ.get("TF_CONFIG")
+    if raw is None:
+        return  # no cluster: one worker, which is valid (and what a laptop test does)
+    try:
+        config = json.loads(raw)
+        workers, task = config["cluster"]["worker"], config["task"]
+        index = int(task["index"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigError(f"TF_CONFIG is not valid ({error!r}): expected JSON like "
+                          '{"cluster": {"worker": ["host:port", ...]}, '
+                          '"task": {"type": "worker", "index": 0}}') from None
+    if not 0 <= index < len(workers):
+        raise ConfigError(f"TF_CONFIG task index {index} is out of range for {len(workers)} workers")
+
+
+def worker_output_dir(strategy: Optional[tf.distribute.Strategy], output_dir: str) -> str:
+    """Where this process writes its results: the chief (worker 0, or the only process) writes
+    `output_dir`; worker i > 0 of a multi-worker run writes `output_dir/worker<i>`, so no two
+    processes write the same file, and each worker's history can be compared."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_id = resolver.task_id if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) else 0
+    return output_dir if not task_id else os.path.join(output_dir, f"worker{task_id}")
+
+
+def describe(strategy: Optional[tf.distribute.Strategy]) -> str:
+    """One line for the start-up banner, e.g. 'MirroredStrategy, 2 replicas'."""
+    if strategy is None:
+        return "no strategy (one device)"
+    workers = ""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and resolver is not None:
+        jobs = resolver.cluster_spec().as_dict()
+        workers = f", worker {resolver.task_id} of {len(jobs.get('worker', [])) or 1}"
+    return f"{type(strategy).__name__}, {strategy.num_replicas_in_sync} replicas{workers}"
+
+
+# What a collective raises when a peer worker is gone or does not answer in time.
+PEER_FAILURES = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
+                 tf.errors.CancelledError)
+
+
+@contextlib.contextmanager
+def peer_failures_reported() -> Iterator[None]:
+    """A collective that failed because a peer worker is gone becomes one ClusterError line."""
+    try:
+        yield
+    except PEER_FAILURES as error:
+        cause = f"{type(error).__name__}: {_cause(error.message)}"
+        raise ClusterError(f"a peer worker stopped answering ({cause}); the run cannot go on without it: "
+                           "restart every worker") from error
+
+
+_NOISE = ("Graph execution error", "Detected at node", "File ", "Additional GRPC", ":UNKNOWN", "The error could")
+
+
+def _cause(message: str) -> str:
+    """The line of a collective's error that says why it failed ("Collective ops is aborted by:
+    ..."), without the graph trace, node names and gRPC details around it."""
+    lines = [re.sub(r"\{\{[^}]*\}\}|\[\[.*\]\]", "", line).strip() for line in (message or "").splitlines()]
+    useful = [line for line in lines if line and not line.startswith(_NOISE)]
+    return next((line for line in useful if "aborted by" in line), useful[0] if useful else "no details")[:200]
