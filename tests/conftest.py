@@ -12,6 +12,18 @@ MNIST_T10K = REPO.parent / "shared" / "data" / "mnist-t10k"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
+@pytest.fixture(autouse=True)
+def _op_determinism_stays_in_its_test():
+    """Op determinism is process-wide and has no public switch back; `job.run` and the reliability
+    tests turn it on. Turned off after each test, so a later test sees TensorFlow's default kernels
+    (the fused cross-entropy kernel's summation order differs under determinism: test_losses)."""
+    yield
+    from tensorflow.python.framework import config  # the only way back; tests only
+
+    if config.is_op_determinism_enabled():
+        config.disable_op_determinism()
+
+
 def _require(path: Path, how: str) -> Path:
     """Returns `path`; where it is missing, skips with the reason — except in CI, where .ci/run
     installs the data, so a missing data set is a broken setup and must fail, not skip."""
