@@ -3,7 +3,7 @@
 A checkpoint holds the model's weights, the optimizer's (velocity slots, `iterations`, learning
 rate), the running loss/accuracy sums of the epoch in progress, where the run is (epoch, steps
 of it done), the history of finished epochs, and the settings that define the run (`identity`).
-The shuffle order is not stored: `training.epoch_batches` recomputes it from (seed, epoch), so
+The shuffle order is not stored: `batches.epoch_batches` recomputes it from (seed, epoch), so
 skipping the steps already done continues with exactly the batches that were left.
 
 Writes are atomic: `tf.train.CheckpointManager` writes the data files first, then points the

@@ -1,7 +1,7 @@
 """Determinism: the same flags give the same numbers, run after run, bit for bit.
 
 Two things can make two runs differ. Random numbers: initial weights (drawn from TensorFlow's
-global seed, `layers.dense`), the shuffle (from (seed, epoch), `training.epoch_batches`), and
+global seed, `layers.dense`), the shuffle (from (seed, epoch), `batches.epoch_batches`), and
 anything else using Python's or NumPy's generators; `keras.utils.set_random_seed` seeds all
 three. And the order of floating-point additions: a parallel reduction whose partial sums
 meet in whatever order threads finish rounds differently from run to run (a + b) + c != a + (b + c).

@@ -29,7 +29,7 @@ def compile_step(
       input_signature: the specs of `step`'s arguments. A batch axis of None lets the one
         trace serve full batches and the smaller last batch alike (graph mode); XLA still
         compiles once per distinct concrete shape: at most three per data set size (see
-        `training.execution_blocks`).
+        `batches.execution_blocks`).
 
     Raises:
       ValueError: for an unknown mode.

@@ -44,7 +44,8 @@ import numpy as np
 import tensorflow as tf
 
 from engine import keras_twin, losses, optimizers
-from engine.training import Trainer, epoch_batches
+from engine.batches import epoch_batches
+from engine.training import Trainer
 from layers import Model, mlp
 
 

@@ -17,12 +17,13 @@ import dataclasses
 import functools
 import itertools
 import time
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from engine import execution
+from engine.batches import epoch_batches, execution_blocks
 from engine.errors import DataError
 from engine.metrics import Mean, SparseCategoricalAccuracy
 
@@ -90,41 +91,6 @@ def run_steps(step: Callable, images: tf.Tensor, labels: tf.Tensor, batches: tf.
         index = batches[k]  # [batch]
         losses = losses.write(k, step(tf.gather(images, index), tf.gather(labels, index)))
     return losses.stack()
-
-
-def execution_blocks(batches: Iterator[np.ndarray], steps_per_execution: int,
-                     cut_every: int = 0, steps_done: int = 0) -> Iterator[np.ndarray]:
-    """Groups an epoch's batches into [K, batch] blocks, one per compiled call.
-
-    Full batches go K at a time (the last block may hold fewer); a smaller last batch goes
-    alone, since a block must be rectangular. So a compiled function sees at most three shapes.
-    With `cut_every`, a block also ends where `steps_done` plus the steps so far is a multiple
-    of it: a checkpoint every N steps then falls exactly between two compiled calls.
-    """
-    block: list = []
-    for index in batches:
-        if block and (len(index) != len(block[0]) or len(block) == steps_per_execution
-                      or (cut_every and steps_done % cut_every == 0)):
-            yield np.stack(block)
-            block = []
-        block.append(index)
-        steps_done += 1
-    if block:
-        yield np.stack(block)
-
-
-def epoch_batches(num_examples: int, batch_size: int, seed: Optional[int], epoch: int) -> Iterator[np.ndarray]:
-    """Index arrays of one epoch's batches; the last one is smaller when `batch_size` does not divide.
-
-    With a seed, the order is a permutation drawn from (seed, epoch): a fresh shuffle every
-    epoch, yet the same on every run — and recomputable when resuming at any epoch. Without
-    a seed (None) the data are taken in order, which the Keras comparison uses.
-    """
-    order = np.arange(num_examples)
-    if seed is not None:
-        order = np.random.default_rng([seed, epoch]).permutation(num_examples)
-    for start in range(0, num_examples, batch_size):
-        yield order[start:start + batch_size]
 
 
 def _check_data(images, labels, batch_size: int) -> None:

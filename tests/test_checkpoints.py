@@ -12,7 +12,8 @@ from engine.checkpoints import Checkpointer, Position
 from engine.errors import ConfigError, DataError
 from engine.interrupts import Interrupted, SignalStop
 from engine.safeguards import Safeguards
-from engine.training import Trainer, execution_blocks
+from engine.batches import execution_blocks
+from engine.training import Trainer
 from tests.test_training import fresh_model, small_problem
 
 TIMING = ("seconds", "steps_per_second")

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from engine import losses, optimizers
-from engine.training import Trainer, epoch_batches, execution_blocks, train_step
+from engine.batches import epoch_batches, execution_blocks
+from engine.training import Trainer, train_step
 from engine.metrics import Mean, SparseCategoricalAccuracy
 from layers import mlp
 from tests.test_layers import keras_twin
