@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 from engine import activations
+from engine.weights import copy_variables
 from layers import Add, Concatenate, Dense, Flatten, Model, Sequential
 
 _ACTIVATION_NAMES = {activations.linear: "linear", activations.relu: "relu", activations.softmax: "softmax"}
@@ -74,9 +75,7 @@ def functional_twin(model: Model) -> keras.Model:
 def copy_weights(source: Union[Sequential, Model], target: keras.Model) -> None:
     """Assigns each engine layer's variables to the Keras layer of the same name."""
     for layer in source.layers:
-        for ours, theirs in zip(layer.trainable_variables, target.get_layer(layer.name).trainable_variables,
-                                strict=True):
-            theirs.assign(ours)
+        copy_variables(layer.trainable_variables, target.get_layer(layer.name).trainable_variables)
 
 
 def relu_outputs(model: Model, images: tf.Tensor) -> Sequence[tf.Tensor]:

@@ -37,7 +37,7 @@ import dataclasses
 import functools
 import json
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
@@ -46,6 +46,7 @@ import tensorflow as tf
 from engine import keras_twin, losses, optimizers
 from engine.batches import epoch_batches
 from engine.training import Trainer
+from engine.weights import copy_variables, max_abs_diff, max_rel_diff, weights_diff
 from layers import Model, mlp
 
 
@@ -102,28 +103,6 @@ class RecordingLoss(keras.losses.SparseCategoricalCrossentropy):
         value = super().__call__(y_true, y_pred, sample_weight)
         self.last.assign(value)
         return value
-
-
-def copy_weights(source: Sequence[tf.Variable], target: Sequence[tf.Variable]) -> None:
-    """Assigns each source variable to the target variable in the same position."""
-    for s, t in zip(source, target, strict=True):
-        if s.shape != t.shape:
-            raise ValueError(f"cannot copy weights: {s.name} has shape {s.shape}, {t.name} has {t.shape}")
-        t.assign(s)
-
-
-def max_abs_diff(a, b) -> float:
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
-
-
-def max_rel_diff(a, b) -> float:
-    """max |a - b| / max |b|: the difference relative to the tensor's scale (elements near 0
-    would make an element-wise ratio meaningless)."""
-    return max_abs_diff(a, b) / max(float(np.max(np.abs(b))), 1e-30)
-
-
-def weights_diff(ours: Sequence[tf.Variable], theirs: Sequence[tf.Variable]) -> float:
-    return max(max_abs_diff(a.numpy(), b.numpy()) for a, b in zip(ours, theirs))
 
 
 def relu_splits(ours, theirs, images: tf.Tensor) -> int:
@@ -187,16 +166,16 @@ def compare(setup: ParitySetup, train: Tuple[np.ndarray, np.ndarray], test: Tupl
     else:
         ours, our_loss, theirs, their_loss = sides(setup, x.shape[1:], num_classes)
     if setup.weights_from == "engine":
-        copy_weights(ours.trainable_variables, theirs.trainable_variables)
+        copy_variables(ours.trainable_variables, theirs.trainable_variables)
     else:
-        copy_weights(theirs.trainable_variables, ours.trainable_variables)
+        copy_variables(theirs.trainable_variables, ours.trainable_variables)
     initial = [v.numpy() for v in ours.trainable_variables]
     report = ParityReport(setup=dataclasses.asdict(setup))
     report.forward = {"max_abs_diff": max_abs_diff(ours(x_test).numpy(), theirs(x_test).numpy()),
                       "examples": len(x_test)}
     report.steps = _compare_steps(setup, ours, our_loss, theirs, their_loss, x, y)
     for model in (ours, theirs):
-        copy_weights([tf.constant(w) for w in initial], model.trainable_variables)
+        copy_variables([tf.constant(w) for w in initial], model.trainable_variables)
     report.fit_steps, report.epochs = _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epoch)
     return report
 
