@@ -93,6 +93,16 @@ def run_steps(step: Callable, images: tf.Tensor, labels: tf.Tensor, batches: tf.
     return losses.stack()
 
 
+def run_one_step(step: Callable, images: tf.Tensor, labels: tf.Tensor, batches: tf.Tensor) -> tf.Tensor:
+    """`run_steps` for blocks of one step ([1, batch]), as `Trainer` runs K=1: the step alone.
+
+    With one step per call, the loop around it and the TensorArray of its losses are pure
+    overhead: a few percent of a graph or XLA call on the 2-core CPU (`python -m bench.dispatch`).
+    """
+    index = batches[0]
+    return step(tf.gather(images, index), tf.gather(labels, index))[tf.newaxis]
+
+
 def _check_data(images, labels, batch_size: int) -> None:
     """Refuses what would otherwise fail deep inside a compiled step, or train on nothing."""
     if len(images) != len(labels):
@@ -136,8 +146,9 @@ class Trainer:
         metrics = (self.loss_metric, self.accuracy_metric)
         train = functools.partial(train_step, self.model, self.loss_fn, self.optimizer, *metrics)
         test = functools.partial(test_step, self.model, self.loss_fn, *metrics)
-        self._train_steps = execution.compile_step(functools.partial(run_steps, train), self.mode, signature)
-        self._test_steps = execution.compile_step(functools.partial(run_steps, test), self.mode, signature)
+        runner = run_steps if self.steps_per_execution > 1 else run_one_step
+        self._train_steps = execution.compile_step(functools.partial(runner, train), self.mode, signature)
+        self._test_steps = execution.compile_step(functools.partial(runner, test), self.mode, signature)
 
     def _metrics(self, prefix: str = "") -> Logs:
         return {f"{prefix}loss": float(self.loss_metric.result()),
