@@ -39,6 +39,7 @@ def markdown(result: dict, chart_name: str) -> str:
               "(after a throwaway epoch on each side, so that no setting pays the process's start-up); "
               "its overhead is what it took beyond the same steps at the steady rate "
               "(tracing, compiling, first-touch; near 0 ± noise when nothing compiles).",
+              *ceiling_section(result["ceiling"]),
               "", "## Input pipeline (graph-K1, batch 32)", "",
               "| feed | steps/s | samples/s | × tensors |", "|---|---:|---:|---:|"]
     lines += [f"| {row['feed']} | {row['steps_per_second']:.0f} | {row['samples_per_second']:.0f} "
@@ -62,6 +63,20 @@ def markdown(result: dict, chart_name: str) -> str:
               "(`bench/workloads.py: train_flops_per_step`). Biases, activations, loss and update are left out.",
               ""]
     return "\n".join(lines)
+
+
+def ceiling_section(rows: list) -> list:
+    """The skeleton step's speed per mode (bench/ceiling.py), and how close the engine comes."""
+    lines = ["", "## Ceiling: the skeleton step", "",
+             "Only the 8 matmuls, the 3 kernel updates and the batch gather of a training step, gradients "
+             "written by hand (`bench/ceiling.py`): nothing any step of this model can skip. Run as an engine "
+             "mode runs, it bounds that mode on this machine.", "",
+             "| skeleton run as | steps/s | × keras-default | × keras-best | of roofline | engine's setting, of this |",
+             "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {row['engine_setting']} | {row['steps_per_second']:.0f} | {row['vs_keras_default']:.2f} "
+              f"| {row['vs_keras_best']:.2f} | {row['roofline_fraction']:.1%} | {row['engine_of_skeleton']:.0%} |"
+              for row in rows]
+    return lines
 
 
 def scaling_section(scaling: dict) -> list:

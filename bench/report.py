@@ -12,11 +12,14 @@ Measures, in order, printing one line per measurement:
    ratio to keras-default and to the best Keras setting, achieved GFLOP/s
    (steps/s x `workloads.train_flops_per_step`) and its fraction of the roofline, and the
    first epoch's overhead over the same steps at the steady rate (mostly compilation).
-3. The input pipeline, graph-K1 at batch 32: data held as tensors (the engine's path) against
+3. The ceiling (`bench/ceiling.py`): a skeleton step with only the matmuls and updates no step
+   can skip, run as graph-K1 and as xla-K64; the fastest those modes can go on this machine,
+   against Keras and against the engine's own rows of section 2.
+4. The input pipeline, graph-K1 at batch 32: data held as tensors (the engine's path) against
    two `tf.data` pipelines feeding the same compiled step.
-4. A batch-size sweep of the best engine setting and keras-jit-spe64: samples/s and fraction of
+5. A batch-size sweep of the best engine setting and keras-jit-spe64: samples/s and fraction of
    the roofline.
-5. Data-parallel scaling, 1 vs 2 replicas (`bench/scaling.py`, in its own process).
+6. Data-parallel scaling, 1 vs 2 replicas (`bench/scaling.py`, in its own process).
 
 Writes `<out>/<device>.json`, `.md` and `.png`, `<device>` being "gpu" when TensorFlow sees one,
 else "cpu". `--quick` shrinks every measurement (a test runs it in about a minute); its numbers
@@ -41,7 +44,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench import measure, render, scaling, workloads  # noqa: E402
+from bench import ceiling, measure, render, scaling, workloads  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,8 +131,29 @@ def settings_table(x: np.ndarray, y: np.ndarray, budget: Budget, roof: float) ->
     return rows
 
 
+def ceiling_rows(x: np.ndarray, y: np.ndarray, budget: Budget, roof: float, settings: list) -> list:
+    """Section 3: the skeleton step as graph-K1 and as xla-K64, with the ratios of section 2."""
+    by_name = {row["setting"]: row for row in settings}
+    default, best = by_name["keras-default"], by_name[settings[0]["keras_best"]]
+    flops, rows = workloads.train_flops_per_step(workloads.BATCH_SIZE), []
+    for engine in ("graph-K1", f"xla-K{workloads.FUSED_K}"):
+        setting = workloads.SETTINGS[engine]
+        runner = ceiling.SkeletonSteps(setting.mode, setting.steps_per_execution, x, y)
+        steady = measure.steady_steps_per_second(runner, budget.steps, budget.repeats)
+        rate = steady["steps_per_second"]
+        rows.append({"setting": f"skeleton-{engine}", "mode": setting.mode,
+                     "steps_per_execution": setting.steps_per_execution, "steady": steady, "steps_per_second": rate,
+                     "vs_keras_default": rate / default["steps_per_second"],
+                     "vs_keras_best": rate / best["steps_per_second"], "roofline_fraction": rate * flops / 1e9 / roof,
+                     "engine_setting": engine, "engine_of_skeleton": by_name[engine]["steps_per_second"] / rate})
+        say(f"  skeleton as {engine:<9} {rate:8.1f} steps/s  x{rows[-1]['vs_keras_default']:.2f} keras-default  "
+            f"x{rows[-1]['vs_keras_best']:.2f} {best['setting']}  {rows[-1]['roofline_fraction']:.1%} of roofline  "
+            f"(the engine's {engine} runs at {rows[-1]['engine_of_skeleton']:.0%} of it)")
+    return rows
+
+
 def input_pipeline(x: np.ndarray, y: np.ndarray, budget: Budget) -> list:
-    """Section 3: graph-K1 at batch 32, fed from tensors and from two tf.data pipelines."""
+    """Section 4: graph-K1 at batch 32, fed from tensors and from two tf.data pipelines."""
     batch, setting = workloads.BATCH_SIZE, workloads.SETTINGS["graph-K1"]
     trainer = workloads.engine_trainer(setting)
     feeds = {"tensors + index blocks (engine)": lambda: workloads.EngineSteps(trainer, x, y, batch),
@@ -149,7 +173,7 @@ def input_pipeline(x: np.ndarray, y: np.ndarray, budget: Budget) -> list:
 
 
 def batch_sweep(x: np.ndarray, y: np.ndarray, budget: Budget, roof: float, engine_best: str) -> list:
-    """Section 4: samples/s of the best engine setting and keras-jit-spe64 per batch size."""
+    """Section 5: samples/s of the best engine setting and keras-jit-spe64 per batch size."""
     trainer = workloads.engine_trainer(workloads.SETTINGS[engine_best])
     spe = workloads.SETTINGS[f"keras-jit-spe{workloads.FUSED_K}"]
     model = workloads.keras_model(spe)
@@ -185,6 +209,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         say(f"  n={n:<5} {gflops:8.1f} GFLOP/s")
     say(f"settings at batch {workloads.BATCH_SIZE} (first epoch: {len(y)} examples):")
     settings = settings_table(x, y, budget, roof["gflops"])
+    say("ceiling (bench/ceiling.py: only the matmuls and kernel updates no step can skip):")
+    ceiling_result = ceiling_rows(x, y, budget, roof["gflops"], settings)
     say("input pipeline (graph-K1, batch 32):")
     pipeline = input_pipeline(x, y, budget)
     engine_best = max((r for r in settings if r["side"] == "engine"), key=lambda r: r["steps_per_second"])["setting"]
@@ -198,7 +224,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
               "model": {"layer_sizes": workloads.layer_sizes(),
                         "train_flops_per_step": workloads.train_flops_per_step(workloads.BATCH_SIZE),
                         "eval_flops_per_example": workloads.eval_flops_per_example()},
-              "roofline": roof, "settings": settings, "input_pipeline": pipeline, "sweep": sweep,
+              "roofline": roof, "settings": settings, "ceiling": ceiling_result, "input_pipeline": pipeline, "sweep": sweep,
               "scaling": scaling_result}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,12 @@ def test_quick_report_measures_every_setting_and_writes_json_md_png(fashion_mnis
     assert rows["keras-default"]["vs_keras_default"] == 1.0
     assert max(rows[name]["vs_keras_best"] for name in SETTINGS if name.startswith("keras")) == 1.0
 
+    ceiling = {row["engine_setting"]: row for row in report["ceiling"]}
+    assert set(ceiling) == {"graph-K1", "xla-K64"}
+    for name, row in ceiling.items():
+        assert row["steps_per_second"] > 0 and row["vs_keras_default"] > 0 and row["vs_keras_best"] > 0, name
+        assert 0 < row["roofline_fraction"] < 1.5 and row["engine_of_skeleton"] > 0, name
+
     assert len(report["input_pipeline"]) == 3
     assert all(row["steps_per_second"] > 0 for row in report["input_pipeline"])
     sweep = {(row["setting"], row["batch_size"]): row for row in report["sweep"]}
@@ -49,6 +55,7 @@ def test_quick_report_measures_every_setting_and_writes_json_md_png(fashion_mnis
 
     page = written[".md"].read_text()
     for needle in (*SETTINGS, "python -m bench.report --quick", f"TensorFlow {report['tensorflow']}",
-                   report["cpu"], "Input pipeline", "Batch-size sweep", "Data-parallel scaling", written[".png"].name):
+                   report["cpu"], "Ceiling: the skeleton step", "Input pipeline", "Batch-size sweep",
+                   "Data-parallel scaling", written[".png"].name):
         assert needle in page, needle
     assert written[".png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written[".png"].stat().st_size > 20_000

@@ -1,0 +1,87 @@
+"""The ceiling experiment: how fast can any training step of the reference model's shape run here?
+
+A *skeleton* step keeps only the work that no correct training step of this model can skip,
+with its gradients written out by hand instead of taped:
+
+    x = images[index]                      # [B, 784], gathered as the engine gathers
+    h1 = x @ W1;  h2 = h1 @ W2;  out = h2 @ W3            # 3 forward matmuls
+    d3 = (out - y) / B                     # the gradient of ||out - y||^2 / 2B
+    dW3 = h2^T d3;  d2 = d3 W3^T;  dW2 = h1^T d2;  d1 = d2 W2^T;  dW1 = x^T d1   # 5 backward
+    W <- W - lr dW                         # for each of the three kernels
+
+That is a linear network trained on squared error: the same 8 matmuls and the same 3 kernel
+updates as the reference model's step, and nothing else (no biases, ReLU, softmax, loss value,
+metrics or tape). Whatever the real step adds can only cost time, so the skeleton's speed, run
+the way an engine mode runs (`mode`, K steps per call), is an upper bound on that mode. Set next
+to Keras in `bench.report`, it shows whether a speed target is reachable on this machine at all,
+before any question of how well the engine is written.
+"""
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from bench import workloads
+from engine import execution
+
+
+class Skeleton(tf.Module):
+    """The three kernels of a bias-free Dense stack and the skeleton step that trains them."""
+
+    def __init__(self, sizes: Sequence[int] = workloads.layer_sizes(), learning_rate: float = workloads.LEARNING_RATE,
+                 seed: int = 0):
+        super().__init__(name="skeleton")
+        initial = tf.random.stateless_uniform
+        self.kernels = [tf.Variable(initial([fan_in, fan_out], [seed, layer], -0.05, 0.05), name=f"kernel_{layer}")
+                        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]))]
+        self.learning_rate = learning_rate
+
+    def step(self, images: tf.Tensor, targets: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+        """One step on the examples `index` of `images` [N, ...] and one-hot `targets` [N, classes];
+        returns the batch's squared error, ||out - y||^2 / 2B."""
+        w1, w2, w3 = self.kernels
+        batch = tf.shape(index)[0]
+        x = tf.reshape(tf.gather(images, index), [batch, -1])  # [B, 784]
+        y = tf.gather(targets, index)  # [B, 10]
+        h1 = x @ w1  # [B, 256]
+        h2 = h1 @ w2  # [B, 128]
+        out = h2 @ w3  # [B, 10]
+        d3 = (out - y) / tf.cast(batch, tf.float32)  # [B, 10]
+        d2 = tf.matmul(d3, w3, transpose_b=True)  # [B, 128]
+        d1 = tf.matmul(d2, w2, transpose_b=True)  # [B, 256]
+        gradients = (tf.matmul(x, d1, transpose_a=True), tf.matmul(h1, d2, transpose_a=True),
+                     tf.matmul(h2, d3, transpose_a=True))  # dW1 [784, 256], dW2 [256, 128], dW3 [128, 10]
+        for kernel, gradient in zip(self.kernels, gradients):
+            kernel.assign_sub(self.learning_rate * gradient)
+        return tf.reduce_sum(tf.square(out - y)) / (2 * tf.cast(batch, tf.float32))
+
+    def steps(self, images: tf.Tensor, targets: tf.Tensor, batches: tf.Tensor) -> tf.Tensor:
+        """The skeleton step once per row of `batches` [K, B], as `training.run_steps` runs the real
+        one (a `tf.range` loop; at K=1 the step alone, as `training.run_one_step`); the K losses."""
+        if batches.shape[0] == 1:
+            return self.step(images, targets, batches[0])[tf.newaxis]
+        losses = tf.TensorArray(tf.float32, size=tf.shape(batches)[0])
+        for k in tf.range(tf.shape(batches)[0]):
+            losses = losses.write(k, self.step(images, targets, batches[k]))
+        return losses.stack()
+
+
+class SkeletonSteps:
+    """A step runner (as `workloads.EngineSteps`) for the skeleton compiled as `mode` with K steps
+    per call, on the data held as tensors and fed [K, batch] index blocks."""
+
+    def __init__(self, mode: str, steps_per_execution: int, images: np.ndarray, labels: np.ndarray,
+                 batch_size: int = workloads.BATCH_SIZE, seed: int = 0):
+        self.skeleton, self.steps_per_call = Skeleton(seed=seed), steps_per_execution
+        self.images = tf.constant(images, tf.float32)
+        self.targets = tf.one_hot(labels, 10)
+        self._blocks = workloads.steady_blocks(len(labels), batch_size, steps_per_execution, seed)
+        signature = (tf.TensorSpec((None,) + tuple(self.images.shape[1:]), tf.float32),
+                     tf.TensorSpec((None, 10), tf.float32), tf.TensorSpec((steps_per_execution, None), tf.int32))
+        self._steps = execution.compile_step(self.skeleton.steps, mode, signature)
+
+    def __call__(self, calls: int) -> float:
+        for _ in range(calls):
+            losses = self._steps(self.images, self.targets, tf.constant(next(self._blocks)))
+        return float(losses.numpy()[-1])
