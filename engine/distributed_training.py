@@ -1,6 +1,7 @@
 """`Trainer` on a `tf.distribute` strategy: the same steps, run by every replica on its share.
 
-Only the compiled calls change (`_compile`, `_train_block`, `_test_block`); the epoch loop,
+Only where the variables live (`_build`) and the compiled calls change (`_compile`, `_train_block`,
+`_test_block`); the epoch loop,
 the batches and their order are `Trainer.fit`'s. One call runs K steps, as the Cloud TPU
 guide's custom loop does:
 
@@ -53,13 +54,14 @@ class DistributedTrainer(Trainer):
         with strategy.scope():
             super().__init__(model, loss_fn, optimizer, mode, steps_per_execution)
 
+    def _build(self, images: tf.Tensor) -> None:
+        with self.strategy.scope():  # the weights and the optimizer's slots are mirrored
+            super()._build(images)
+
     def _compile(self, images: tf.Tensor) -> None:
         if self._train_steps is not None:
             return
-        with self.strategy.scope():  # the optimizer's slots are mirrored like the weights
-            if not self.model.built:
-                self.model.build((None,) + tuple(images.shape[1:]))
-            self.optimizer.build(self.model.trainable_variables)
+        self._build(images)
         metrics = (self.loss_metric, self.accuracy_metric)
         optimizer = replicated.ReplicatedOptimizer(self.optimizer)
         train = functools.partial(train_step, self.model, self.loss_fn, optimizer, *metrics)

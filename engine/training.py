@@ -134,12 +134,17 @@ class Trainer:
         self.loss_metric, self.accuracy_metric = Mean("loss"), SparseCategoricalAccuracy("accuracy")
         self._train_steps = self._test_steps = None  # compiled on first use, once the data's shape is known
 
-    def _compile(self, images: tf.Tensor) -> None:
-        if self._train_steps is not None:
-            return
+    def _build(self, images: tf.Tensor) -> None:
+        """Creates the model's weights for `images`' shape, and the optimizer's slots, eagerly."""
         if not self.model.built:
             self.model.build((None,) + tuple(images.shape[1:]))
         self.optimizer.build(self.model.trainable_variables)  # slots exist before any trace
+
+    def _compile(self, images: tf.Tensor) -> None:
+        """Traces the compiled K-step functions (see `execution.compile_step`), once."""
+        if self._train_steps is not None:
+            return
+        self._build(images)
         # Unknown sizes everywhere: one trace serves every data set, block and batch size.
         signature = (tf.TensorSpec((None,) + tuple(images.shape[1:]), tf.float32),
                      tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, None), tf.int32))
@@ -184,8 +189,9 @@ class Trainer:
         """
         _check_data(images, labels, batch_size)
         images = tf.constant(images, tf.float32)
+        self._build(images)
+        self._check_labels(images, labels)  # before tracing: its errors name the layer and both shapes
         self._compile(images)
-        self._check_labels(images, labels)
         labels = tf.constant(labels, tf.int32)
         steps = -(-int(images.shape[0]) // batch_size)
         self.stop_training = False
@@ -226,8 +232,9 @@ class Trainer:
         """Mean loss and accuracy over a data set, in order, in batches of `batch_size`."""
         _check_data(images, labels, batch_size)
         images = tf.constant(images, tf.float32)
+        self._build(images)
+        self._check_labels(images, labels)  # before tracing: its errors name the layer and both shapes
         self._compile(images)
-        self._check_labels(images, labels)
         labels = tf.constant(labels, tf.int32)
         self._reset_metrics()
         for block in execution_blocks(epoch_batches(int(images.shape[0]), batch_size, None, 0), self.steps_per_execution):
