@@ -11,10 +11,15 @@ with its gradients written out by hand instead of taped:
 
 That is a linear network trained on squared error: the same 8 matmuls and the same 3 kernel
 updates as the reference model's step, and nothing else (no biases, ReLU, softmax, loss value,
-metrics or tape). Whatever the real step adds can only cost time, so the skeleton's speed, run
-the way an engine mode runs (`mode`, K steps per call), is an upper bound on that mode. Set next
-to Keras in `bench.report`, it shows whether a speed target is reachable on this machine at all,
-before any question of how well the engine is written.
+metrics or tape). Whatever the real step adds can only cost time, so the skeleton's speed under
+XLA, K steps per call, bounds the engine's XLA mode: set next to Keras in `bench.report`, it shows
+whether a speed target is reachable on this machine at all, before any question of how well the
+engine is written.
+
+Under XLA the bound is tight (the engine's full step ran at 96-98% of it). In graph mode it is no
+bound: there each op's dispatch, not the arithmetic, sets the pace, and the skeleton measured no
+faster than the engine's full step (its plain MatMul against the engine's fused MatMul + BiasAdd),
+so the report does not run it that way.
 """
 
 from typing import Sequence

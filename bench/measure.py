@@ -50,15 +50,26 @@ def roofline(sizes: Sequence[int]) -> Dict:
 def steady_steps_per_second(runner: Callable[[int], float], steps: int, repeats: int) -> Dict:
     """Steps per second of `runner` after `WARMUP_CALLS` untimed calls: `repeats` timed runs of
     `steps` steps (rounded up to whole K-step calls); the median and the spread."""
-    calls = max(1, -(-steps // runner.steps_per_call))
-    runner(WARMUP_CALLS)
-    rates = []
+    return interleaved_steps_per_second({"runner": runner}, steps, repeats)["runner"]
+
+
+def interleaved_steps_per_second(runners: Dict[str, Callable[[int], float]], steps: int,
+                                 repeats: int) -> Dict[str, Dict]:
+    """`steady_steps_per_second` for several runners at once, in `repeats` rounds that time each
+    runner in turn: the machine's drift (tens of percent over minutes on the 2-core CPU) then falls
+    on all of them alike, so their ratios compare the same minutes."""
+    calls = {name: max(1, -(-steps // runner.steps_per_call)) for name, runner in runners.items()}
+    rates: Dict[str, list] = {name: [] for name in runners}
+    for runner in runners.values():
+        runner(WARMUP_CALLS)
     for _ in range(repeats):
-        start = time.perf_counter()
-        runner(calls)
-        rates.append(calls * runner.steps_per_call / (time.perf_counter() - start))
-    return {"steps_per_second": statistics.median(rates), "min": min(rates), "max": max(rates),
-            "timed_steps": calls * runner.steps_per_call, "repeats": repeats}
+        for name, runner in runners.items():
+            start = time.perf_counter()
+            runner(calls[name])
+            rates[name].append(calls[name] * runner.steps_per_call / (time.perf_counter() - start))
+    return {name: {"steps_per_second": statistics.median(rates[name]), "min": min(rates[name]),
+                   "max": max(rates[name]), "timed_steps": calls[name] * runners[name].steps_per_call,
+                   "repeats": repeats} for name in runners}
 
 
 def first_epoch_seconds(setting: workloads.Setting, images: np.ndarray, labels: np.ndarray,

@@ -1,8 +1,8 @@
 """`Trainer` on a `tf.distribute` strategy: the same steps, run by every replica on its share.
 
-Only where the variables live (`_build`) and the compiled calls change (`_compile`, `_train_block`,
-`_test_block`); the epoch loop, the batches and their order are `Trainer.fit`'s. One call runs K steps, as the Cloud TPU
-guide's custom loop does:
+Only where the variables live (`_build`) and the compiled calls change (`_compile`,
+`_train_block`, `_test_block`); the epoch loop, the batches and their order are `Trainer.fit`'s.
+One call runs K steps, as the Cloud TPU guide's custom loop does:
 
     @tf.function
     def steps(iterator, K, global_batch):
