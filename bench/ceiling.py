@@ -11,15 +11,17 @@ with its gradients written out by hand instead of taped:
 
 That is a linear network trained on squared error: the same 8 matmuls and the same 3 kernel
 updates as the reference model's step, and nothing else (no biases, ReLU, softmax, loss value,
-metrics or tape). Whatever the real step adds can only cost time, so the skeleton's speed under
-XLA, K steps per call, bounds the engine's XLA mode: set next to Keras in `bench.report`, it shows
-whether a speed target is reachable on this machine at all, before any question of how well the
-engine is written.
+metrics or tape). Run under XLA as the engine's fused mode runs (K steps per call), its speed is
+what the arithmetic alone reaches here: set next to Keras in `bench.report`, it shows whether a
+speed target is within reach of any step of this model on this machine, before any question of
+how well the engine is written.
 
-Under XLA the bound is tight (the engine's full step ran at 96-98% of it). In graph mode it is no
-bound: there each op's dispatch, not the arithmetic, sets the pace, and the skeleton measured no
-faster than the engine's full step (its plain MatMul against the engine's fused MatMul + BiasAdd),
-so the report does not run it that way.
+Under XLA the engine's full step measured at the skeleton's speed (96-118% of it across runs:
+what the real step adds is lost in this machine's noise), so the skeleton is the practical
+ceiling of the XLA mode, not a strict bound. In graph mode it is not even that: there each op's
+dispatch, not the arithmetic, sets the pace, and the skeleton ran no faster than the engine's
+full step (its plain MatMul against the engine's fused MatMul + BiasAdd), so the report does not
+run it that way.
 """
 
 from typing import Sequence

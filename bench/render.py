@@ -70,8 +70,8 @@ def ceiling_section(rows: list) -> list:
     lines = ["", "## Ceiling: the skeleton step", "",
              "Only the 8 matmuls, the 3 kernel updates and the batch gather of a training step, gradients "
              "written by hand (`bench/ceiling.py`): nothing any step of this model can skip. Run under XLA as "
-             "the engine's xla-K64 runs, it bounds that mode on this machine. Each row's three settings were "
-             "timed in interleaved rounds.", "",
+             "the engine's xla-K64 runs, it shows what the arithmetic alone reaches on this machine. Each "
+             "row's three settings were timed in interleaved rounds.", "",
              "| batch | run as | skeleton steps/s | × Keras | of roofline | engine steps/s | × Keras | of skeleton "
              "| Keras setting |", "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
     lines += [f"| {row['batch_size']} | {row['engine_setting']} | {row['steps_per_second']:.0f} | {row['vs_keras']:.2f} "

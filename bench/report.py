@@ -14,8 +14,8 @@ Measures, in order, printing one line per measurement:
    first epoch's overhead over the same steps at the steady rate (mostly compilation).
 3. The ceiling (`bench/ceiling.py`): a skeleton step with only the matmuls and updates no step
    can skip, run as xla-K64 at batch 32 and 1024, each timed in interleaved rounds with the
-   engine's xla-K64 and keras-jit-spe64: the fastest XLA can go on this machine, and how close
-   the engine comes.
+   engine's xla-K64 and keras-jit-spe64: what the arithmetic alone reaches under XLA on this
+   machine, and how close the engine's full step comes.
 4. The input pipeline, graph-K1 at batch 32: data held as tensors (the engine's path) against
    two `tf.data` pipelines feeding the same compiled step.
 5. A batch-size sweep of the best engine setting and keras-jit-spe64: samples/s and fraction of
