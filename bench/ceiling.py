@@ -64,8 +64,8 @@ class Skeleton(tf.Module):
         return tf.reduce_sum(tf.square(out - y)) / (2 * tf.cast(batch, tf.float32))
 
     def steps(self, images: tf.Tensor, targets: tf.Tensor, batches: tf.Tensor) -> tf.Tensor:
-        """The skeleton step once per row of `batches` [K, B], as `training.run_steps` runs the real
-        one (a `tf.range` loop; at K=1 the step alone, as `training.run_one_step`); the K losses."""
+        """The skeleton step once per row of `batches` [K, B], as `execution.run_steps` runs the real
+        one (a `tf.range` loop; at K=1 the step alone, as `execution.run_one_step`); the K losses."""
         if batches.shape[0] == 1:
             return self.step(images, targets, batches[0])[tf.newaxis]
         losses = tf.TensorArray(tf.float32, size=tf.shape(batches)[0])

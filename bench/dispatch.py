@@ -3,7 +3,7 @@
     python -m bench.dispatch [--calls 300] [--rounds 7]
 
 The engine calls the traced `ConcreteFunction` of its step (`execution.compile_step`) and, at one
-step per call, runs the step without the `tf.range` loop (`training.run_one_step`). This
+step per call, runs the step without the `tf.range` loop (`execution.run_one_step`). This
 experiment measures both choices against the alternatives, on the reference model at batch 32,
 in graph and XLA modes: the same train step wrapped four ways, timed in interleaved rounds
 (so that the machine's drift hits all four alike), the median of the rounds reported.
@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 from bench import workloads  # noqa: E402
-from engine import training  # noqa: E402
+from engine import execution, training  # noqa: E402
 
 WRAPPINGS = ("tf.function, loop", "tf.function, no loop", "concrete, loop", "concrete, no loop (engine)")
 
@@ -34,7 +34,7 @@ def wrapped_steps(mode: str, images: tf.Tensor) -> dict:
     signature = (tf.TensorSpec((None, 28, 28), tf.float32), tf.TensorSpec((None,), tf.int32),
                  tf.TensorSpec((None, None), tf.int32))
     functions = {}
-    for loop, runner in (("loop", training.run_steps), ("no loop", training.run_one_step)):
+    for loop, runner in (("loop", execution.run_steps), ("no loop", execution.run_one_step)):
         function = tf.function(functools.partial(runner, step), input_signature=signature, jit_compile=mode == "xla")
         functions[f"tf.function, {loop}"] = function
         functions[f"concrete, {loop}{' (engine)' if loop == 'no loop' else ''}"] = function.get_concrete_function()

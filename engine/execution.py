@@ -9,6 +9,9 @@
   fuses element-wise ops (bias add, relu, softmax) into few kernels.
 
 The wrappers never change the math: tests check that all three give the same numbers.
+
+`steps_per_execution` K puts K steps inside one compiled call (`run_steps`), so Python and the
+call overhead are paid once per K steps; at K=1 the call holds the step alone (`run_one_step`).
 """
 
 from typing import Callable, Optional, Sequence
@@ -46,3 +49,31 @@ def compile_step(
         raise ValueError(f"Unknown execution mode {mode!r}: expected one of {', '.join(MODES)}")
     function = tf.function(step, input_signature=input_signature, jit_compile=mode == "xla")
     return function if input_signature is None else function.get_concrete_function()
+
+
+def run_steps(step: Callable, images: tf.Tensor, labels: tf.Tensor, batches: tf.Tensor) -> tf.Tensor:
+    """Runs `step` once per row of `batches` ([K, batch] indices into the whole data set `images`,
+    `labels`), in order; returns the K batch losses.
+
+    This is what `steps_per_execution` compiles: K steps in one call, so Python and the call
+    overhead are paid once per K steps. Under `tf.function` the `tf.range` loop stays one loop
+    in the graph (not K copies of the step), so compile time does not grow with K; the whole
+    data set stays where it is and each step gathers only its batch (measured on CPU: slicing a
+    data set held in a variable instead made every XLA call copy it, ~2 steps/s).
+    """
+    count = tf.shape(batches)[0]
+    losses = tf.TensorArray(tf.float32, size=count)
+    for k in tf.range(count):
+        index = batches[k]  # [batch]
+        losses = losses.write(k, step(tf.gather(images, index), tf.gather(labels, index)))
+    return losses.stack()
+
+
+def run_one_step(step: Callable, images: tf.Tensor, labels: tf.Tensor, batches: tf.Tensor) -> tf.Tensor:
+    """`run_steps` for blocks of one step ([1, batch]), as `Trainer` runs K=1: the step alone.
+
+    With one step per call, the loop around it and the TensorArray of its losses are pure
+    overhead: a few percent of a graph or XLA call on the 2-core CPU (`python -m bench.dispatch`).
+    """
+    index = batches[0]
+    return step(tf.gather(images, index), tf.gather(labels, index))[tf.newaxis]

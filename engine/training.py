@@ -10,7 +10,8 @@ One training step, the heart of it all (`train_step`):
 
 `Trainer.fit` runs it over every batch of a freshly shuffled epoch, `epochs` times, and
 measures loss and accuracy as it goes. The step is a plain function of tensors; the
-graph and XLA modes only wrap it (`engine.execution`), so there is one copy of the math.
+graph and XLA modes only wrap it, K steps to a compiled call (`engine.execution`), so there
+is one copy of the math.
 """
 
 import dataclasses
@@ -75,34 +76,6 @@ def test_step(model, loss_fn, loss_metric: Mean, accuracy_metric: Mean,
     return mean_loss if global_batch_size is None else mean_loss * batch_size / global_batch_size
 
 
-def run_steps(step: Callable, images: tf.Tensor, labels: tf.Tensor, batches: tf.Tensor) -> tf.Tensor:
-    """Runs `step` once per row of `batches` ([K, batch] indices into the whole data set `images`,
-    `labels`), in order; returns the K batch losses.
-
-    This is what `steps_per_execution` compiles: K steps in one call, so Python and the call
-    overhead are paid once per K steps. Under `tf.function` the `tf.range` loop stays one loop
-    in the graph (not K copies of the step), so compile time does not grow with K; the whole
-    data set stays where it is and each step gathers only its batch (measured on CPU: slicing a
-    data set held in a variable instead made every XLA call copy it, ~2 steps/s).
-    """
-    count = tf.shape(batches)[0]
-    losses = tf.TensorArray(tf.float32, size=count)
-    for k in tf.range(count):
-        index = batches[k]  # [batch]
-        losses = losses.write(k, step(tf.gather(images, index), tf.gather(labels, index)))
-    return losses.stack()
-
-
-def run_one_step(step: Callable, images: tf.Tensor, labels: tf.Tensor, batches: tf.Tensor) -> tf.Tensor:
-    """`run_steps` for blocks of one step ([1, batch]), as `Trainer` runs K=1: the step alone.
-
-    With one step per call, the loop around it and the TensorArray of its losses are pure
-    overhead: a few percent of a graph or XLA call on the 2-core CPU (`python -m bench.dispatch`).
-    """
-    index = batches[0]
-    return step(tf.gather(images, index), tf.gather(labels, index))[tf.newaxis]
-
-
 def _check_data(images, labels, batch_size: int) -> None:
     """Refuses what would otherwise fail deep inside a compiled step, or train on nothing."""
     if len(images) != len(labels):
@@ -151,7 +124,7 @@ class Trainer:
         metrics = (self.loss_metric, self.accuracy_metric)
         train = functools.partial(train_step, self.model, self.loss_fn, self.optimizer, *metrics)
         test = functools.partial(test_step, self.model, self.loss_fn, *metrics)
-        runner = run_steps if self.steps_per_execution > 1 else run_one_step
+        runner = execution.run_steps if self.steps_per_execution > 1 else execution.run_one_step
         self._train_steps = execution.compile_step(functools.partial(runner, train), self.mode, signature)
         self._test_steps = execution.compile_step(functools.partial(runner, test), self.mode, signature)
 
