@@ -3,7 +3,7 @@
 A *skeleton* step keeps only the work that no correct training step of this model can skip,
 with its gradients written out by hand instead of taped:
 
-    x = images[index]                      # [B, 784], gathered as the engine gathers
+    x = images[index]                      # [B, 784], gathered as the engine gathers (run_steps)
     h1 = x @ W1;  h2 = h1 @ W2;  out = h2 @ W3            # 3 forward matmuls
     d3 = (out - y) / B                     # the gradient of ||out - y||^2 / 2B
     dW3 = h2^T d3;  d2 = d3 W3^T;  dW2 = h1^T d2;  d1 = d2 W2^T;  dW1 = x^T d1   # 5 backward
@@ -24,6 +24,7 @@ full step (its plain MatMul against the engine's fused MatMul + BiasAdd), so the
 run it that way.
 """
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -44,39 +45,29 @@ class Skeleton(tf.Module):
                         for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]))]
         self.learning_rate = learning_rate
 
-    def step(self, images: tf.Tensor, targets: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
-        """One step on the examples `index` of `images` [N, ...] and one-hot `targets` [N, classes];
-        returns the batch's squared error, ||out - y||^2 / 2B."""
+    def step(self, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        """One step on a batch of `images` [B, ...] and one-hot `targets` [B, classes]; returns the
+        batch's squared error, ||out - y||^2 / 2B."""
         w1, w2, w3 = self.kernels
-        batch = tf.shape(index)[0]
-        x = tf.reshape(tf.gather(images, index), [batch, -1])  # [B, 784]
-        y = tf.gather(targets, index)  # [B, 10]
+        batch = tf.cast(tf.shape(images)[0], tf.float32)
+        x = tf.reshape(images, [tf.shape(images)[0], -1])  # [B, 784]
         h1 = x @ w1  # [B, 256]
         h2 = h1 @ w2  # [B, 128]
         out = h2 @ w3  # [B, 10]
-        d3 = (out - y) / tf.cast(batch, tf.float32)  # [B, 10]
+        d3 = (out - targets) / batch  # [B, 10]
         d2 = tf.matmul(d3, w3, transpose_b=True)  # [B, 128]
         d1 = tf.matmul(d2, w2, transpose_b=True)  # [B, 256]
         gradients = (tf.matmul(x, d1, transpose_a=True), tf.matmul(h1, d2, transpose_a=True),
                      tf.matmul(h2, d3, transpose_a=True))  # dW1 [784, 256], dW2 [256, 128], dW3 [128, 10]
         for kernel, gradient in zip(self.kernels, gradients):
             kernel.assign_sub(self.learning_rate * gradient)
-        return tf.reduce_sum(tf.square(out - y)) / (2 * tf.cast(batch, tf.float32))
-
-    def steps(self, images: tf.Tensor, targets: tf.Tensor, batches: tf.Tensor) -> tf.Tensor:
-        """The skeleton step once per row of `batches` [K, B], as `execution.run_steps` runs the real
-        one (a `tf.range` loop; at K=1 the step alone, as `execution.run_one_step`); the K losses."""
-        if batches.shape[0] == 1:
-            return self.step(images, targets, batches[0])[tf.newaxis]
-        losses = tf.TensorArray(tf.float32, size=tf.shape(batches)[0])
-        for k in tf.range(tf.shape(batches)[0]):
-            losses = losses.write(k, self.step(images, targets, batches[k]))
-        return losses.stack()
+        return tf.reduce_sum(tf.square(out - targets)) / (2 * batch)
 
 
 class SkeletonSteps:
     """A step runner (as `workloads.EngineSteps`) for the skeleton compiled as `mode` with K steps
-    per call, on the data held as tensors and fed [K, batch] index blocks."""
+    per call, the way `Trainer` compiles the real step: `execution.run_steps` (or `run_one_step`
+    at K=1) gathers each batch from the data held as tensors, fed [K, batch] index blocks."""
 
     def __init__(self, mode: str, steps_per_execution: int, images: np.ndarray, labels: np.ndarray,
                  batch_size: int = workloads.BATCH_SIZE, seed: int = 0):
@@ -85,8 +76,9 @@ class SkeletonSteps:
         self.targets = tf.one_hot(labels, 10)
         self._blocks = workloads.steady_blocks(len(labels), batch_size, steps_per_execution, seed)
         signature = (tf.TensorSpec((None,) + tuple(self.images.shape[1:]), tf.float32),
-                     tf.TensorSpec((None, 10), tf.float32), tf.TensorSpec((steps_per_execution, None), tf.int32))
-        self._steps = execution.compile_step(self.skeleton.steps, mode, signature)
+                     tf.TensorSpec((None, 10), tf.float32), tf.TensorSpec((None, None), tf.int32))
+        runner = execution.run_steps if steps_per_execution > 1 else execution.run_one_step
+        self._steps = execution.compile_step(functools.partial(runner, self.skeleton.step), mode, signature)
 
     def __call__(self, calls: int) -> float:
         for _ in range(calls):
