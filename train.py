@@ -2,7 +2,7 @@
 
     python train.py --dataset=fashion_mnist --epochs=30
 
-This file only turns flags into an `engine.job.TrainConfig` and calls `engine.job.run`;
+This file only turns flags into an `engine.run.job.TrainConfig` and calls `engine.run.job.run`;
 the engine never reads flags. A problem the user can fix (a bad flag, missing or broken
 data, an unwritable output directory) is printed as one line, with exit status 2.
 """
@@ -58,7 +58,7 @@ flags.DEFINE_float("collective_timeout", 60.0, "Seconds a multi-worker all-reduc
 
 def config_from_flags():
     """Builds the frozen TrainConfig from FLAGS; raises ConfigError for a bad value."""
-    from engine.config import TrainConfig
+    from engine.run.config import TrainConfig
     from engine.errors import ConfigError
 
     try:
@@ -92,20 +92,21 @@ def main(argv):
     if len(argv) > 1:
         print(f"train.py: error: unexpected arguments {argv[1:]}: every option is a --flag", file=sys.stderr)
         return 2
-    from engine.config import check_output_dir
+    from engine.run.config import check_output_dir
     from engine.errors import ClusterError, ConfigError, DataError
-    from engine.faults import NumericalFault
-    from engine.interrupts import Interrupted
+    from engine.run.faults import NumericalFault
+    from engine.run.interrupts import Interrupted
 
     try:
         config = config_from_flags()
         check_output_dir(config.output_dir)
-        from engine import job  # imports TensorFlow: only once the flags are known to be good
-
         print_line = lambda line: print(line, flush=True)  # noqa: E731
+        # TensorFlow is imported only here, once the flags are known to be good.
         if FLAGS.compare_keras:
-            job.compare_with_keras(config, print_fn=print_line)
+            from engine.compare import side_by_side
+            side_by_side.compare_with_keras(config, print_fn=print_line)
         else:
+            from engine.run import job
             job.run(config, print_fn=print_line)
     except (ConfigError, DataError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)

@@ -28,9 +28,9 @@ WRAPPINGS = ("tf.function, loop", "tf.function, no loop", "concrete, loop", "con
 def wrapped_steps(mode: str, images: tf.Tensor) -> dict:
     """The reference train step of a fresh model, compiled for `mode` in each of the four WRAPPINGS."""
     trainer = workloads.engine_trainer(workloads.SETTINGS[f"{mode}-K1"])
-    trainer._compile(images)  # builds the model and the optimizer's state
+    trainer.build((None,) + tuple(images.shape[1:]))  # the model's weights and the optimizer's state
     step = functools.partial(training.train_step, trainer.model, trainer.loss_fn, trainer.optimizer,
-                             trainer.loss_metric, trainer.accuracy_metric)
+                             trainer.train_loss, trainer.train_accuracy)
     signature = (tf.TensorSpec((None, 28, 28), tf.float32), tf.TensorSpec((None,), tf.int32),
                  tf.TensorSpec((None, None), tf.int32))
     functions = {}

@@ -15,7 +15,7 @@ nvidia-smi
 
 "$PYTHON" -m pip install --quiet --progress-bar off -e ".[and-cuda]"
 
-# Fashion-MNIST from Debian's package when apt can get it; otherwise engine.data downloads it with TFDS.
+# Fashion-MNIST from Debian's package when apt can get it; otherwise engine.data.loading downloads it with TFDS.
 if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; } \
     || echo "apt-get could not install dataset-fashion-mnist; the report will try TFDS"

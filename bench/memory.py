@@ -3,7 +3,7 @@
     python -m bench.memory                      # Fashion-MNIST, the CLI's defaults, 30 epochs
     python -m bench.memory --epochs=5 --out=/tmp/memory   # a quicker look
 
-It runs `engine.job.run` itself (checkpoints, validation, progress and all, as `train.py` does)
+It runs `engine.run.job.run` itself (checkpoints, validation, progress and all, as `train.py` does)
 and, at each "Epoch N/E" line, reads the process's peak resident set size since the previous
 epoch (`VmHWM` in /proc/self/status, reset after each reading by writing 5 to
 /proc/self/clear_refs) and its current one (`VmRSS`). A leak (a retrace per epoch, tensors kept
@@ -39,8 +39,8 @@ def reset_peak() -> None:
 
 
 def main(argv) -> int:
-    from engine import job
-    from engine.config import TrainConfig
+    from engine.run import job
+    from engine.run.config import TrainConfig
 
     out = FLAGS.out or tempfile.mkdtemp(prefix="memory-")
     config = TrainConfig(dataset="fashion_mnist", epochs=FLAGS.epochs, output_dir=out, resume=False,

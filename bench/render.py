@@ -53,7 +53,7 @@ def markdown(result: dict, chart_name: str) -> str:
               "## Method", "",
               "Steady state: after 2 untimed calls of the compiled K-step function (the first traces and "
               "compiles), a fixed number of steps timed up to a `.numpy()` of the last loss"
-              f"{'' if result['budget']['repeats'] == 1 else '; the median of %d runs' % result['budget']['repeats']}. The engine's function is `Trainer._train_steps` on the "
+              f"{'' if result['budget']['repeats'] == 1 else '; the median of %d runs' % result['budget']['repeats']}. The engine's function is the compiled call of `Trainer.make_train_function` on the "
               "data held as tensors; Keras's is `model.train_function` (what `fit` calls per "
               "`steps_per_execution` steps) on a shuffled-index + gather `tf.data` pipeline like the one "
               "`fit` builds from arrays. Neither includes its `fit`'s once-per-epoch set-up; the first epoch does.",

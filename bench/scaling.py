@@ -26,8 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from engine import distribute, losses, optimizers  # noqa: E402
-from engine.distributed_training import DistributedTrainer  # noqa: E402
+from engine import losses, optimizers  # noqa: E402
+from engine.distribute import strategies  # noqa: E402
+from engine.distribute.distributed_training import DistributedTrainer  # noqa: E402
 from engine.training import Trainer  # noqa: E402
 from layers import mlp  # noqa: E402
 
@@ -35,11 +36,11 @@ STEPS_PER_EXECUTION = 64
 
 
 def replica_devices() -> list:
-    """Two GPUs if there are, else the two logical CPU devices made by `distribute.split_cpu(2)`."""
+    """Two GPUs if there are, else the two logical CPU devices made by `strategies.split_cpu(2)`."""
     gpus = tf.config.list_physical_devices("GPU")
     if len(gpus) >= 2:
         return ["/device:GPU:0", "/device:GPU:1"]
-    distribute.split_cpu(2)
+    strategies.split_cpu(2)
     return ["/device:CPU:0", "/device:CPU:1"]
 
 
@@ -56,7 +57,7 @@ def steady_steps_per_second(strategy: Optional[tf.distribute.Strategy], x: np.nd
     trainer.fit(x, y, epochs=1, batch_size=batch_size)
     start = time.perf_counter()
     trainer.fit(x, y, epochs=1, batch_size=batch_size)
-    trainer.loss_metric.result().numpy()
+    trainer.train_loss.result().numpy()
     return -(-len(y) // batch_size) / (time.perf_counter() - start)
 
 

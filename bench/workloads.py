@@ -4,7 +4,7 @@ A *setting* is one way to run the same training: the engine in a mode with `step
 K, or Keras compiled one way. A *step runner* calls a setting's compiled function K steps at a
 time and forces the result (`.numpy()`), so `runner(calls)` returns only when the work is done:
 
-- `EngineSteps`: `Trainer._train_steps`, the function `Trainer.fit` calls once per K steps, on
+- `EngineSteps`: `Trainer.make_train_function`'s call, the one `Trainer.fit` makes once per K steps, on
   the data held as tensors and [K, batch] index blocks, as `fit` feeds it.
 - `KerasSteps`: `model.train_function`, the function `keras.Model.fit` calls once per
   `steps_per_execution` steps, on a `tf.data` pipeline built the way `fit` builds one from arrays.
@@ -24,7 +24,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from engine import data, losses, optimizers  # noqa: E402
+from engine import losses, optimizers  # noqa: E402
+from engine.data import loading  # noqa: E402
 from engine.training import Trainer  # noqa: E402
 from layers import mlp  # noqa: E402
 
@@ -65,9 +66,9 @@ _KERAS_COMPILE = {"default": {}, "eager": {"run_eagerly": True}, "jit": {"jit_co
 
 
 @functools.lru_cache(maxsize=1)
-def load_data() -> data.ImageClassificationData:
+def load_data() -> loading.ImageClassificationData:
     """Full Fashion-MNIST (60k train, 10k test, float32 [N, 28, 28]), loaded once per process."""
-    return data.load("fashion_mnist", log=lambda line: None)
+    return loading.load("fashion_mnist", log=lambda line: None)
 
 
 def layer_sizes(image_shape: Sequence[int] = (28, 28), hidden: Sequence[int] = HIDDEN,
@@ -164,12 +165,12 @@ class EngineSteps:
         self.images, self.labels = tf.constant(images, tf.float32), tf.constant(labels, tf.int32)
         self.steps_per_call = trainer.steps_per_execution
         self._blocks = steady_blocks(int(self.labels.shape[0]), batch_size, self.steps_per_call, seed)
-        trainer._compile(self.images)
+        self._train_function = trainer.make_train_function(images, labels, batch_size)
 
     def __call__(self, calls: int) -> float:
         """Runs `calls` K-step blocks; returns the last step's loss, read back (so all steps are done)."""
         for _ in range(calls):
-            block_losses = self.trainer._train_steps(self.images, self.labels, tf.constant(next(self._blocks)))
+            block_losses = self._train_function(self.images, self.labels, tf.constant(next(self._blocks)))
         return float(block_losses.numpy()[-1])
 
 
@@ -183,12 +184,14 @@ class EngineFedSteps:
         self.trainer, self.steps_per_call = trainer, 1
         self._batches = iter(dataset)
         self._block = tf.range(batch_size, dtype=tf.int32)[tf.newaxis]  # [1, batch]
-        trainer._compile(tf.zeros((1, *dataset.element_spec[0].shape[1:])))
+        example_shape = tuple(dataset.element_spec[0].shape[1:])
+        self._train_function = trainer.make_train_function(np.zeros((1, *example_shape), np.float32),
+                                                           np.zeros(1, np.int32), batch_size)
 
     def __call__(self, calls: int) -> float:
         for _ in range(calls):
             images, labels = next(self._batches)
-            block_losses = self.trainer._train_steps(images, labels, self._block)
+            block_losses = self._train_function(images, labels, self._block)
         return float(block_losses.numpy()[-1])
 
 

@@ -18,7 +18,8 @@ from typing import Callable, Optional, Sequence
 
 import tensorflow as tf
 
-from engine.config import MODES
+MODES = ("eager", "graph", "xla")  # engine/run/config.py repeats them, to check a flag before TensorFlow loads
+
 
 
 def compile_step(

@@ -47,7 +47,7 @@ def mnist_t10k_dir() -> Path:
 def mnist_subset(mnist_t10k_dir: Path, folder: Path, train: int, test: int) -> Path:
     """Writes real MNIST digits as a whole small data set in `folder`: the first `train` t10k images
     as the train split and the next `test` as the test split, as IDX files; returns `folder`."""
-    from engine import idx
+    from engine.data import idx
 
     images = idx.read_idx(mnist_t10k_dir / "t10k-images-idx3-ubyte.gz")
     labels = idx.read_idx(mnist_t10k_dir / "t10k-labels-idx1-ubyte.gz")
@@ -60,7 +60,7 @@ def mnist_subset(mnist_t10k_dir: Path, folder: Path, train: int, test: int) -> P
 @pytest.fixture(scope="session")
 def fashion_mnist(fashion_mnist_dir, tmp_path_factory):
     """Full Fashion-MNIST through the real route: Debian's IDX files, prepared by TFDS (once a session)."""
-    from engine import data
+    from engine.data import loading
 
-    return data.load("fashion_mnist", data_dir=str(fashion_mnist_dir),
+    return loading.load("fashion_mnist", data_dir=str(fashion_mnist_dir),
                      tfds_dir=str(tmp_path_factory.mktemp("tfds")), log=lambda line: None)

@@ -17,8 +17,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from engine import distribute, idx, losses, optimizers  # noqa: E402
-from engine.distributed_training import DistributedTrainer  # noqa: E402
+from engine import losses, optimizers  # noqa: E402
+from engine.callbacks import LambdaCallback  # noqa: E402
+from engine.distribute import strategies  # noqa: E402
+from engine.data import idx  # noqa: E402
+from engine.distribute.distributed_training import DistributedTrainer  # noqa: E402
 from engine.training import Trainer  # noqa: E402
 from layers import mlp  # noqa: E402
 
@@ -46,7 +49,7 @@ def train(strategy, mode: str, steps_per_execution: int, images, labels) -> dict
     trainer = DistributedTrainer(strategy, *arguments) if strategy else Trainer(*arguments)
     step_losses = []
     history = trainer.fit(images, labels, epochs=1, batch_size=BATCH, seed=None,
-                          on_step_end=[lambda step, loss: step_losses.append(float(loss))])
+                          callbacks=[LambdaCallback(on_block_end=lambda e, s, losses: step_losses.extend(losses.numpy().tolist()))])
     evaluation = trainer.evaluate(images[:1000], labels[:1000], batch_size=100)
     return {"losses": step_losses, "epoch": {k: history[0][k] for k in ("loss", "accuracy")}, "eval": evaluation,
             "weights": [v.numpy().tolist() for v in model.trainable_variables],
@@ -74,8 +77,8 @@ def cross_restore(strategy, directory: str, single: dict, mirrored: dict) -> dic
 
 
 def main(out: str) -> None:
-    distribute.split_cpu(2)
-    strategy = distribute.create("mirrored", device="cpu")
+    strategies.split_cpu(2)
+    strategy = strategies.create("mirrored", device="cpu")
     images, labels = data(STEPS * BATCH)
     # Fewer steps where each step is one call: a call builds a distributed iterator (~0.3 s here).
     runs = {"single": train(None, "graph", 1, images, labels),

@@ -18,8 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from engine import distribute, losses, optimizers  # noqa: E402
-from engine.distributed_training import DistributedTrainer  # noqa: E402
+from engine import losses, optimizers  # noqa: E402
+from engine.callbacks import LambdaCallback  # noqa: E402
+from engine.distribute import strategies  # noqa: E402
+from engine.distribute.distributed_training import DistributedTrainer  # noqa: E402
 from engine.errors import ClusterError  # noqa: E402
 from engine.training import Trainer  # noqa: E402
 from layers import mlp  # noqa: E402
@@ -36,7 +38,7 @@ def main(argv=None) -> int:
     parser.add_argument("--strategy", default="multi_worker")
     parser.add_argument("--collective_timeout", type=float, default=20.0)
     args = parser.parse_args(argv)
-    strategy = distribute.create(args.strategy, "cpu", args.collective_timeout)
+    strategy = strategies.create(args.strategy, "cpu", args.collective_timeout)
     images, labels = data(args.examples)
     tf.random.set_seed(0)
     with strategy.scope() if strategy else contextlib.nullcontext():
@@ -48,12 +50,13 @@ def main(argv=None) -> int:
     step_losses = []
     try:
         history = trainer.fit(images, labels, args.epochs, args.batch_size, seed=None,
-                              on_step_end=[lambda step, loss: step_losses.append(float(loss))],
-                              on_epoch_end=[lambda logs: print(f"epoch {logs['epoch']} done", flush=True)])
+                              callbacks=[LambdaCallback(
+                                  on_block_end=lambda e, s, losses: step_losses.extend(losses.numpy().tolist()),
+                                  on_epoch_end=lambda epoch, logs: print(f"epoch {epoch} done", flush=True))])
     except ClusterError as error:
         print(f"error: {error}", flush=True)
         return 1
-    out = distribute.worker_output_dir(strategy, args.out)
+    out = strategies.worker_output_dir(strategy, args.out)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "result.json"), "w") as file:
         json.dump({"losses": step_losses, "history": history,

@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import faults, losses, optimizers
-from engine.checkpoints import Checkpointer, Position
+from engine import losses, optimizers
+from engine.run import faults
+from engine.run.checkpoints import Checkpointer, Position
 from engine.errors import ConfigError, DataError
-from engine.interrupts import Interrupted, SignalStop
-from engine.safeguards import Safeguards
+from engine.run.interrupts import Interrupted, SignalStop
+from engine.run.safeguards import Safeguards
 from engine.batches import execution_blocks
+from engine.callbacks import LambdaCallback
 from engine.training import Trainer
 from tests.test_training import fresh_model, small_problem
 
@@ -32,11 +34,13 @@ def trainer_and_checkpointer(directory, mode, seed=3):
     return trainer, Checkpointer(str(directory), trainer, {"hidden": [16]})
 
 
-def fit(trainer, checkpointer, start=Position(), stop=None, on_step_end=()):
+def fit(trainer, checkpointer, start=Position(), stop=None, before=()):
+    """Two epochs under Safeguards; returns the whole run's history (the restored epochs too)."""
     x, y = small_problem(100)  # 13 steps of 8 per epoch, the last one partial
     guard = Safeguards(checkpointer, list(trainer.model.trainable_variables), start, checkpoint_every=5, stop=stop)
-    return trainer.fit(x, y, epochs=2, batch_size=8, validation_data=small_problem(40, seed=1),
-                       on_step_end=on_step_end, guard=guard)
+    trainer.fit(x, y, epochs=2, batch_size=8, validation_data=small_problem(40, seed=1),
+                callbacks=[*before, guard], **guard.fit_arguments())
+    return guard.history
 
 
 def test_compiled_blocks_end_exactly_on_checkpoint_steps():
@@ -51,13 +55,13 @@ def test_sigterm_mid_epoch_checkpoints_and_resuming_gives_the_uninterrupted_run_
     reference, reference_checkpointer = trainer_and_checkpointer(tmp_path / "reference", mode)
     reference_history = fit(reference, reference_checkpointer)
 
-    def terminate_at_step_17(step, loss):  # epoch 2, step 4: mid-epoch, inside the block of steps 16-19
-        if step == 17:
+    def terminate_in_step_17(epoch, step, losses):  # epoch 2, step 4: mid-epoch, inside the block of steps 16-19
+        if (epoch - 1) * 13 + step - len(losses) < 17 <= (epoch - 1) * 13 + step:
             os.kill(os.getpid(), signal.SIGTERM)
 
     stopped, checkpointer = trainer_and_checkpointer(tmp_path / "run", mode)
     with SignalStop() as stop, pytest.raises(Interrupted) as interrupted:
-        fit(stopped, checkpointer, stop=stop, on_step_end=[terminate_at_step_17])
+        fit(stopped, checkpointer, stop=stop, before=[LambdaCallback(on_block_end=terminate_in_step_17)])
     assert interrupted.value.exit_status == 143
     # The block finishes (step 19 = epoch 2, step 6, not a multiple of 5): the stop writes the checkpoint.
     assert "stopped by SIGTERM at epoch 2, step 6; checkpoint written to" in str(interrupted.value)

@@ -1,4 +1,4 @@
-"""engine.data.load: real IDX files through real TFDS (no mocks), bad input, and offline."""
+"""engine.data.loading.load: real IDX files through real TFDS (no mocks), bad input, and offline."""
 
 import shutil
 import socket
@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import data, network
+from engine.data import loading, network
 from engine.errors import DataError
-from engine.idx import read_idx, write_idx
+from engine.data.idx import read_idx, write_idx
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t10k"
 needs_mnist = pytest.mark.skipif(not SHARED_MNIST.is_dir(),
                                  reason=f"real MNIST test set not at {SHARED_MNIST}")
 needs_fashion_mnist = pytest.mark.skipif(
-    not data.DEBIAN_FASHION_MNIST.is_dir(),
-    reason=f"no {data.DEBIAN_FASHION_MNIST} (apt-get install dataset-fashion-mnist)")
+    not loading.DEBIAN_FASHION_MNIST.is_dir(),
+    reason=f"no {loading.DEBIAN_FASHION_MNIST} (apt-get install dataset-fashion-mnist)")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def prepared_dirs(tfds_dir: Path) -> list[Path]:
 def test_idx_files_are_prepared_once_with_tfds_and_read_back_exactly(mnist_dir, tmp_path, t10k):
     tfds_dir, logs = tmp_path / "tfds", []
     start = time.perf_counter()
-    first = data.load("mnist", data_dir=str(mnist_dir), tfds_dir=str(tfds_dir), log=logs.append)
+    first = loading.load("mnist", data_dir=str(mnist_dir), tfds_dir=str(tfds_dir), log=logs.append)
     first_s = time.perf_counter() - start
 
     images, labels = t10k
@@ -80,7 +80,7 @@ def test_idx_files_are_prepared_once_with_tfds_and_read_back_exactly(mnist_dir, 
     written = {path: path.stat().st_mtime_ns for path in prepared.iterdir()}
 
     start = time.perf_counter()
-    second = data.load("mnist", data_dir=str(mnist_dir), tfds_dir=str(tfds_dir), log=logs.append)
+    second = loading.load("mnist", data_dir=str(mnist_dir), tfds_dir=str(tfds_dir), log=logs.append)
     assert time.perf_counter() - start < first_s
     assert "reused" in second.source and len(logs) == 1
     assert {path: path.stat().st_mtime_ns for path in prepared.iterdir()} == written
@@ -90,10 +90,10 @@ def test_idx_files_are_prepared_once_with_tfds_and_read_back_exactly(mnist_dir, 
 @needs_mnist
 def test_changed_files_are_prepared_again(mnist_dir, tmp_path, t10k):
     tfds_dir = tmp_path / "tfds"
-    data.load("mnist", data_dir=str(mnist_dir), tfds_dir=str(tfds_dir), log=lambda line: None)
+    loading.load("mnist", data_dir=str(mnist_dir), tfds_dir=str(tfds_dir), log=lambda line: None)
     flipped = 9 - t10k[1][:8000]  # same size, same header: only the content differs
     write_idx(mnist_dir / "train-labels-idx1-ubyte.gz", flipped)
-    changed = data.load("mnist", data_dir=str(mnist_dir), tfds_dir=str(tfds_dir),
+    changed = loading.load("mnist", data_dir=str(mnist_dir), tfds_dir=str(tfds_dir),
                         log=lambda line: None)
     assert "prepared now" in changed.source
     np.testing.assert_array_equal(changed.train_labels, flipped)
@@ -136,7 +136,7 @@ def corrupt_train_images(directory: Path, labels: np.ndarray) -> None:
 def test_bad_idx_files_are_one_line_data_errors(mnist_dir, tmp_path, t10k, damage, problem):
     damage(mnist_dir, t10k[1])
     with pytest.raises(DataError, match=problem) as error:
-        data.load("mnist", data_dir=str(mnist_dir), tfds_dir=str(tmp_path / "tfds"),
+        loading.load("mnist", data_dir=str(mnist_dir), tfds_dir=str(tmp_path / "tfds"),
                   fallback="fashion_mnist")  # an explicit --data_dir is never swapped
     assert "\n" not in str(error.value)
     assert not prepared_dirs(tmp_path / "tfds")
@@ -145,24 +145,24 @@ def test_bad_idx_files_are_one_line_data_errors(mnist_dir, tmp_path, t10k, damag
 def test_missing_data_dir(tmp_path):
     with pytest.raises(DataError, match="nope: no such directory; expected one holding the four "
                                         "IDX files train-images-idx3-ubyte, "):
-        data.load("mnist", data_dir=str(tmp_path / "nope"), tfds_dir=str(tmp_path))
+        loading.load("mnist", data_dir=str(tmp_path / "nope"), tfds_dir=str(tmp_path))
 
 
 def test_data_dir_for_a_dataset_without_idx_files(tmp_path):
     with pytest.raises(DataError, match="IDX files are read for mnist and fashion_mnist only, "
                                         "got dataset kmnist"):
-        data.load("kmnist", data_dir=str(tmp_path), tfds_dir=str(tmp_path))
+        loading.load("kmnist", data_dir=str(tmp_path), tfds_dir=str(tmp_path))
 
 
 def test_unknown_dataset(tmp_path):
     with pytest.raises(DataError, match="unknown dataset 'no_such_dataset': expected mnist, "):
-        data.load("no_such_dataset", tfds_dir=str(tmp_path))
+        loading.load("no_such_dataset", tfds_dir=str(tmp_path))
 
 
 def test_dataset_that_is_not_image_classification(tmp_path):
     with pytest.raises(DataError, match=r"glue is not an image-classification dataset: expected "
                                         r"features 'image' \(Image\) and 'label' \(ClassLabel\)"):
-        data.load("glue", tfds_dir=str(tmp_path))
+        loading.load("glue", tfds_dir=str(tmp_path))
 
 
 def test_offline_download_fails_within_seconds(tmp_path, offline):
@@ -171,7 +171,7 @@ def test_offline_download_fails_within_seconds(tmp_path, offline):
             "kmnist is not available offline .*TFDS's download needs network: 127.0.0.1:[0-9]+ is "
             "unreachable\\); options: --dataset=fashion_mnist after `apt-get install "
             "dataset-fashion-mnist`, or a machine with internet access")):
-        data.load("kmnist", tfds_dir=str(tmp_path))
+        loading.load("kmnist", tfds_dir=str(tmp_path))
     assert time.perf_counter() - start < 15
 
 
@@ -179,13 +179,13 @@ def test_offline_mnist_without_fallback_names_the_options(tmp_path, offline):
     with pytest.raises(DataError, match="mnist is not available offline \\(no IDX files "
                                         "\\(--data_dir\\), .*options: --data_dir=DIR with the four "
                                         "IDX files, --dataset=fashion_mnist after"):
-        data.load("mnist", tfds_dir=str(tmp_path))
+        loading.load("mnist", tfds_dir=str(tmp_path))
 
 
 @needs_fashion_mnist
 def test_offline_mnist_falls_back_to_debian_fashion_mnist_announced(tmp_path, offline):
     logs = []
-    fashion = data.load("mnist", tfds_dir=str(tmp_path), fallback="fashion_mnist", log=logs.append)
+    fashion = loading.load("mnist", tfds_dir=str(tmp_path), fallback="fashion_mnist", log=logs.append)
     assert logs[0].startswith(
         "mnist is not available offline (no IDX files (--data_dir), not prepared in ")
     assert logs[0].endswith(

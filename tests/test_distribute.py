@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import distribute, launch, losses, optimizers, replicated
-from engine.config import TrainConfig
-from engine.distributed_training import DistributedTrainer
+from engine import losses, optimizers
+from engine.distribute import strategies, launch, replicated
+from engine.run.config import TrainConfig
+from engine.distribute.distributed_training import DistributedTrainer
 from engine.errors import ClusterError, ConfigError
 from layers import mlp
 from tests.conftest import REPO
@@ -60,16 +61,16 @@ def test_bad_distribution_settings_are_refused_by_the_config(field, value, messa
 def test_splitting_the_cpu_after_tensorflow_started_is_one_clear_error():
     tf.constant(1.0) + 1.0  # the runtime is surely up
     with pytest.raises(ConfigError, match="--cpu_devices=3: TensorFlow has already started with 1 CPU device"):
-        distribute.split_cpu(3)
+        strategies.split_cpu(3)
 
 
 def test_a_malformed_tf_config_is_refused_before_any_cluster_wait(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"index": 3}}')
     with pytest.raises(ConfigError, match="TF_CONFIG task index 3 is out of range for 1 workers"):
-        distribute.create("multi_worker")
+        strategies.create("multi_worker")
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ConfigError, match="TF_CONFIG is not valid"):
-        distribute.create("multi_worker")
+        strategies.create("multi_worker")
 
 
 def test_launcher_gives_each_worker_the_same_cluster_and_its_own_index():
@@ -106,7 +107,7 @@ def test_a_failed_collective_becomes_one_line_naming_the_cause_without_the_graph
                "line 1\n\nCollective ops is aborted by: recvmsg:Connection reset by peer\nAdditional GRPC error "
                "information from remote target /job:worker/replica:0/task:1\n\t [[{{node while/CollectiveReduceV2}}]]")
     with pytest.raises(ClusterError) as raised:
-        with distribute.peer_failures_reported():
+        with strategies.peer_failures_reported():
             raise tf.errors.UnavailableError(None, None, message)
     assert str(raised.value) == ("a peer worker stopped answering (UnavailableError: Collective ops is aborted by: "
                                  "recvmsg:Connection reset by peer); the run cannot go on without it: "

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from engine import data, launch
+from engine.data import loading
+from engine.distribute import launch
 from tests.conftest import REPO
 
 ARGS = ["--dataset=fashion_mnist", "--epochs=1", "--batch_size=64", "--hidden=64,32", "--mode=graph",
@@ -21,7 +22,7 @@ ARGS = ["--dataset=fashion_mnist", "--epochs=1", "--batch_size=64", "--hidden=64
 def prepared(fashion_mnist_dir, tmp_path_factory):
     """A TFDS directory prepared once, so that concurrent workers only read it."""
     tfds_dir = tmp_path_factory.mktemp("tfds")
-    data.load("fashion_mnist", data_dir=str(fashion_mnist_dir), tfds_dir=str(tfds_dir), log=lambda line: None)
+    loading.load("fashion_mnist", data_dir=str(fashion_mnist_dir), tfds_dir=str(tfds_dir), log=lambda line: None)
     return [*ARGS, f"--data_dir={fashion_mnist_dir}", f"--tfds_dir={tfds_dir}"]
 
 

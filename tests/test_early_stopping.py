@@ -5,9 +5,10 @@ import pytest
 import tensorflow as tf
 
 from engine import losses, optimizers
-from engine.early_stopping import EarlyStopping
+from engine.callbacks import LambdaCallback
+from engine.run.early_stopping import EarlyStopping
 from engine.training import Trainer
-from engine.validation import hold_out
+from engine.data.validation import hold_out
 from layers import mlp
 
 
@@ -26,8 +27,9 @@ def run_constructed(monitor: str, values, patience: int, min_delta: float):
     for epoch, value in enumerate(values, 1):
         for variable in trainer.model.trainable_variables:
             variable.assign(tf.fill(variable.shape, float(epoch)))
-        stopper({"epoch": epoch, "loss": 0.5, monitor: value})
+        stopper.on_epoch_end(epoch, {"epoch": epoch, "loss": 0.5, monitor: value})
         if trainer.stop_training:
+            stopper.on_train_end([])  # as fit does after the epoch a callback stopped at
             break
     held = {float(v.numpy().flat[0]) for v in trainer.model.trainable_variables}
     assert len(held) == 1, "every variable comes from one and the same epoch"
@@ -95,7 +97,7 @@ def test_bad_settings_are_refused(kwargs, message):
 
 def test_monitoring_without_validation_data_says_so():
     with pytest.raises(ValueError, match="logs have only epoch, loss: pass validation data to fit"):
-        EarlyStopping(tiny_trainer())({"epoch": 1, "loss": 0.3})
+        EarlyStopping(tiny_trainer()).on_epoch_end(1, {"epoch": 1, "loss": 0.3})
 
 
 def test_a_real_short_run_stops_on_time_and_ends_with_the_best_epochs_weights():
@@ -104,10 +106,11 @@ def test_a_real_short_run_stops_on_time_and_ends_with_the_best_epochs_weights():
     images, labels = rng.random((96, 4, 4), dtype=np.float32), rng.integers(0, 3, 96).astype(np.int32)
     trainer = tiny_trainer("graph")
     snapshots = {}
-    record = lambda logs: snapshots.setdefault(logs["epoch"], [v.numpy() for v in trainer.model.trainable_variables])  # noqa: E731
+    record = LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.setdefault(
+        epoch, [v.numpy() for v in trainer.model.trainable_variables]))
     stopper = EarlyStopping(trainer, "val_loss", patience=2, min_delta=100.0)
     history = trainer.fit(images[:64], labels[:64], epochs=10, batch_size=16, validation_data=(images[64:], labels[64:]),
-                          on_epoch_end=[record, stopper])
+                          callbacks=[record, stopper])
     assert [logs["epoch"] for logs in history] == [1, 2, 3] and stopper.stopped_epoch == 3
     assert not np.allclose(snapshots[3][0], snapshots[1][0]), "training did move the weights"
     for variable, best in zip(trainer.model.trainable_variables, snapshots[1]):

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from engine import job
-from engine.config import TrainConfig
+from engine.run import job
+from engine.run.config import TrainConfig
 from engine.errors import ConfigError
 from tests.conftest import mnist_subset
 

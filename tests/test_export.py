@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import export, idx, losses, optimizers, predict
-from engine.serving import Classifier
+from engine import losses, optimizers
+from engine.deploy import export, predict
+from engine.data import idx
+from engine.deploy.serving import Classifier
 from engine.training import Trainer
 from layers import mlp
 

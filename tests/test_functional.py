@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import activations, keras_twin, losses, optimizers, parity
+from engine import activations, losses, optimizers
+from engine.compare import keras_twin, parity
 from engine.training import Trainer
 from layers import Add, Concatenate, Dense, Flatten, Input, Model
 from layers.functional import Symbol

@@ -7,9 +7,9 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from engine import graph_picture
+from engine.tour import graph_picture
 from engine.errors import ConfigError
-from engine.graph_groups import group_of
+from engine.tour.graph_groups import group_of
 from layers import Add, Dense, Input, Model, mlp
 
 
@@ -96,5 +96,5 @@ def test_the_command_line_draws_the_mlp_and_rejects_bad_flags(tmp_path, capsys):
     assert "Dense(5, relu)" in (tmp_path / "training_step.svg").read_text()
     assert graph_picture.main(["graph_picture", "--hidden=5,x"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "python -m engine.graph_picture: error: --hidden must be a comma-separated list of positive integers "
+        "python -m engine.tour.graph_picture: error: --hidden must be a comma-separated list of positive integers "
         "like 256,128, got 5,x"]

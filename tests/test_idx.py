@@ -1,4 +1,4 @@
-"""engine.idx: IDX files read back exactly, and every way a file can be broken is one IdxError."""
+"""engine.data.idx: IDX files read back exactly, and every way a file can be broken is one IdxError."""
 
 import gzip
 import struct
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import DataError
-from engine.idx import IdxError, read_idx, write_idx
+from engine.data.idx import IdxError, read_idx, write_idx
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t10k"
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")

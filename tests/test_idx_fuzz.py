@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.idx import IdxError, read_idx
+from engine.data.idx import IdxError, read_idx
 
 
 @settings(max_examples=300, deadline=None)

@@ -340,7 +340,7 @@ def test_the_logits_gradient_is_bit_for_bit_the_fused_keras_kernel_on_most_batch
     """Our written-out derivative vs tf.nn's fused kernel (what Keras calls): identical in the
     large majority of batches; the rest differ in the last bit of a few elements, because the
     kernel sums the exponentials in a different order. Those last-bit differences are what
-    engine/parity.py measures growing over thousands of steps."""
+    engine/compare/parity.py measures growing over thousands of steps."""
     rng = np.random.default_rng(1)
     identical = 0
     for _ in range(50):

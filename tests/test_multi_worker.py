@@ -1,4 +1,4 @@
-"""MultiWorkerMirroredStrategy: local worker processes, started by engine.launch with TF_CONFIG,
+"""MultiWorkerMirroredStrategy: local worker processes, started by engine.distribute.launch with TF_CONFIG,
 train as one process would, agree with each other exactly, and fail cleanly when one dies.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import launch
+from engine.distribute import launch
 from tests import multi_worker_run
 from tests.conftest import REPO
 

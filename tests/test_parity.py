@@ -1,4 +1,4 @@
-"""The engine computes what tf.keras computes: measured with engine.parity on real Fashion-MNIST.
+"""The engine computes what tf.keras computes: measured with engine.compare.parity on real Fashion-MNIST.
 
 Bounds (float32, CPU, op determinism on), from the parity issue: forward probabilities within
 1e-6; per-step loss within 1e-5 relative over the first 200 steps; gradients within 1e-6 at
@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from engine import execution, parity
+from engine import execution
+from engine.compare import parity
 
 
 def assert_within_bounds(summary):
@@ -47,7 +48,7 @@ def test_reference_configuration_matches_keras_step_by_step(reference_report):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "measured 3.5e-3: a ReLU split at step 253 (see engine/parity.py's docstring and the next "
+    "measured 3.5e-3: a ReLU split at step 253 (see engine/compare/parity.py's docstring and the next "
     "test) separates the trajectories; its seed is the fused kernel's summation order, which "
     "no sequence of TensorFlow ops reproduces"))
 def test_weights_after_one_epoch_within_1e_4(reference_report):
@@ -94,7 +95,7 @@ def test_every_execution_mode_matches_keras(fashion_mnist, mode, steps_per_execu
 FULL_RUNS = [pytest.param(mode, k, marks=pytest.mark.xfail(reason=(
     "measured test-loss difference 1.40e-3 after 5 epochs, at K=1 and at K=64 alike (XLA compiles "
     "the same step either way; accuracy within 0.07 points): after the ReLU split the runs are two "
-    "different trainings, and the 1e-3 loss bound is then a matter of chance; see engine/parity.py")))
+    "different trainings, and the 1e-3 loss bound is then a matter of chance; see engine/compare/parity.py")))
              if mode == "xla" else (mode, k) for mode, k in EXECUTIONS]
 
 

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import train
-from engine import idx
+from engine.data import idx
 from tests.conftest import mnist_subset
 
 TIMING = ("seconds", "steps_per_second")

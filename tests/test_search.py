@@ -6,10 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from engine import idx, search
-from engine.search_space import candidates
+from engine.data import idx
+from engine.experiments import search
+from engine.experiments.search_space import candidates
 from engine.errors import ConfigError
-from engine.search_store import trial_key
+from engine.experiments.search_store import trial_key
 
 GRID = {"hidden": [(8,), (16,)], "batch_size": [32, 64], "epochs": [1], "learning_rate": [0.1]}
 
@@ -138,7 +139,7 @@ def test_killed_mid_search_and_rerun_it_keeps_finished_trials_and_runs_the_rest_
 
     from tests.conftest import REPO
 
-    command = [sys.executable, "-m", "engine.search", *search_argv(small_fashion_dir, tmp_path)]
+    command = [sys.executable, "-m", "engine.experiments.search", *search_argv(small_fashion_dir, tmp_path)]
     first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     results = tmp_path / "results.json"
     deadline = time.monotonic() + 300

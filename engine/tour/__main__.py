@@ -8,7 +8,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 from absl import flags  # noqa: E402
 
-from engine import cli, tour  # noqa: E402
+from engine import tour  # noqa: E402
+from engine.run import cli  # noqa: E402
 
 PROGRAM = "python -m engine.tour"
 FLAGS = cli.new_flag_values()

@@ -5,7 +5,7 @@ symbolic tensors and records every op into a graph, which then runs from C++ wit
 (the engine's `--mode=graph`). TensorFlow 1 made you do both steps by hand: build a
 `tf.compat.v1.Graph` of placeholders and ops, then run it in a `Session` that feeds the
 placeholders. The graph is also what XLA compiles and what TensorBoard draws
-(`python -m engine.graph_picture` draws the training step's).
+(`python -m engine.tour.graph_picture` draws the training step's).
 """
 
 from typing import Callable

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from engine import keras_twin
+from engine.compare import keras_twin
 from layers import Dense, Flatten, Input, Model, mlp
 
 

@@ -15,7 +15,7 @@ from typing import Callable, Dict, Sequence
 
 import numpy as np
 
-from engine.cross_validation import cross_validate
+from engine.experiments.cross_validation import cross_validate
 
 _WORKER: Dict = {}  # a worker process's copy of the data and settings, received once
 

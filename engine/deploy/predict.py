@@ -1,7 +1,7 @@
 """Classify images with an exported model, from the command line.
 
-    python -m engine.predict --model runs/export/saved_model --images t10k-images-idx3-ubyte.gz
-    python -m engine.predict --model runs/export/model.tflite --images shirt.png boot.png --csv out.csv
+    python -m engine.deploy.predict --model runs/export/saved_model --images t10k-images-idx3-ubyte.gz
+    python -m engine.deploy.predict --model runs/export/model.tflite --images shirt.png boot.png --csv out.csv
 
 Prints one line per image: where it came from, the class number, its name (labels.txt beside
 the model) and its probability; `--csv` also writes them to a file.
@@ -32,8 +32,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from engine.errors import DataError  # noqa: E402
-from engine.idx import read_idx  # noqa: E402
-from engine.serving import Classifier  # noqa: E402
+from engine.data.idx import read_idx  # noqa: E402
+from engine.deploy.serving import Classifier  # noqa: E402
 
 
 def read_images(paths: Sequence[str], image_shape: Tuple[int, ...]) -> Tuple[np.ndarray, List[str]]:

@@ -1,6 +1,6 @@
 """Starts N multi-worker processes on this machine, each with its TF_CONFIG, and waits for them.
 
-    python -m engine.launch --workers=2 -- python train.py --strategy=multi_worker --epochs=1
+    python -m engine.distribute.launch --workers=2 -- python train.py --strategy=multi_worker --epochs=1
 
 Each worker gets the same command and a TF_CONFIG naming the same cluster of free
 127.0.0.1 ports and its own index: exactly what each machine of a real cluster gets (BUILD.md

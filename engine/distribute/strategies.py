@@ -10,11 +10,11 @@
 
   Every collective is bounded by `collective_timeout` seconds, so a worker whose peer died
   stops with an error instead of waiting forever, which `peer_failures_reported` turns into
-  one ClusterError line (`engine.launch` starts N local workers).
+  one ClusterError line (`engine.distribute.launch` starts N local workers).
 - `tpu`: `TPUStrategy` over the cores a `TPUClusterResolver` finds (a Cloud TPU VM).
 
 Variables must be created under `strategy.scope()` to be mirrored: `DistributedTrainer`
-(engine/distributed_training.py) does so for the model, the optimizer's slots and the metrics.
+(engine/distribute/distributed_training.py) does so for the model, the optimizer's slots and the metrics.
 """
 
 import contextlib
@@ -25,8 +25,8 @@ from typing import Iterator, Optional
 
 import tensorflow as tf
 
-from engine import devices
-from engine.config import STRATEGIES
+from engine.run import devices
+from engine.run.config import STRATEGIES
 from engine.errors import ClusterError, ConfigError
 
 
@@ -57,7 +57,7 @@ def create(name: str, device: str = "auto", collective_timeout: float = 60.0) ->
 
     Args:
       name: one of STRATEGIES.
-      device: the kind of device the run uses (`engine.devices.Device.kind`): "tpu" selects
+      device: the kind of device the run uses (`engine.run.devices.Device.kind`): "tpu" selects
         TPUStrategy, "cpu" keeps mirrored replicas on the CPU devices even where GPUs exist.
       collective_timeout: seconds any cross-worker all-reduce may wait (multi_worker only).
 

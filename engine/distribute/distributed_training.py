@@ -1,31 +1,55 @@
-"""`Trainer` on a `tf.distribute` strategy: the same steps, run by every replica on its share.
+"""`Trainer` on a `tf.distribute` strategy: the core's steps, run by every replica on its share.
 
-Only where the variables live (`_build`) and the compiled calls change (`_compile`,
-`_train_block`, `_test_block`); the epoch loop, the batches and their order are `Trainer.fit`'s.
-One call runs K steps, as the Cloud TPU guide's custom loop does:
+Only where the variables live (`build`) and the compiled calls change (`_compile`); the epoch
+loop, the batches and their order are `Trainer.fit`'s. One call runs K steps, as the Cloud TPU
+guide's custom loop does:
 
     @tf.function
     def steps(iterator, K, global_batch):
         for k in tf.range(K):                              # one loop in the graph
             images, labels = next(iterator)                # this replica's share of batch k
-            per_replica = strategy.run(train_step, (images, labels, global_batch))
+            per_replica = strategy.run(replica_train_step, (images, labels, global_batch))
             loss[k] = strategy.reduce(SUM, per_replica)    # shares of the mean -> the mean
 
 The data of one call go through `strategy.distribute_datasets_from_function`, each input
 pipeline (one per worker) taking its replicas' shares of each global batch
-(`replicated.block_dataset`). `train_step` scales each replica's loss by the global batch
-and `ReplicatedOptimizer` sums the gradients, so a step is the single-device step.
+(`replicated.block_dataset`). A replica runs the core's `train_step` unchanged on its share;
+`replica_train_step` hands it a `ReplicatedOptimizer` that weighs the share's gradients by
+share / global batch and sums them over replicas, so a step is the single-device step.
 """
 
 import functools
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from engine import distribute, replicated
+from engine.distribute import replicated, strategies
 from engine.errors import ConfigError
 from engine.training import Trainer, test_step, train_step
+
+
+def replica_train_step(model, loss_fn, optimizer, loss_metric, accuracy_metric,
+                       images: tf.Tensor, labels: tf.Tensor, global_batch_size: tf.Tensor) -> tf.Tensor:
+    """`train_step` on this replica's share; returns the share's part of the global mean loss.
+
+    With share n_r of a global batch B, the weight n_r / B turns the share's mean into its part
+    of the global mean (`sum_{i in share} loss_i / B`, what `tf.nn.compute_average_loss`
+    computes), so the parts SUM over replicas to the whole batch's loss, and so do the weighted
+    gradients (`replicated.ReplicatedOptimizer`).
+    """
+    weight = tf.cast(tf.shape(labels)[0], tf.float32) / global_batch_size
+    loss = train_step(model, loss_fn, replicated.ReplicatedOptimizer(optimizer, weight),
+                      loss_metric, accuracy_metric, images, labels)
+    return loss * weight
+
+
+def replica_test_step(model, loss_fn, loss_metric, accuracy_metric,
+                      images: tf.Tensor, labels: tf.Tensor, global_batch_size: tf.Tensor) -> tf.Tensor:
+    """`test_step` on this replica's share; returns its part of the global mean loss."""
+    loss = test_step(model, loss_fn, loss_metric, accuracy_metric, images, labels)
+    return loss * tf.cast(tf.shape(labels)[0], tf.float32) / global_batch_size
+
 
 class DistributedTrainer(Trainer):
     """A `Trainer` whose model, optimizer and metrics live under `strategy.scope()`.
@@ -53,22 +77,19 @@ class DistributedTrainer(Trainer):
         with strategy.scope():
             super().__init__(model, loss_fn, optimizer, mode, steps_per_execution)
 
-    def _build(self, images: tf.Tensor) -> None:
+    def build(self, input_shape) -> None:
         with self.strategy.scope():  # the weights and the optimizer's slots are mirrored
-            super()._build(images)
+            super().build(input_shape)
 
-    def _compile(self, images: tf.Tensor) -> None:
-        if self._train_steps is not None:
-            return
-        self._build(images)
-        metrics = (self.loss_metric, self.accuracy_metric)
-        optimizer = replicated.ReplicatedOptimizer(self.optimizer)
-        train = functools.partial(train_step, self.model, self.loss_fn, optimizer, *metrics)
-        self._train_steps = self._compile_loop(train)
-        self._test_steps = self._compile_loop(functools.partial(test_step, self.model, self.loss_fn, *metrics))
+    def _compile(self, example_shape: Tuple[int, ...]) -> Tuple[Callable, Callable]:
+        train = functools.partial(replica_train_step, self.model, self.loss_fn, self.optimizer,
+                                  self.train_loss, self.train_accuracy)
+        test = functools.partial(replica_test_step, self.model, self.loss_fn, self.eval_loss, self.eval_accuracy)
+        return self._compile_loop(train), self._compile_loop(test)
 
     def _compile_loop(self, step: Callable) -> Callable:
-        """K calls of `strategy.run(step)` in one function, compiled as `mode` says.
+        """K calls of `strategy.run(step)` in one function, compiled as `mode` says; returns the
+        block call `(images, labels, block) -> K losses` that feeds it the block's shares.
 
         XLA compiles each replica's step (the whole function cannot be one XLA program: it
         spans devices); on a TPU, TPUStrategy compiles `strategy.run` with XLA by itself.
@@ -84,20 +105,17 @@ class DistributedTrainer(Trainer):
                 losses = losses.write(k, self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None))
             return losses.stack()
 
-        return steps if self.mode == "eager" else tf.function(steps)
+        compiled = steps if self.mode == "eager" else tf.function(steps)
 
-    def _run_block(self, steps: Callable, images: tf.Tensor, labels: tf.Tensor, block: np.ndarray) -> tf.Tensor:
-        pipelines = self.strategy.distribute_datasets_from_function(
-            functools.partial(replicated.block_dataset, images, labels, block))
-        return steps(iter(pipelines), tf.constant(len(block)), tf.constant(block.shape[1], tf.float32))
+        def run_block(images: tf.Tensor, labels: tf.Tensor, block: tf.Tensor) -> tf.Tensor:
+            block = block.numpy()
+            pipelines = self.strategy.distribute_datasets_from_function(
+                functools.partial(replicated.block_dataset, images, labels, block))
+            return compiled(iter(pipelines), tf.constant(len(block)), tf.constant(block.shape[1], tf.float32))
 
-    def _train_block(self, images: tf.Tensor, labels: tf.Tensor, block: np.ndarray) -> tf.Tensor:
-        return self._run_block(self._train_steps, images, labels, block)
+        return run_block
 
-    def _test_block(self, images: tf.Tensor, labels: tf.Tensor, block: np.ndarray) -> tf.Tensor:
-        return self._run_block(self._test_steps, images, labels, block)
-
-    def _local_metrics(self) -> Dict[str, float]:
+    def progress_logs(self) -> Dict[str, float]:
         """This worker's replicas' metrics, read with no communication (for progress lines).
 
         Reading a metric in full sums its copies over ALL workers: a collective that every
@@ -107,24 +125,21 @@ class DistributedTrainer(Trainer):
             return float(sum(part.numpy() for part in self.strategy.experimental_local_results(variable)))
 
         return {metric.name: local(metric.total) / max(local(metric.count), 1.0)
-                for metric in (self.loss_metric, self.accuracy_metric)}
+                for metric in (self.train_loss, self.train_accuracy)}
 
-    def fit(self, images: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int, *args,
-            progress: Optional[Callable] = None, **kwargs):
+    def fit(self, images: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int, *args, **kwargs):
         """`Trainer.fit`, refusing up front a batch size some replica would get nothing of, and
-        turning a lost peer worker into one clear `ClusterError`; progress shows this worker's share."""
+        turning a lost peer worker into one clear `ClusterError`."""
         self._check_shares(len(images), batch_size)
         if kwargs.get("validation_data") is not None:
             self._check_shares(len(kwargs["validation_data"][0]), batch_size)
-        local_progress = (None if progress is None
-                          else lambda step, steps, _: progress(step, steps, self._local_metrics))
-        with distribute.peer_failures_reported():
-            return super().fit(images, labels, epochs, batch_size, *args, progress=local_progress, **kwargs)
+        with strategies.peer_failures_reported():
+            return super().fit(images, labels, epochs, batch_size, *args, **kwargs)
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 32,
                  prefix: str = "") -> Dict[str, float]:
         self._check_shares(len(images), batch_size)
-        with distribute.peer_failures_reported():
+        with strategies.peer_failures_reported():
             return super().evaluate(images, labels, batch_size, prefix)
 
     def _check_shares(self, examples: int, batch_size: int) -> None:

@@ -1,7 +1,7 @@
 """Weights compared and copied position by position: the rulers of the Keras comparison.
 
-`engine/parity.py` starts both sides from the same weights (`copy_variables`) and measures how
-far they drift apart (`max_abs_diff`, `max_rel_diff`, `weights_diff`); `engine/keras_twin.py`
+`engine/compare/parity.py` starts both sides from the same weights (`copy_variables`) and measures how
+far they drift apart (`max_abs_diff`, `max_rel_diff`, `weights_diff`); `engine/compare/keras_twin.py`
 copies an engine model into its Keras twin layer by layer with the same function.
 """
 

@@ -15,7 +15,7 @@ import os
 from typing import Dict, List
 
 from engine.errors import ConfigError
-from engine.job import write_json_atomically
+from engine.run.files import write_json_atomically
 
 
 def trial_key(params: Dict) -> str:

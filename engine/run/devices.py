@@ -14,7 +14,7 @@ import os
 
 import tensorflow as tf
 
-from engine.config import DEVICES
+from engine.run.config import DEVICES
 from engine.errors import ConfigError
 
 
@@ -28,7 +28,7 @@ class Device:
 @functools.lru_cache(maxsize=None)
 def tpu_resolver():
     """A connected TPUClusterResolver, or None where there is no TPU; probed (and the TPU
-    system initialised) once per process, since `select` and `engine.distribute` both ask."""
+    system initialised) once per process, since `select` and `engine.distribute.strategies` both ask."""
     if not (glob.glob("/dev/accel*") or os.environ.get("TPU_NAME")):
         return None
     try:

@@ -12,9 +12,9 @@ from typing import Optional, Tuple
 from engine.errors import ConfigError
 
 MODES = ("eager", "graph", "xla")  # see engine/execution.py for what each one does
-DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/devices.py
-EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")  # see engine/early_stopping.py
-STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")  # see engine/distribute.py
+DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/run/devices.py
+EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")  # see engine/run/early_stopping.py
+STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")  # see engine/distribute/strategies.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,15 +37,15 @@ class TrainConfig:
     device: str = "auto"
     validate_on_test: bool = True
     output_dir: str = "runs/train"
-    tensorboard_dir: Optional[str] = None  # engine/tensorboard.py; None writes no events
-    early_stopping_patience: int = 0  # engine/early_stopping.py; 0 turns early stopping off
+    tensorboard_dir: Optional[str] = None  # engine/run/tensorboard.py; None writes no events
+    early_stopping_patience: int = 0  # engine/run/early_stopping.py; 0 turns early stopping off
     early_stopping_min_delta: float = 0.0
     early_stopping_monitor: str = "val_loss"
-    validation_split: float = 0.0  # engine/validation.py; 0 validates on the test set (validate_on_test)
-    export_dir: Optional[str] = None  # engine/export.py; None exports nothing
+    validation_split: float = 0.0  # engine/data/validation.py; 0 validates on the test set (validate_on_test)
+    export_dir: Optional[str] = None  # engine/deploy/export.py; None exports nothing
     checkpoint_every: int = 0  # steps; 0: at the end of every epoch only (always done)
     resume: bool = True  # continue from OUTPUT_DIR/checkpoints when a checkpoint is there
-    deterministic: Optional[bool] = None  # None: on where the run lands on the CPU (engine/determinism.py)
+    deterministic: Optional[bool] = None  # None: on where the run lands on the CPU (engine/run/determinism.py)
     strategy: str = "none"
     cpu_devices: int = 0  # 0: leave the CPU whole; N: split it into N logical devices
     collective_timeout: float = 60.0  # seconds a multi-worker all-reduce may wait for its peers

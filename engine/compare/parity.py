@@ -43,10 +43,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from engine import keras_twin, losses, optimizers
+from engine import losses, optimizers
+from engine.compare import keras_twin
 from engine.batches import epoch_batches
+from engine.callbacks import LambdaCallback
 from engine.training import Trainer
-from engine.weights import copy_variables, max_abs_diff, max_rel_diff, weights_diff
+from engine.compare.weights import copy_variables, max_abs_diff, max_rel_diff, weights_diff
 from layers import Model, mlp
 
 
@@ -213,10 +215,13 @@ def _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epo
     our_step_losses, snapshots = [], []
     trainer = Trainer(ours, our_loss, optimizers.SGD(setup.learning_rate, setup.momentum, setup.nesterov),
                       setup.mode, setup.steps_per_execution)
-    history = trainer.fit(
-        x, y, setup.epochs, setup.batch_size, validation_data=test, seed=setup.seed,
-        on_epoch_end=[lambda logs: snapshots.append([v.numpy() for v in ours.trainable_variables])],
-        on_step_end=[lambda step, loss: our_step_losses.append(float(loss)) if step <= setup.recorded_steps else None])
+    def record_losses(epoch: int, step: int, losses: tf.Tensor) -> None:
+        if len(our_step_losses) < setup.recorded_steps:
+            our_step_losses.extend(losses.numpy()[:setup.recorded_steps - len(our_step_losses)].tolist())
+
+    history = trainer.fit(x, y, setup.epochs, setup.batch_size, validation_data=test, seed=setup.seed, callbacks=[
+        LambdaCallback(on_block_end=record_losses),
+        LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append([v.numpy() for v in ours.trainable_variables]))])
     theirs.compile(optimizer=keras.optimizers.SGD(setup.learning_rate, momentum=setup.momentum, nesterov=setup.nesterov),
                    loss=their_loss, metrics=["accuracy"])
     their_step_losses: List[float] = []

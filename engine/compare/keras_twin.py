@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from engine import activations
-from engine.weights import copy_variables
+from engine.compare.weights import copy_variables
 from layers import Add, Concatenate, Dense, Flatten, Model, Sequential
 
 _ACTIVATION_NAMES = {activations.linear: "linear", activations.relu: "relu", activations.softmax: "softmax"}

@@ -1,10 +1,10 @@
 """A picture of the training step's computation graph: forward, loss, gradients, update.
 
-    python -m engine.graph_picture --out runs/graph [--hidden=256,128]
+    python -m engine.tour.graph_picture --out runs/graph [--hidden=256,128]
 
 traces `engine.training.train_step` for the MLP with `tf.function` (nothing is run) and writes
 
-- OUT/training_step.dot, .svg, .png: the graph grouped by name scope (engine/graph_groups.py),
+- OUT/training_step.dot, .svg, .png: the graph grouped by name scope (engine/tour/graph_groups.py),
   one box per layer forward and backward, drawn by Graphviz's `dot`;
 - OUT/tensorboard/: the full, ungrouped graph, for `tensorboard --logdir OUT/tensorboard`
   (Graphs tab), where each name scope is a box that opens to show its ops.
@@ -22,8 +22,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
-from engine import cli, graph_groups, losses, optimizers  # noqa: E402
-from engine.config import check_output_dir  # noqa: E402
+from engine import losses, optimizers  # noqa: E402
+from engine.run import cli  # noqa: E402
+from engine.tour import graph_groups  # noqa: E402
+from engine.run.config import check_output_dir  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
 from engine.metrics import Mean, SparseCategoricalAccuracy  # noqa: E402
 from engine.training import train_step  # noqa: E402
@@ -97,8 +99,8 @@ flags.DEFINE_list("hidden", ["256", "128"], "Hidden layer sizes of the MLP drawn
 
 
 def main(argv: Sequence[str]) -> int:
-    """`python -m engine.graph_picture --out DIR [--hidden=256,128]`: the reference MLP's step; returns the exit status."""
-    program = "python -m engine.graph_picture"
+    """`python -m engine.tour.graph_picture --out DIR [--hidden=256,128]`: the reference MLP's step; returns the exit status."""
+    program = "python -m engine.tour.graph_picture"
     stop = cli.parse(FLAGS, argv, program)
     if stop:
         return stop[0]

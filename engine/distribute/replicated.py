@@ -1,11 +1,10 @@
 """The two things data parallelism adds to a step: summed gradients, and each replica's data.
 
-Every replica holds a copy of the weights and gets its own share of the global batch. With
-the loss of replica r scaled as `sum_{i in share r} loss_i / global_batch` (see
-`engine.training.train_step`), the gradients of the replicas SUM to the gradient of the
-global batch's mean loss:
+Every replica holds a copy of the weights and gets its own share (n_r examples) of the global
+batch of B. Replica r differentiates its share's mean loss; weighted by n_r / B, the replicas'
+gradients SUM to the gradient of the global batch's mean loss:
 
-    g = d/dw (1/B) sum_{i<B} loss_i = sum_r d/dw (1/B) sum_{i in share r} loss_i = sum_r g_r
+    g = d/dw (1/B) sum_{i<B} loss_i = sum_r (n_r / B) d/dw (1/n_r) sum_{i in share r} loss_i = sum_r w_r g_r
 
 so after an all-reduce (SUM) every replica applies the same `g` to its copy and the copies
 stay identical: one step of the single-device math, whatever the number of replicas.
@@ -19,7 +18,8 @@ import tensorflow as tf
 
 class ReplicatedOptimizer:
     """Wraps an optimizer so that `apply_gradients`, called by each replica inside
-    `strategy.run`, sums the gradients across replicas and then updates every copy.
+    `strategy.run`, weighs its gradients by `weight` (n_r / B), sums them across replicas and
+    then updates every copy.
 
     The update itself is the wrapped optimizer's, unchanged: `strategy.extended.update`
     runs it once per replica, on that replica's device, where the mirrored weights, the
@@ -28,14 +28,14 @@ class ReplicatedOptimizer:
     TPUs), `maybe_merge_call` skips the switch to the cross-replica context.
     """
 
-    def __init__(self, optimizer):
-        self.optimizer = optimizer
+    def __init__(self, optimizer, weight: tf.Tensor):
+        self.optimizer, self.weight = optimizer, weight
 
     def apply_gradients(self, grads_and_vars: Iterable[Tuple[Optional[tf.Tensor], tf.Variable]]) -> None:
         pairs = [(grad, var) for grad, var in grads_and_vars if grad is not None]
         variables = [var for _, var in pairs]
         context = tf.distribute.get_replica_context()
-        summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [grad for grad, _ in pairs])
+        summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [grad * self.weight for grad, _ in pairs])
 
         def update(strategy: tf.distribute.Strategy, *grads: tf.Tensor) -> None:
             def on_one_replica(_, *local_grads: tf.Tensor) -> None:

@@ -1,16 +1,16 @@
 """Hyperparameter search: grid or random search, each candidate scored by k-fold cross-validation.
 
-    python -m engine.search --dataset=fashion_mnist --train_subset=6000 --hidden 64 128,64 \
+    python -m engine.experiments.search --dataset=fashion_mnist --train_subset=6000 --hidden 64 128,64 \
         --batch_size 32 128 --epochs 5 --learning_rate 0.01 0.1 --folds 3
-    python -m engine.search --strategy=random --n_iter=8 --learning_rate_range 0.003 0.3 ...
+    python -m engine.experiments.search --strategy=random --n_iter=8 --learning_rate_range 0.003 0.3 ...
 
 Grid search trains every combination of the listed values; random search draws `n_iter` of
-them, and can draw the learning rate from a range (engine/search_space.py says why).
+them, and can draw the learning rate from a range (engine/experiments/search_space.py says why).
 
-Each candidate is scored by `engine.cross_validation` on the first `train_subset` training
+Each candidate is scored by `engine.experiments.cross_validation` on the first `train_subset` training
 images (the test set is never looked at: choosing by it would leak it into the choice). The
 ranked table goes to OUTPUT_DIR/ranking.csv, ranking.md and ranking.png; finished trials are
-recorded in OUTPUT_DIR/results.json as they finish (engine/search_store.py), so a search that
+recorded in OUTPUT_DIR/results.json as they finish (engine/experiments/search_store.py), so a search that
 is stopped or killed picks up where it was when rerun with the same command.
 
 `--jobs N` runs N trials at once in separate processes, each with 1/N of the cores for
@@ -27,11 +27,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from engine import search_report  # noqa: E402
+from engine.experiments import search_report  # noqa: E402
 from engine.errors import ConfigError, DataError  # noqa: E402
-from engine.search_space import candidates  # noqa: E402
-from engine.search_store import ResultsFile, trial_key  # noqa: E402
-from engine.search_trials import run_trials  # noqa: E402
+from engine.experiments.search_space import candidates  # noqa: E402
+from engine.experiments.search_store import ResultsFile, trial_key  # noqa: E402
+from engine.experiments.search_trials import run_trials  # noqa: E402
 
 
 def search(trials: Sequence[Dict], images: np.ndarray, labels: np.ndarray, num_classes: int, output_dir: str,
@@ -137,9 +137,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         check(args.folds, args.jobs, args.train_subset, args.max_trials)
         _check_space(args)
-        from engine import data
+        from engine.data import loading
 
-        dataset = data.load(args.dataset, args.data_dir, args.tfds_dir)
+        dataset = loading.load(args.dataset, args.data_dir, args.tfds_dir)
         images, labels = dataset.train_images[:args.train_subset], dataset.train_labels[:args.train_subset]
         space = {"hidden": args.hidden, "batch_size": args.batch_size, "epochs": args.epochs,
                  "learning_rate": args.learning_rate}

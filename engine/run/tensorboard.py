@@ -1,4 +1,4 @@
-"""TensorBoard logging: an epoch-end callback that writes scalars and weight histograms with `tf.summary`.
+"""TensorBoard logging: a callback that writes scalars and weight histograms with `tf.summary`.
 
     tensorboard --logdir DIR       # then open http://localhost:6006
 
@@ -18,24 +18,25 @@ from typing import Dict
 
 import tensorflow as tf
 
+from engine.callbacks import Callback
+
 SCALARS = ("loss", "accuracy", "val_loss", "val_accuracy", "steps_per_second")
 
 
-class TensorBoardLogger:
+class TensorBoardLogger(Callback):
     """Writes one epoch's scalars and weight histograms to `log_dir` each time it is called.
 
     Example:
       >>> logger = TensorBoardLogger("runs/tb", trainer)
-      >>> trainer.fit(x, y, epochs=5, batch_size=32, on_epoch_end=[logger])
+      >>> trainer.fit(x, y, epochs=5, batch_size=32, callbacks=[logger])
     """
 
     def __init__(self, log_dir: str, trainer):
         self.trainer = trainer
         self.writer = tf.summary.create_file_writer(log_dir)
 
-    def __call__(self, logs: Dict[str, float]) -> None:
-        step = int(logs["epoch"])
-        with self.writer.as_default(step=step):
+    def on_epoch_end(self, epoch: int, logs: Dict[str, float]) -> None:
+        with self.writer.as_default(step=epoch):
             for name in SCALARS:
                 if name in logs:
                     tf.summary.scalar(name, logs[name])

@@ -1,6 +1,6 @@
 """Loading an exported model — a SavedModel directory or a .tflite file — as one kind of classifier.
 
-Both formats hold the same function (engine/export.py): float32 images [N, *image_shape] in
+Both formats hold the same function (engine/deploy/export.py): float32 images [N, *image_shape] in
 [0, 1] -> probabilities [N, num_classes]. Only TensorFlow is needed to run them, not this
 project's classes: the SavedModel through its `serving_default` signature, the TFLite model
 through `tf.lite.Interpreter`, whose input is resized to the batch at hand (TFLite tensors
@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from engine.errors import DataError
-from engine.export import INPUT, LABELS, OUTPUT, SIGNATURE
+from engine.deploy.export import INPUT, LABELS, OUTPUT, SIGNATURE
 
 
 class Classifier:

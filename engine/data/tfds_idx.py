@@ -6,7 +6,7 @@ against TFDS's registry of the original `.gz` files, and they do so for files pu
 in `/usr/share/datasets/fashion-mnist/` and the shared MNIST test set — hold the same
 pixels and labels, but were recompressed, so their `.gz` bytes (and sha256) differ and the
 official builders reject them. This builder reads the IDX files themselves instead, checks
-their contents (`engine.idx.read_idx`, then counts, shapes and label range), and writes them
+their contents (`engine.data.idx.read_idx`, then counts, shapes and label range), and writes them
 through the real TFDS machinery: prepared once into a TFDS data dir, then read back with
 `as_dataset` like any other TFDS dataset.
 
@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from engine.errors import DataError
-from engine.idx import read_idx
+from engine.data.idx import read_idx
 
 # Split -> (images, labels) file names, without the optional `.gz`.
 SPLIT_FILES = {

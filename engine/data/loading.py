@@ -3,7 +3,7 @@
 `load` takes the first route that works, and says which in the result's `source`:
 
 1. mnist / fashion_mnist from IDX files on disk (`data_dir`, or for Fashion-MNIST Debian's
-   copy): checked, prepared once with the project's TFDS builder (`engine.tfds_idx`, which
+   copy): checked, prepared once with the project's TFDS builder (`engine.data.tfds_idx`, which
    explains why TFDS's own builders cannot take these files), then read back from TFDS.
 2. Any TFDS image-classification dataset already prepared in `tfds_dir`.
 3. A TFDS download, but only after a 3-second TCP probe: offline, TFDS would retry for
@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging as absl_logging
 
-from engine import network, tfds_idx
+from engine.data import network, tfds_idx
 from engine.errors import DataError
 
 # Where `apt-get install dataset-fashion-mnist` puts the four IDX files.

@@ -1,4 +1,4 @@
-"""Command-line parsing for the engine's small programs (`python -m engine.tour`, `engine.graph_picture`).
+"""Command-line parsing for the engine's small programs (`python -m engine.tour`, `engine.tour.graph_picture`).
 
 Each program keeps its flags in its own `absl.flags.FlagValues`, not absl's global FLAGS: then
 `train.py` can import a program's functions without a clash of flag names, and tests call its

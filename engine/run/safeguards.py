@@ -1,31 +1,35 @@
-"""What `Trainer.fit` calls to make a run survive: restore, check, checkpoint, stop on a signal.
+"""The callback that makes a run survive: check, checkpoint, stop on a signal.
 
-`fit` stays a plain epoch loop with three hook points (`start`, `block_end`, `epoch_end`);
-this class decides what happens there, in an order that matters:
+`Trainer.fit` stays a plain epoch loop; after each compiled call and each epoch this callback
+decides what happens, in an order that matters:
 
-1. the block's losses are checked first (`engine.faults`): a NaN raises before anything is saved;
+1. the block's losses are checked first (`engine.run.faults`): a NaN raises before anything is saved;
 2. then a checkpoint is written when the global step reaches a multiple of `checkpoint_every`
    (`fit` ends its compiled blocks on those steps, so the boundary is exact), after checking that
    every weight is finite — the last good checkpoint is never replaced by a diverged one;
-3. then a pending SIGINT/SIGTERM (`engine.interrupts`) saves, if step 2 did not, and stops.
+3. then a pending SIGINT/SIGTERM (`engine.run.interrupts`) saves, if step 2 did not, and stops.
 """
 
 from typing import List, Optional
 
 import tensorflow as tf
 
-from engine import faults
-from engine.checkpoints import Checkpointer, Position
-from engine.interrupts import Interrupted, SignalStop
+from engine.callbacks import Callback
+from engine.run import faults
+from engine.run.checkpoints import Checkpointer, Position
+from engine.run.interrupts import Interrupted, SignalStop
 
 
-class Safeguards:
-    """The `guard` argument of `Trainer.fit`.
+class Safeguards(Callback):
+    """A callback for `Trainer.fit`; give `fit` the start's epoch and step as `initial_epoch`
+    and `initial_step` (`fit_arguments()`), and put this callback after any that change the
+    logs or the weights at an epoch's end (early stopping), so that the checkpoint holds them.
 
     Args:
       checkpointer: where the state goes.
       variables: checked to be finite before each save (the model's weights).
-      start: where to begin (a restored `Position`, or the beginning).
+      start: where the run begins (a restored `Position`, or the beginning); its history is
+        continued, so every checkpoint holds every epoch of the run.
       checkpoint_every: also save every this many steps (counted across epochs); 0: epoch ends only.
       stop: the signal flag to honour, or None.
     """
@@ -33,34 +37,38 @@ class Safeguards:
     def __init__(self, checkpointer: Checkpointer, variables: List[tf.Variable], start: Optional[Position] = None,
                  checkpoint_every: int = 0, stop: Optional[SignalStop] = None):
         self.checkpointer, self.variables, self.position = checkpointer, variables, start or Position()
-        self.checkpoint_every, self.stop = checkpoint_every, stop
+        self.history = list(self.position.history)
+        self.cut_every, self.stop = checkpoint_every, stop
         self.steps_per_epoch = 0
 
-    def start(self, steps_per_epoch: int) -> Position:
-        """Returns where `fit` begins; metrics and weights are already restored."""
+    def fit_arguments(self) -> dict:
+        """Where `fit` begins: `initial_epoch` and `initial_step` of the start."""
+        return {"initial_epoch": self.position.epoch, "initial_step": self.position.step}
+
+    def on_train_begin(self, steps_per_epoch: int) -> None:
         if self.position.step > steps_per_epoch:
             raise ValueError(f"the checkpoint is at step {self.position.step} of an epoch of {steps_per_epoch} steps")
         self.steps_per_epoch = steps_per_epoch
-        return self.position
 
     def global_step(self, epoch: int, step: int) -> int:
         return (epoch - 1) * self.steps_per_epoch + step
 
-    def block_end(self, epoch: int, step: int, losses: tf.Tensor, history: List[dict]) -> None:
+    def on_block_end(self, epoch: int, step: int, losses: tf.Tensor) -> None:
         """After a compiled call that ended on `step` of `epoch`: check, maybe save, maybe stop."""
         try:
             faults.check_losses(losses, epoch, step)
         except faults.NumericalFault as fault:
             raise self._diverged(fault) from None
         saved = False
-        if self.checkpoint_every and self.global_step(epoch, step) % self.checkpoint_every == 0:
-            self._save(Position(epoch, step, list(history)))
+        if self.cut_every and self.global_step(epoch, step) % self.cut_every == 0:
+            self._save(Position(epoch, step, list(self.history)))
             saved = True
-        self._stop_if_asked(Position(epoch, step, list(history)), saved)
+        self._stop_if_asked(Position(epoch, step, list(self.history)), saved)
 
-    def epoch_end(self, epoch: int, history: List[dict]) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
         """After epoch `epoch` is logged: always save (the next epoch, step 0), maybe stop."""
-        position = Position(epoch + 1, 0, list(history))
+        self.history.append(logs)
+        position = Position(epoch + 1, 0, list(self.history))
         self._save(position)
         self._stop_if_asked(position, saved=True)
 

@@ -2,7 +2,8 @@
 
 A checkpoint holds the model's weights, the optimizer's (velocity slots, `iterations`, learning
 rate), the running loss/accuracy sums of the epoch in progress, where the run is (epoch, steps
-of it done), the history of finished epochs, and the settings that define the run (`identity`).
+of it done), the history of finished epochs, the state of callbacks that have one (early
+stopping's best epoch and weights), and the settings that define the run (`identity`).
 The shuffle order is not stored: `batches.epoch_batches` recomputes it from (seed, epoch), so
 skipping the steps already done continues with exactly the batches that were left.
 
@@ -13,7 +14,7 @@ previous, complete checkpoint; the two newest are kept.
 
 import dataclasses
 import json
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import tensorflow as tf
 from absl import logging as absl_logging
@@ -41,9 +42,12 @@ class Checkpointer:
       identity: the settings that must match to resume (model shape, data, batch size, seed,
         optimizer): a checkpoint of another run is refused by name, not with a TF traceback.
       max_to_keep: checkpoints kept; older ones are deleted after a newer one is complete.
+      states: more trackable state to save by name (a callback that is a `tf.Module`, such as
+        `EarlyStopping`); the identity should name what makes these present.
     """
 
-    def __init__(self, directory: str, trainer, identity: dict, max_to_keep: int = 2):
+    def __init__(self, directory: str, trainer, identity: dict, max_to_keep: int = 2,
+                 states: Optional[Dict[str, tf.Module]] = None):
         self.directory = directory
         self.identity = json.loads(json.dumps(identity))  # as it reads back: tuples become lists
         self._epoch = tf.Variable(1, dtype=tf.int64, trainable=False)
@@ -51,9 +55,9 @@ class Checkpointer:
         self._history = tf.Variable("[]", dtype=tf.string, trainable=False)
         self._identity = tf.Variable(json.dumps(self.identity, sort_keys=True), dtype=tf.string, trainable=False)
         self.checkpoint = tf.train.Checkpoint(
-            model=trainer.model, optimizer=trainer.optimizer, loss=trainer.loss_metric,
-            accuracy=trainer.accuracy_metric, epoch=self._epoch, step=self._step,
-            history=self._history, identity=self._identity)
+            model=trainer.model, optimizer=trainer.optimizer, loss=trainer.train_loss,
+            accuracy=trainer.train_accuracy, epoch=self._epoch, step=self._step,
+            history=self._history, identity=self._identity, **(states or {}))
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=max_to_keep)
 
     @property

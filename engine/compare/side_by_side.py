@@ -1,0 +1,45 @@
+"""`train.py --compare_keras`: the engine and tf.keras trained side by side, printed as a table.
+
+The job around `parity.compare`: load the data as a training run does, print one row per epoch
+as both sides finish it, then the summary; write parity.json and parity.png. Kept out of
+`engine.run.job` so that a plain training run never imports Keras.
+"""
+
+import os
+from typing import Callable
+
+from engine.compare import parity
+from engine.errors import ConfigError
+from engine.run import plots
+from engine.run.config import TrainConfig, check_output_dir
+from engine.run.job import announce_device, load_data
+
+
+def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = print) -> parity.ParityReport:
+    """Trains the engine and tf.keras side by side (engine/compare/parity.py); writes parity.json and parity.png."""
+    check_output_dir(config.output_dir)
+    if config.strategy != "none":
+        raise ConfigError(f"--compare_keras trains on one device; drop --strategy={config.strategy}")
+    announce_device(config, print_fn)
+    dataset = load_data(config, print_fn)
+    setup = parity.ParitySetup(hidden=config.hidden, learning_rate=config.learning_rate, momentum=config.momentum,
+                               nesterov=config.nesterov, batch_size=config.batch_size, epochs=config.epochs,
+                               mode=config.mode, steps_per_execution=config.steps_per_execution, seed=config.seed)
+    header = (f"{'epoch':>5} | {'engine loss':>11} {'acc':>6} | {'keras loss':>10} {'acc':>6} | "
+              f"{'|d loss|':>8} {'|d acc|':>7} | {'engine test acc':>15} {'keras test acc':>14} | {'engine s':>8} {'keras s':>7}")
+    print_fn(header)
+    print_fn("-" * len(header))
+    report = parity.compare(setup, (dataset.train_images, dataset.train_labels),
+                            (dataset.test_images, dataset.test_labels), on_epoch=lambda row: print_fn(
+        f"{row['epoch']:>5} | {row['engine_loss']:>11.4f} {row['engine_accuracy']:>6.4f} | "
+        f"{row['keras_loss']:>10.4f} {row['keras_accuracy']:>6.4f} | "
+        f"{abs(row['engine_loss'] - row['keras_loss']):>8.1e} {abs(row['engine_accuracy'] - row['keras_accuracy']):>7.1e} | "
+        f"{row['engine_test_accuracy']:>15.4f} {row['keras_test_accuracy']:>14.4f} | "
+        f"{row['engine_seconds']:>8.1f} {row['keras_seconds']:>7.1f}"))
+    for key, value in report.summary().items():
+        print_fn(f"{key}: {value:.3g}")
+    report.to_json(os.path.join(config.output_dir, "parity.json"))
+    plots.plot_parity(report.epochs, os.path.join(config.output_dir, "parity.png"),
+                      title=f"{dataset.name}: engine ({config.mode}) vs tf.keras fit, same weights and batches")
+    print_fn(f"Wrote {config.output_dir}/parity.json and {config.output_dir}/parity.png")
+    return report

@@ -1,0 +1,3 @@
+"""The run around a training: the job `train.py` drives, its settings and flags, and the
+callbacks that make a run survive and report (checkpoints and resume, NaN and signal guards,
+early stopping, TensorBoard, progress, plots), with device choice and determinism."""
