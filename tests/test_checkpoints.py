@@ -12,6 +12,7 @@ from engine.run import faults
 from engine.run.checkpoints import Checkpointer, Position
 from engine.errors import ConfigError, DataError
 from engine.run.interrupts import Interrupted, SignalStop
+from engine.run.early_stopping import EarlyStopping
 from engine.run.safeguards import Safeguards
 from engine.batches import execution_blocks
 from engine.callbacks import LambdaCallback
@@ -123,3 +124,40 @@ def test_bad_training_data_is_refused_before_any_step(images, labels, error, mes
     with pytest.raises(error, match=message):
         trainer.fit(images, labels, epochs=1, batch_size=2)
     assert int(trainer.optimizer.iterations) == 0
+
+
+def test_early_stopping_resumed_mid_way_stops_where_the_uninterrupted_run_stops(tmp_path):
+    """Its best value, best epoch, wait count and best weights are in the checkpoint.
+
+    A min_delta no real gain can beat makes epoch 1 the best and the stop certain: after epoch 3
+    (patience 2). The run is stopped in epoch 3; a resumed stopper that forgot epochs 1 and 2 would
+    take epoch 3 as its best and stop two epochs later, holding other weights.
+    """
+    tf.config.experimental.enable_op_determinism()
+    x, y = small_problem(100)  # 13 steps of 8 per epoch
+
+    def run(directory, start_from_checkpoint=False, stop=None, before=()):
+        trainer, _ = trainer_and_checkpointer(directory, "graph", seed=99 if start_from_checkpoint else 3)
+        stopper = EarlyStopping(trainer, "val_loss", patience=2, min_delta=100.0)
+        checkpointer = Checkpointer(str(directory), trainer, {"hidden": [16]}, states={"early_stopping": stopper})
+        start = checkpointer.restore() if start_from_checkpoint else Position()
+        guard = Safeguards(checkpointer, list(trainer.model.trainable_variables), start, checkpoint_every=5, stop=stop)
+        trainer.fit(x, y, epochs=10, batch_size=8, validation_data=small_problem(40, seed=1),
+                    callbacks=[*before, stopper, guard], **guard.fit_arguments())
+        return trainer, stopper, guard.history
+
+    reference, reference_stopper, reference_history = run(tmp_path / "reference")
+    assert (reference_stopper.stopped_epoch, reference_stopper.best_epoch) == (3, 1)
+
+    def terminate_in_epoch_3(epoch, step, losses):
+        if epoch == 3 and step >= 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with SignalStop() as stop, pytest.raises(Interrupted):
+        run(tmp_path / "run", stop=stop, before=[LambdaCallback(on_block_end=terminate_in_epoch_3)])
+    resumed, resumed_stopper, resumed_history = run(tmp_path / "run", start_from_checkpoint=True)
+    assert (resumed_stopper.stopped_epoch, resumed_stopper.best_epoch, resumed_stopper.best) == \
+        (reference_stopper.stopped_epoch, reference_stopper.best_epoch, reference_stopper.best)
+    assert numbers(resumed_history) == numbers(reference_history)
+    for variable, expected in zip(resumed.model.trainable_variables, reference.model.trainable_variables):
+        np.testing.assert_array_equal(variable.numpy(), expected.numpy())

@@ -66,7 +66,7 @@ def test_rerunning_an_early_stopped_run_resumes_to_its_end_and_trains_nothing_mo
                          validation_split=0.2)
     lines: list = []
     rerun = job.run(config, print_fn=lines.append)
-    assert "already stopped early after epoch 2, holding its best weights: nothing left to train" in "\n".join(lines)
+    assert "already stopped early after epoch 2: nothing left to train; its best weights are restored" in "\n".join(lines)
     assert not any(line.startswith("Epoch ") for line in lines)
     assert rerun["epochs"] == results["epochs"]
     assert rerun["test"] == results["test"]

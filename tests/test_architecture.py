@@ -1,0 +1,111 @@
+"""The folders show the architecture: a small core, layers on top of it, rings around both.
+
+- The core is the modules directly in `engine/` (at most 12): the math, the step, the trainer,
+  the execution modes. They import only the standard library, numpy, tensorflow and each other.
+- `layers/` is what a model is made of: it imports only the core and itself.
+- The rings are the subpackages of `engine/`; they may import anything of the project, but
+  nothing in the core or in `layers/` imports a ring.
+
+Read from the source with `ast`, so a lazy import inside a function counts as much as one at
+the top of a file.
+"""
+
+import ast
+import pathlib
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CORE = sorted(path.stem for path in (REPO / "engine").glob("*.py"))
+RINGS = sorted(path.name for path in (REPO / "engine").iterdir() if (path / "__init__.py").is_file())
+THIRD_PARTY_OF_THE_CORE = {"numpy", "tensorflow"}
+
+
+def imported_modules(path: pathlib.Path):
+    """Every absolute module name `path` imports, at any depth of its code."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "engine":  # `from engine import losses`: the names are modules
+                yield from (f"engine.{alias.name}" for alias in node.names)
+            else:
+                yield node.module
+
+
+def project_part(module: str) -> str:
+    """'core', 'ring', 'layers', 'stdlib', 'numpy/tensorflow' or 'other' for an imported module."""
+    top, _, rest = module.partition(".")
+    if top == "engine":
+        return "ring" if rest.split(".")[0] in RINGS else "core"
+    if top == "layers":
+        return "layers"
+    if top in sys.stdlib_module_names or top == "__future__":
+        return "stdlib"
+    return "numpy/tensorflow" if top in THIRD_PARTY_OF_THE_CORE else "other"
+
+
+def test_the_core_is_at_most_twelve_modules_and_the_rings_are_packages():
+    assert len(CORE) <= 12, CORE
+    assert {"activations", "initializers", "losses", "optimizers", "metrics", "training", "execution"} <= set(CORE)
+    assert set(RINGS) == {"run", "data", "distribute", "experiments", "deploy", "compare", "tour"}
+
+
+@pytest.mark.parametrize("stem", CORE)
+def test_a_core_module_imports_only_the_standard_library_numpy_tensorflow_and_the_core(stem):
+    wrong = [module for module in imported_modules(REPO / "engine" / f"{stem}.py")
+             if project_part(module) not in ("stdlib", "numpy/tensorflow", "core")]
+    assert not wrong, f"engine/{stem}.py imports {wrong}"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "layers").glob("*.py")), ids=lambda path: path.name)
+def test_layers_import_only_the_core_and_themselves(path):
+    wrong = [module for module in imported_modules(path)
+             if project_part(module) not in ("stdlib", "numpy/tensorflow", "core", "layers")]
+    assert not wrong, f"layers/{path.name} imports {wrong}"
+
+
+def test_the_import_rules_see_a_ring_import_in_a_function_body(tmp_path):
+    """The checker itself: a lazy ring import inside a function is found."""
+    module = tmp_path / "lazy.py"
+    module.write_text("def f():\n    from engine.run import job\n    import keras\n")
+    assert [project_part(name) for name in imported_modules(module)] == ["ring", "other"]
+
+
+def test_the_modes_a_flag_accepts_are_the_modes_the_core_runs():
+    """engine/run/config.py repeats the modes so a flag is checked before TensorFlow loads."""
+    from engine import execution
+    from engine.run import config
+
+    assert config.MODES == execution.MODES
+
+
+def source_of(module: str):
+    """The file of a project module (a package's __init__.py), or None for a name inside a module."""
+    path = REPO.joinpath(*module.split("."))
+    for candidate in (path / "__init__.py", path.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def project_imports(module: str, seen=None) -> set:
+    """Every module `module` imports, following the project's own modules transitively."""
+    seen = set() if seen is None else seen
+    for name in imported_modules(source_of(module)):
+        if name not in seen:
+            seen.add(name)
+            if project_part(name) in ("core", "ring", "layers") and source_of(name) is not None:
+                project_imports(name, seen)
+    return seen
+
+
+def test_a_plain_training_run_does_not_import_the_keras_comparison():
+    """The job `train.py` runs without --compare_keras reaches neither Keras nor engine.compare.
+
+    (TensorFlow 2.21 itself imports the `keras` package while it loads, so this is read from the
+    project's own imports rather than from `sys.modules`.)"""
+    reached = project_imports("engine.run.job")
+    assert "engine.training" in reached and "engine.run.checkpoints" in reached, "the walk follows the project"
+    assert not [name for name in reached if name.split(".")[0] == "keras" or name.startswith("engine.compare")]
