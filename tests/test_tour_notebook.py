@@ -5,6 +5,7 @@ terminal from the same seed, every code cell run and every figure inline."""
 import base64
 import io
 import re
+import sys
 import textwrap
 
 import matplotlib.image
@@ -77,6 +78,16 @@ def test_terminal_and_notebook_print_the_same_numbers_from_the_same_seed(fashion
     assert re.fullmatch(r"step   50: batch loss \d\.\d{4}, epoch so far: loss \d\.\d{4}, accuracy \d\.\d{4}", printed[0])
     terminal = [line for line in lines if line.startswith(("step ", "epoch 1 "))]
     assert terminal == printed
+
+
+def test_a_failing_cell_stops_the_run_and_keeps_its_traceback():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys\nprint(sys.executable)"),
+                                               nbformat.v4.new_code_cell("1 / 0"),
+                                               nbformat.v4.new_code_cell("print('never')")])
+    assert execute(notebook) == "ZeroDivisionError: division by zero"
+    assert stdout_of(notebook.cells[:1]).strip() == sys.executable  # the kernel is this interpreter
+    assert [output.output_type for output in notebook.cells[1].outputs] == ["error"]
+    assert notebook.cells[2].execution_count is None and not notebook.cells[2].outputs
 
 
 @pytest.mark.slow

@@ -37,6 +37,9 @@ def plot_histories(histories: Dict[str, Sequence[Dict[str, float]]], path: str, 
 def plot_prediction(image: np.ndarray, probabilities: Sequence[float], class_names: Sequence[str], path: str,
                     title: str = "") -> None:
     """Writes a PNG of one image [H, W] in [0, 1] beside the bar chart of a model's probabilities for it."""
+    if len(probabilities) != len(class_names):
+        raise ValueError(f"plot_prediction got {len(probabilities)} probabilities for {len(class_names)} class names: "
+                         "expected one probability per class")
     figure, (picture, bars) = plt.subplots(1, 2, figsize=(9, 3.5), gridspec_kw={"width_ratios": [1, 1.6]})
     picture.imshow(image, cmap="gray", vmin=0.0, vmax=1.0)
     picture.axis("off")

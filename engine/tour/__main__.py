@@ -5,6 +5,7 @@ Jupyter notebook to PATH and executes it in a kernel of this interpreter, so eve
 and every figure is saved in the file (engine/tour/notebook.py; needs the `test` extra).
 """
 
+import logging
 import os
 import sys
 from typing import Sequence
@@ -53,10 +54,12 @@ def _write_notebook(path: str, sections: Sequence[str], output_dir: str) -> int:
     except ImportError as error:
         return cli.error_line(PROGRAM, f"--notebook needs {error.name}, which is not installed: "
                                        "pip install -e '.[test]'")
+    # jupyter_client warns through this logger when it tidies a finished kernel's sockets away; nothing to act on.
+    logging.getLogger("traitlets").setLevel(logging.ERROR)
     seconds, failed = notebook.write(path, sections, output_dir)
     if failed:
         return cli.error_line(PROGRAM, f"a cell of {path} failed ({failed}); the notebook holds its traceback")
-    print(f"Wrote {path}: {len(sections)} sections, executed in {seconds:.0f} s", flush=True)
+    print(f"Wrote {path}: {len(sections)} section{'s' * (len(sections) > 1)}, executed in {seconds:.0f} s", flush=True)
     return 0
 
 

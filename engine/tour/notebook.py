@@ -63,9 +63,11 @@ def execute(notebook: nbformat.NotebookNode, timeout: int = TIMEOUT) -> Optional
     with tempfile.TemporaryDirectory() as kernels:
         write_kernel_spec(os.path.join(kernels, KERNEL))  # argv: [sys.executable, "-m", "ipykernel_launcher", ...]
         manager = AsyncKernelManager(kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]))
-        # TensorFlow's C++ start-up lines go to the terminal, as in the terminal tour, not into a cell.
+        # TensorFlow's C++ start-up lines go to the terminal, as in the terminal tour, not into a cell;
+        # the kernel's own warnings (a local kernel over TCP is "unencrypted") are noise for a course.
         client = NotebookClient(notebook, km=manager, timeout=timeout, resources={"metadata": {"path": os.getcwd()}},
-                                extra_arguments=["--IPKernelApp.capture_fd_output=False"])
+                                shutdown_kernel="immediate",
+                                extra_arguments=["--IPKernelApp.capture_fd_output=False", "--IPKernelApp.log_level=ERROR"])
         try:
             client.execute(env=env)
         except CellExecutionError as error:
