@@ -6,7 +6,7 @@
 # the gradient of the loss with respect to every weight, and move each weight a little against
 # its gradient (SGD: `w <- w - 0.01 * dloss/dw`). One pass over every batch is an epoch.
 #
-# Below is one epoch on the first `course.TRAIN_SUBSET` Fashion-MNIST training images, with the
+# Below is one epoch on the first 6,000 Fashion-MNIST training images (`course.TRAIN_SUBSET`), with the
 # engine's model, loss and optimizer and nothing else: no `Trainer`. The batches are the ones
 # `Trainer.fit` takes (`epoch_batches`: a shuffle drawn from the seed and the epoch number), so the
 # numbers are exactly those of `Trainer(...).fit` in eager mode (`tests/test_tour_loop.py` checks).
