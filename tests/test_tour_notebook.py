@@ -58,7 +58,7 @@ def test_the_sections_that_draw_are_the_training_ones():
     assert DRAWING == ["fit", "sizes", "early_stopping", "search", "export"]
 
 
-def test_the_terminal_runs_and_prints_the_same_code_cells(capsys):
+def test_the_terminal_runs_and_prints_the_same_code_cells():
     lines = []
     tour.run("graph", lines.append)
     text = "\n".join(lines)
