@@ -1,5 +1,6 @@
-"""The guided tour: every section runs and prints the values it explains (sections called in-process;
-one subprocess checks the module's entry point)."""
+"""The guided tour in the terminal: the first sections run and print the values they explain (called
+in-process; the training sections have their own tests), and the command line checks its flags before
+TensorFlow is imported. The notebook rendering is tests/test_tour_notebook.py."""
 
 import re
 import subprocess
@@ -74,9 +75,37 @@ def test_the_module_rejects_an_unknown_section_with_one_line_and_exit_2():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "python -m engine.tour: error: --sections got lists: expected a comma-separated list of "
-        "tensors, eager, graph, models"]
+        "tensors, eager, graph, models, loop, fit, sizes, early_stopping, search, export"]
 
 
 def test_running_an_unknown_section_from_code_names_the_choices():
-    with pytest.raises(ValueError, match=r"unknown tour section 'lists': expected one of tensors, eager, graph, models"):
+    with pytest.raises(ValueError, match=r"unknown tour section 'lists': expected one of tensors, eager, graph, models, "
+                                         r"loop, fit, sizes, early_stopping, search, export$"):
         tour.run("lists")
+
+
+def test_the_terminal_shows_each_explanation_and_code_cell_before_its_output():
+    text = printed("eager")
+    assert text.index("## 2. Eager execution") < text.index("    x = tf.reshape(tf.range(24.0), [6, 4])") \
+        < text.index("tf.reduce_mean(x) = 11.5 ")
+
+
+def test_help_exits_0_without_importing_tensorflow():
+    code = ("import sys; from engine.tour.__main__ import main; status = main(['tour', '--help']); "
+            "sys.exit(status if 'tensorflow' not in sys.modules else 3)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "--notebook" in result.stdout and "--sections" in result.stdout and "--output_dir" in result.stdout
+
+
+def test_a_notebook_path_without_ipynb_is_one_error_line(capsys, tmp_path):
+    assert main(["tour", f"--notebook={tmp_path / 'course.json'}"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"python -m engine.tour: error: --notebook got {tmp_path / 'course.json'}: expected a path ending in .ipynb"]
+
+
+def test_a_notebook_in_a_missing_directory_is_one_error_line(capsys, tmp_path):
+    assert main(["tour", f"--notebook={tmp_path / 'missing' / 'course.ipynb'}"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"python -m engine.tour: error: --notebook {tmp_path / 'missing' / 'course.ipynb'}: "
+        f"directory {tmp_path / 'missing'} does not exist"]

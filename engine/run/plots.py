@@ -1,8 +1,9 @@
-"""The training figure: loss and accuracy per epoch, training and validation side by side."""
+"""The training figures: loss and accuracy per epoch (one run, or several compared), and a prediction."""
 
 from typing import Dict, Sequence
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only: works on machines without a display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -17,6 +18,41 @@ def plot_history(history: Sequence[Dict[str, float]], path: str, title: str = ""
         if history and f"val_{metric}" in history[0]:
             axis.plot(epochs, [logs[f"val_{metric}"] for logs in history], "s--", label=f"validation {metric}")
     _save(figure, axes, path, title)
+
+
+def plot_histories(histories: Dict[str, Sequence[Dict[str, float]]], path: str, title: str = "") -> None:
+    """Writes a two-panel PNG (loss | accuracy) with one curve per run, to compare runs (batch sizes, widths).
+
+    Each run's validation curve is drawn when it has one, else its training curve.
+    """
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for label, history in histories.items():
+        for axis, metric in zip(axes, ("loss", "accuracy")):
+            key = f"val_{metric}" if f"val_{metric}" in history[0] else metric
+            axis.plot([logs["epoch"] for logs in history], [logs[key] for logs in history], "o-",
+                      label=label if key.startswith("val_") else f"{label} (training)")
+    _save(figure, axes, path, title)
+
+
+def plot_prediction(image: np.ndarray, probabilities: Sequence[float], class_names: Sequence[str], path: str,
+                    title: str = "") -> None:
+    """Writes a PNG of one image [H, W] in [0, 1] beside the bar chart of a model's probabilities for it."""
+    if len(probabilities) != len(class_names):
+        raise ValueError(f"plot_prediction got {len(probabilities)} probabilities for {len(class_names)} class names: "
+                         "expected one probability per class")
+    figure, (picture, bars) = plt.subplots(1, 2, figsize=(9, 3.5), gridspec_kw={"width_ratios": [1, 1.6]})
+    picture.imshow(image, cmap="gray", vmin=0.0, vmax=1.0)
+    picture.axis("off")
+    bars.barh(range(len(class_names)), probabilities)
+    bars.set_yticks(range(len(class_names)), class_names)
+    bars.invert_yaxis()  # class 0 at the top, as labels.txt lists them
+    bars.set_xlim(0.0, 1.0)
+    bars.set_xlabel("probability")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def plot_parity(epochs: Sequence[Dict[str, float]], path: str, title: str = "") -> None:

@@ -1,5 +1,11 @@
-"""`python -m engine.tour [--sections=tensors,eager,graph,models]`: runs the chosen sections in order."""
+"""`python -m engine.tour [--sections=tensors,eager,...] [--notebook=PATH.ipynb] [--output_dir=runs/tour]`.
 
+Without --notebook, runs the chosen sections in order in the terminal. With it, writes them as a
+Jupyter notebook to PATH and executes it in a kernel of this interpreter, so every cell's output
+and every figure is saved in the file (engine/tour/notebook.py; needs the `test` extra).
+"""
+
+import logging
 import os
 import sys
 from typing import Sequence
@@ -15,10 +21,14 @@ PROGRAM = "python -m engine.tour"
 FLAGS = cli.new_flag_values()
 flags.DEFINE_list("sections", list(tour.SECTIONS), f"Sections to run, comma-separated: {', '.join(tour.SECTIONS)}.",
                   flag_values=FLAGS)
+flags.DEFINE_string("notebook", None, "Write the sections as a Jupyter notebook to this .ipynb path and execute it, "
+                    "outputs and figures saved in it (needs pip install -e '.[test]').", flag_values=FLAGS)
+flags.DEFINE_string("output_dir", "runs/tour", "Where the sections write their figures and the exported model.",
+                    flag_values=FLAGS)
 
 
 def main(argv: Sequence[str]) -> int:
-    """Checks --sections (before TensorFlow is imported), then runs them; returns the exit status."""
+    """Checks the flags (before TensorFlow is imported), then runs the tour; returns the exit status."""
     stop = cli.parse(FLAGS, argv, PROGRAM)
     if stop:
         return stop[0]
@@ -26,8 +36,30 @@ def main(argv: Sequence[str]) -> int:
     if unknown or not FLAGS.sections:
         return cli.error_line(PROGRAM, f"--sections got {','.join(unknown) or 'nothing'}: expected a "
                                        f"comma-separated list of {', '.join(tour.SECTIONS)}")
+    if FLAGS.notebook is not None:
+        return _write_notebook(FLAGS.notebook, FLAGS.sections, FLAGS.output_dir)
     for section in FLAGS.sections:
-        tour.run(section, lambda line: print(line, flush=True))
+        tour.run(section, output_dir=FLAGS.output_dir)
+    return 0
+
+
+def _write_notebook(path: str, sections: Sequence[str], output_dir: str) -> int:
+    if not path.endswith(".ipynb"):
+        return cli.error_line(PROGRAM, f"--notebook got {path}: expected a path ending in .ipynb")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return cli.error_line(PROGRAM, f"--notebook {path}: directory {folder} does not exist")
+    try:
+        from engine.tour import notebook
+    except ImportError as error:
+        return cli.error_line(PROGRAM, f"--notebook needs {error.name}, which is not installed: "
+                                       "pip install -e '.[test]'")
+    # jupyter_client warns through this logger when it tidies a finished kernel's sockets away; nothing to act on.
+    logging.getLogger("traitlets").setLevel(logging.ERROR)
+    seconds, failed = notebook.write(path, sections, output_dir)
+    if failed:
+        return cli.error_line(PROGRAM, f"a cell of {path} failed ({failed}); the notebook holds its traceback")
+    print(f"Wrote {path}: {len(sections)} section{'s' * (len(sections) > 1)}, executed in {seconds:.0f} s", flush=True)
     return 0
 
 
