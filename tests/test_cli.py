@@ -1,6 +1,7 @@
 """train.py as a user runs it: in a subprocess, on real data, and with every kind of bad flag."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,16 @@ def test_asking_for_a_device_the_machine_lacks_says_so(tmp_path):
         pytest.skip(reason="this machine has a GPU: the request would succeed")
     result = run_train("--device=gpu", "--dataset=fashion_mnist", f"--output_dir={tmp_path}")
     assert_one_clear_error(result, "--device=gpu: TensorFlow sees no GPU")
+
+
+def test_train_and_search_default_to_the_data_set_readme_trains_first():
+    import train
+    from engine.experiments import search
+    from engine.run.config import TrainConfig
+    from tests.test_docs import readme_commands
+
+    readme_dataset = re.search(r"--dataset=(\w+)", readme_commands()[0]).group(1)
+    assert readme_dataset == "fashion_mnist"
+    assert train.FLAGS["dataset"].default == readme_dataset
+    assert search.parse_args([]).dataset == readme_dataset
+    assert TrainConfig().dataset == readme_dataset
