@@ -26,9 +26,10 @@ def visible_epoch_ticks(figure) -> list:
     return ticks
 
 
-def test_a_two_epoch_history_has_ticks_on_whole_epochs_only():
-    for panel in visible_epoch_ticks(plots.history_figure(history(2))):
-        assert panel and all(tick == int(tick) for tick in panel), panel  # not 1.2, 1.4, ...
+def test_a_short_history_has_ticks_on_its_whole_epochs_only():
+    for epochs in (1, 2):
+        for panel in visible_epoch_ticks(plots.history_figure(history(epochs))):
+            assert panel == list(range(1, epochs + 1)), panel  # not 0.96, 0.98, ... nor 1.2, 1.4, ...
 
 
 def test_a_one_epoch_parity_figure_marks_both_sides_and_a_long_one_ticks_whole_epochs():
@@ -38,6 +39,7 @@ def test_a_one_epoch_parity_figure_marks_both_sides_and_a_long_one_ticks_whole_e
         assert {line.get_label().split()[0] for line in lines} == {"engine", "tf.keras"}
         for line in lines:  # one point per curve: without a marker, a side is invisible
             assert line.get_marker() not in (None, "", "None", " "), line.get_label()
+    assert visible_epoch_ticks(figure) == [[1], [1]]
     for panel in visible_epoch_ticks(plots.parity_figure(parity_rows(7))):
         assert all(tick == int(tick) for tick in panel), panel
 

@@ -56,7 +56,7 @@ def _label(figure: Figure, axes, title: str) -> None:
     for axis, metric in zip(axes, ("loss", "accuracy")):
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # not 1.2, 1.4, ... for a 2-epoch run
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # not 1.2, 1.4, ..., nor 0.96 for 1 epoch
         axis.grid(alpha=0.3)
         axis.legend()
     if title:
