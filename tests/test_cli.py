@@ -108,7 +108,16 @@ def test_compare_keras_prints_the_side_by_side_table_and_writes_parity_files(sma
     result = run_train("--compare_keras", "--dataset=mnist", f"--data_dir={small_mnist_dir}",
                        f"--tfds_dir={tmp_path / 'tfds'}", "--epochs=2", "--hidden=32", f"--output_dir={out}")
     assert result.returncode == 0, result.stderr[-3000:]
-    header = next(line for line in result.stdout.splitlines() if line.lstrip().startswith("epoch |"))
+    lines = result.stdout.splitlines()
+    header_at = next(at for at, line in enumerate(lines) if line.lstrip().startswith("epoch |"))
+    before_the_table = "\n".join(lines[:header_at])  # the engine trains both epochs before Keras's first row
+    for said in ("Steps: the first 63 batches", "engine: epoch 1/2 trained - loss", "engine: epoch 2/2 trained",
+                 "tf.keras: compile + fit"):
+        assert said in before_the_table, said
+    assert re.search(r"^first_relu_split_step: (none \(no ReLU split in the first \d+ steps\)|[1-9]\d* \(the "
+                     r"first step where a hidden unit is on in one model and off in the other\))$",
+                     result.stdout, re.M), result.stdout[-1500:]
+    header = lines[header_at]
     assert "engine loss" in header and "keras loss" in header and "|d loss|" in header and "keras s" in header
     rows = [line for line in result.stdout.splitlines() if line.strip()[:1].isdigit() and "|" in line]
     assert [row.split("|")[0].strip() for row in rows] == ["1", "2"]
