@@ -3,8 +3,8 @@
 The job around `parity.compare`: load the data as a training run does, say what is being compared
 and when each engine epoch is trained (the engine trains all epochs before Keras starts, so the
 first row comes late), print one row per epoch as Keras finishes it, then the summary; write
-parity.json and parity.png. Kept out of
-`engine.run.job` so that a plain training run never imports Keras.
+parity.json and parity.png. Kept out of `engine.run.job` so that a plain training run never
+imports Keras.
 """
 
 import os
