@@ -16,8 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("dataset", "mnist", "mnist, fashion_mnist, or another TFDS image-classification dataset. "
-                    "Offline, the default mnist falls back to Fashion-MNIST when that is installed (announced).")
+flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist (Debian's copy, offline), mnist, or another TFDS "
+                    "image-classification dataset.")
 flags.DEFINE_string("data_dir", None, "Directory holding the four IDX files (train-images-idx3-ubyte.gz, ...).")
 flags.DEFINE_string("tfds_dir", None, "TensorFlow Datasets data directory (default ~/tensorflow_datasets).")
 flags.DEFINE_integer("epochs", 30, "Passes over the training set.")
@@ -68,8 +68,6 @@ def config_from_flags():
                           f"got {','.join(FLAGS.hidden)}") from None
     return TrainConfig(
         dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, tfds_dir=FLAGS.tfds_dir,
-        # An explicit --dataset=mnist is never swapped for another data set; the default may be.
-        fallback_dataset=None if FLAGS["dataset"].present else "fashion_mnist",
         epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, hidden=hidden,
         learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov,
         seed=FLAGS.seed, mode=FLAGS.mode, steps_per_execution=FLAGS.steps_per_execution, device=FLAGS.device,

@@ -1,6 +1,7 @@
 """train.py as a user runs it: in a subprocess, on real data, and with every kind of bad flag."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -107,7 +108,16 @@ def test_compare_keras_prints_the_side_by_side_table_and_writes_parity_files(sma
     result = run_train("--compare_keras", "--dataset=mnist", f"--data_dir={small_mnist_dir}",
                        f"--tfds_dir={tmp_path / 'tfds'}", "--epochs=2", "--hidden=32", f"--output_dir={out}")
     assert result.returncode == 0, result.stderr[-3000:]
-    header = next(line for line in result.stdout.splitlines() if line.lstrip().startswith("epoch |"))
+    lines = result.stdout.splitlines()
+    header_at = next(at for at, line in enumerate(lines) if line.lstrip().startswith("epoch |"))
+    before_the_table = "\n".join(lines[:header_at])  # the engine trains both epochs before Keras's first row
+    for said in ("Steps: the first 63 batches", "engine: epoch 1/2 trained - loss", "engine: epoch 2/2 trained",
+                 "tf.keras: compile + fit"):
+        assert said in before_the_table, said
+    assert re.search(r"^first_relu_split_step: (none \(no ReLU split in the first \d+ steps\)|[1-9]\d* \(the "
+                     r"first step where a hidden unit is on in one model and off in the other\))$",
+                     result.stdout, re.M), result.stdout[-1500:]
+    header = lines[header_at]
     assert "engine loss" in header and "keras loss" in header and "|d loss|" in header and "keras s" in header
     rows = [line for line in result.stdout.splitlines() if line.strip()[:1].isdigit() and "|" in line]
     assert [row.split("|")[0].strip() for row in rows] == ["1", "2"]
@@ -126,3 +136,16 @@ def test_asking_for_a_device_the_machine_lacks_says_so(tmp_path):
         pytest.skip(reason="this machine has a GPU: the request would succeed")
     result = run_train("--device=gpu", "--dataset=fashion_mnist", f"--output_dir={tmp_path}")
     assert_one_clear_error(result, "--device=gpu: TensorFlow sees no GPU")
+
+
+def test_train_and_search_default_to_the_data_set_readme_trains_first():
+    import train
+    from engine.experiments import search
+    from engine.run.config import TrainConfig
+    from tests.test_docs import readme_commands
+
+    readme_dataset = re.search(r"--dataset=(\w+)", readme_commands()[0]).group(1)
+    assert readme_dataset == "fashion_mnist"
+    assert train.FLAGS["dataset"].default == readme_dataset
+    assert search.parse_args([]).dataset == readme_dataset
+    assert TrainConfig().dataset == readme_dataset

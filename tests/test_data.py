@@ -11,10 +11,8 @@ import pytest
 from engine.data import loading, network
 from engine.errors import DataError
 from engine.data.idx import read_idx, write_idx
+from tests.conftest import MNIST_T10K
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t10k"
-needs_mnist = pytest.mark.skipif(not SHARED_MNIST.is_dir(),
-                                 reason=f"real MNIST test set not at {SHARED_MNIST}")
 needs_fashion_mnist = pytest.mark.skipif(
     not loading.DEBIAN_FASHION_MNIST.is_dir(),
     reason=f"no {loading.DEBIAN_FASHION_MNIST} (apt-get install dataset-fashion-mnist)")
@@ -22,20 +20,20 @@ needs_fashion_mnist = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def t10k():
-    """The real MNIST test set: uint8 images [10000, 28, 28], labels [10000]."""
-    return (read_idx(SHARED_MNIST / "t10k-images-idx3-ubyte.gz"),
-            read_idx(SHARED_MNIST / "t10k-labels-idx1-ubyte.gz"))
+    """Real MNIST digits (the repository's 2,500): uint8 images [2500, 28, 28], labels [2500]."""
+    return (read_idx(MNIST_T10K / "t10k-images-idx3-ubyte.gz"),
+            read_idx(MNIST_T10K / "t10k-labels-idx1-ubyte.gz"))
 
 
 @pytest.fixture(scope="module")
 def mnist_files(tmp_path_factory, t10k):
-    """Real MNIST digits as a dataset: the first 8000 as train-*, the last 2000 as t10k-*."""
+    """Real MNIST digits as a dataset: the first 2000 as train-*, the last 500 as t10k-*."""
     directory = tmp_path_factory.mktemp("mnist_files")
     images, labels = t10k
-    write_idx(directory / "train-images-idx3-ubyte.gz", images[:8000])
-    write_idx(directory / "train-labels-idx1-ubyte.gz", labels[:8000])
-    write_idx(directory / "t10k-images-idx3-ubyte.gz", images[8000:])
-    write_idx(directory / "t10k-labels-idx1-ubyte", labels[8000:])  # raw IDX works too
+    write_idx(directory / "train-images-idx3-ubyte.gz", images[:2000])
+    write_idx(directory / "train-labels-idx1-ubyte.gz", labels[:2000])
+    write_idx(directory / "t10k-images-idx3-ubyte.gz", images[2000:])
+    write_idx(directory / "t10k-labels-idx1-ubyte", labels[2000:])  # raw IDX works too
     return directory
 
 
@@ -58,7 +56,6 @@ def prepared_dirs(tfds_dir: Path) -> list[Path]:
     return sorted(tfds_dir.glob("scratchflow_idx/*/idx_images/mnist/1.0.0"))
 
 
-@needs_mnist
 def test_idx_files_are_prepared_once_with_tfds_and_read_back_exactly(mnist_dir, tmp_path, t10k):
     tfds_dir, logs = tmp_path / "tfds", []
     start = time.perf_counter()
@@ -68,12 +65,12 @@ def test_idx_files_are_prepared_once_with_tfds_and_read_back_exactly(mnist_dir, 
     images, labels = t10k
     assert first.name == "mnist" and first.class_names == tuple("0123456789")
     assert first.num_classes == 10 and first.image_shape == (28, 28)
-    assert first.train_images.shape == (8000, 28, 28) and first.train_images.dtype == np.float32
-    assert first.test_images.shape == (2000, 28, 28) and first.test_labels.dtype == np.int32
+    assert first.train_images.shape == (2000, 28, 28) and first.train_images.dtype == np.float32
+    assert first.test_images.shape == (500, 28, 28) and first.test_labels.dtype == np.int32
     assert first.train_images.min() == 0.0 and first.train_images.max() == 1.0
-    np.testing.assert_array_equal(first.train_images, images[:8000].astype(np.float32) / 255)
-    np.testing.assert_array_equal(first.train_labels, labels[:8000])  # same order as the files
-    np.testing.assert_array_equal(first.test_labels, labels[8000:])
+    np.testing.assert_array_equal(first.train_images, images[:2000].astype(np.float32) / 255)
+    np.testing.assert_array_equal(first.train_labels, labels[:2000])  # same order as the files
+    np.testing.assert_array_equal(first.test_labels, labels[2000:])
     assert f"IDX files in {mnist_dir}" in first.source and "prepared now" in first.source
     assert len(logs) == 1 and logs[0].startswith("Preparing mnist from")
     [prepared] = prepared_dirs(tfds_dir)
@@ -87,11 +84,10 @@ def test_idx_files_are_prepared_once_with_tfds_and_read_back_exactly(mnist_dir, 
     np.testing.assert_array_equal(second.train_images, first.train_images)
 
 
-@needs_mnist
 def test_changed_files_are_prepared_again(mnist_dir, tmp_path, t10k):
     tfds_dir = tmp_path / "tfds"
     loading.load("mnist", data_dir=str(mnist_dir), tfds_dir=str(tfds_dir), log=lambda line: None)
-    flipped = 9 - t10k[1][:8000]  # same size, same header: only the content differs
+    flipped = 9 - t10k[1][:2000]  # same size, same header: only the content differs
     write_idx(mnist_dir / "train-labels-idx1-ubyte.gz", flipped)
     changed = loading.load("mnist", data_dir=str(mnist_dir), tfds_dir=str(tfds_dir),
                         log=lambda line: None)
@@ -105,28 +101,27 @@ def remove_test_labels(directory: Path, labels: np.ndarray) -> None:
 
 
 def drop_a_train_label(directory: Path, labels: np.ndarray) -> None:
-    write_idx(directory / "train-labels-idx1-ubyte.gz", labels[:7999])
+    write_idx(directory / "train-labels-idx1-ubyte.gz", labels[:1999])
 
 
 def add_label_10(directory: Path, labels: np.ndarray) -> None:
-    bad = labels[:8000].copy()
+    bad = labels[:2000].copy()
     bad[3] = 10
     write_idx(directory / "train-labels-idx1-ubyte.gz", bad)
 
 
 def crop_test_images(directory: Path, labels: np.ndarray) -> None:
-    write_idx(directory / "t10k-images-idx3-ubyte.gz", np.zeros((2000, 28, 27), np.uint8))
+    write_idx(directory / "t10k-images-idx3-ubyte.gz", np.zeros((500, 28, 27), np.uint8))
 
 
 def corrupt_train_images(directory: Path, labels: np.ndarray) -> None:
     (directory / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b garbage")
 
 
-@needs_mnist
 @pytest.mark.parametrize("damage, problem", [
     (remove_test_labels,
      r"idx: missing t10k-labels-idx1-ubyte\(\.gz\); expected all four IDX files"),
-    (drop_a_train_label, "train-labels-idx1-ubyte.gz: count mismatch: 7999 labels for 8000 images"),
+    (drop_a_train_label, "train-labels-idx1-ubyte.gz: count mismatch: 1999 labels for 2000 images"),
     (add_label_10,
      r"train-labels-idx1-ubyte.gz: label out of range: label 10 at index 3, expected 0\.\.9"),
     (crop_test_images,

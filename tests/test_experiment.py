@@ -91,7 +91,7 @@ def test_export_writes_the_saved_model_the_tflite_file_and_the_labels(finished_j
     assert (export / "saved_model" / "saved_model.pb").is_file()
     assert (export / "model.tflite").read_bytes()[4:8] == b"TFL3"
     assert (export / "labels.txt").read_text().splitlines() == [str(digit) for digit in range(10)]
-    assert f"Exported {export}/saved_model and {export}/model.tflite" in lines
+    assert f"Exported {export}/saved_model, {export}/model.tflite and {export}/labels.txt" in lines
 
 
 @pytest.mark.parametrize("changes, message", [

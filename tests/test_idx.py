@@ -1,6 +1,7 @@
 """engine.data.idx: IDX files read back exactly, and every way a file can be broken is one IdxError."""
 
 import gzip
+import hashlib
 import struct
 from pathlib import Path
 
@@ -11,8 +12,8 @@ from hypothesis import strategies as st
 
 from engine.errors import DataError
 from engine.data.idx import IdxError, read_idx, write_idx
+from tests.conftest import MNIST_T10K
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t10k"
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -112,14 +113,17 @@ def test_fuzz_header_bytes_and_truncation_raise_only_idx_error(
         assert isinstance(array, np.ndarray) and array.size == np.prod(array.shape)
 
 
-@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=f"real MNIST test set not at {SHARED_MNIST}")
-def test_real_mnist_test_set():
-    images = read_idx(SHARED_MNIST / "t10k-images-idx3-ubyte.gz")
-    labels = read_idx(SHARED_MNIST / "t10k-labels-idx1-ubyte.gz")
-    assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
-    assert labels.shape == (10000,) and labels.dtype == np.uint8
+def test_the_committed_mnist_subset_is_real_mnist():
+    """tests/data/mnist: the first 2,500 digits of MNIST's test set, exactly as its README states."""
+    for line in (MNIST_T10K / "SHA256SUMS").read_text().splitlines():
+        expected, name = line.split()
+        assert hashlib.sha256((MNIST_T10K / name).read_bytes()).hexdigest() == expected, name
+    images = read_idx(MNIST_T10K / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx(MNIST_T10K / "t10k-labels-idx1-ubyte.gz")
+    assert images.shape == (2500, 28, 28) and images.dtype == np.uint8
+    assert labels.shape == (2500,) and labels.dtype == np.uint8
     assert labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
-    assert np.bincount(labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert np.bincount(labels).tolist() == [219, 287, 276, 254, 275, 221, 225, 257, 242, 244]
     assert images.max() == 255 and images.min() == 0
 
 

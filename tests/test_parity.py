@@ -85,7 +85,10 @@ def test_the_report_is_written_as_json(reference_report, tmp_path):
 EXECUTIONS = [(mode, 1) for mode in execution.MODES] + [("graph", 16), ("xla", 64)]
 
 
-@pytest.mark.parametrize("mode, steps_per_execution", EXECUTIONS)
+# The default suite keeps the fused modes (train.py's xla-K64 among them); one step per call is in the
+# slow tier: graph-K1 is the reference run above, and eager == graph == XLA is test_training's.
+@pytest.mark.parametrize("mode, steps_per_execution", [
+    pytest.param(mode, k, marks=pytest.mark.slow) if k == 1 else (mode, k) for mode, k in EXECUTIONS])
 def test_every_execution_mode_matches_keras(fashion_mnist, mode, steps_per_execution):
     """Two epochs on 6,000 images per mode; the full 5-epoch run per mode is in the slow suite."""
     assert_within_bounds(run_parity(fashion_mnist, examples=6000, epochs=2, mode=mode,
@@ -111,17 +114,24 @@ def test_every_execution_mode_passes_the_full_acceptance(fashion_mnist, mode, st
     assert summary["final_test_loss_diff"] <= 1e-3, summary
 
 
+def slow(changes: dict):
+    """A configuration whose promise another default case keeps (about 11 s each): in the slow tier."""
+    return pytest.param(changes, marks=pytest.mark.slow)
+
+
+# The default suite keeps one case of each kind: odd layer sizes, a partial last batch, the logits
+# output with Nesterov momentum, Keras's initial weights.
 @pytest.mark.parametrize("changes", [
-    dict(hidden=()),
-    dict(hidden=(64,)),
+    slow(dict(hidden=())),
+    slow(dict(hidden=(64,))),
     dict(hidden=(33, 17)),
-    dict(batch_size=48),  # 6000 = 125 * 48: full batches; see the next case
+    slow(dict(batch_size=48)),  # 6000 = 125 * 48: full batches; see the next case
     dict(batch_size=77),  # 6000 = 77 * 77 + 71: a partial last batch
-    dict(learning_rate=0.1),
-    dict(learning_rate=0.001),
-    dict(momentum=0.9),
-    dict(momentum=0.9, nesterov=True),
-    dict(output="logits"),
+    slow(dict(learning_rate=0.1)),
+    slow(dict(learning_rate=0.001)),
+    slow(dict(momentum=0.9)),
+    slow(dict(momentum=0.9, nesterov=True)),
+    slow(dict(output="logits")),
     dict(output="logits", momentum=0.9, nesterov=True),
     dict(weights_from="keras"),
 ], ids=lambda changes: ",".join(f"{k}={v}" for k, v in changes.items()))
@@ -131,3 +141,11 @@ def test_parity_holds_across_configurations(fashion_mnist, changes):
     report = run_parity(fashion_mnist, examples=6000, **setup)
     assert_within_bounds(report.summary())
     assert len(report.fit_steps) == min(100, -(-6000 // report.setup["batch_size"]))
+
+
+def test_the_printed_summary_says_in_words_that_no_relu_split_was_found():
+    from engine.compare.side_by_side import describe
+
+    assert describe("first_relu_split_step", 0, 200) == "none (no ReLU split in the first 200 steps)"
+    assert describe("first_relu_split_step", 253, 400).startswith("253 (the first step where a hidden unit is on")
+    assert describe("forward_max_abs_diff", 5.96e-08, 200) == "5.96e-08"

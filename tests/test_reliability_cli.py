@@ -75,6 +75,12 @@ def test_a_finished_run_resumes_with_nothing_left_and_a_changed_model_is_refused
     assert "Epoch 1/2" not in out and "Epoch 2/2" in out
     assert [e["epoch"] for e in json.loads((out_dir / "history.json").read_text())["epochs"]] == [1, 2]
 
+    status, out, _ = run_train(f"--output_dir={out_dir}")  # the same flags once more: nothing left
+    assert status == 0 and f"Resuming from {out_dir}/checkpoints/ckpt-2: the run is complete, 2 epochs trained " \
+                           "(--epochs=2): nothing left to train" in out
+    assert "steps of it done" not in out and "Epoch " not in out
+    assert [e["epoch"] for e in json.loads((out_dir / "history.json").read_text())["epochs"]] == [1, 2]
+
     before = (out_dir / "history.json").read_bytes()
     status, _, err = run_train(f"--output_dir={out_dir}", "--hidden=32")
     assert status == 2 and error_line(err).startswith(

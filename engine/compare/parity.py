@@ -152,8 +152,13 @@ class ParityReport:
 
 
 def compare(setup: ParitySetup, train: Tuple[np.ndarray, np.ndarray], test: Tuple[np.ndarray, np.ndarray],
-            on_epoch: Callable[[Dict], None] = lambda row: None, sides: Optional[Callable] = None) -> ParityReport:
+            on_epoch: Callable[[Dict], None] = lambda row: None, sides: Optional[Callable] = None,
+            progress: Callable[[str], None] = lambda line: None) -> ParityReport:
     """Trains the engine and tf.keras side by side on `train`, evaluating on `test` (see module doc).
+
+    `on_epoch(row)` is called as Keras finishes each epoch (the engine has trained them all by
+    then); `progress(line)` hears each phase start and each engine epoch end, so a long
+    comparison is never silent. Neither changes what is computed.
 
     `sides(setup, input_shape, num_classes)` -> (ours, our_loss, theirs, their_loss) replaces
     the MLP of `setup.hidden` with other twins, e.g. a functional model and
@@ -175,10 +180,13 @@ def compare(setup: ParitySetup, train: Tuple[np.ndarray, np.ndarray], test: Tupl
     report = ParityReport(setup=dataclasses.asdict(setup))
     report.forward = {"max_abs_diff": max_abs_diff(ours(x_test).numpy(), theirs(x_test).numpy()),
                       "examples": len(x_test)}
+    steps = min(setup.recorded_steps, -(-len(y) // setup.batch_size))  # at most one epoch's batches
+    progress(f"Steps: the first {steps} batches through both sides' tape and optimizer, one by one")
     report.steps = _compare_steps(setup, ours, our_loss, theirs, their_loss, x, y)
     for model in (ours, theirs):
         copy_variables([tf.constant(w) for w in initial], model.trainable_variables)
-    report.fit_steps, report.epochs = _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epoch)
+    report.fit_steps, report.epochs = _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epoch,
+                                                    progress)
     return report
 
 
@@ -209,7 +217,7 @@ def _compare_steps(setup, ours, our_loss, theirs, their_loss, x, y) -> List[Dict
     return rows
 
 
-def _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epoch):
+def _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epoch, progress):
     """Trainer.fit against Keras's compile + fit, epoch by epoch, on the same batch order."""
     (x, y), (x_test, y_test) = train, test
     our_step_losses, snapshots = [], []
@@ -219,9 +227,15 @@ def _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epo
         if len(our_step_losses) < setup.recorded_steps:
             our_step_losses.extend(losses.numpy()[:setup.recorded_steps - len(our_step_losses)].tolist())
 
+    def end_epoch(epoch: int, logs: Dict) -> None:
+        snapshots.append([v.numpy() for v in ours.trainable_variables])
+        progress(f"engine: epoch {epoch}/{setup.epochs} trained - loss {logs['loss']:.4f} - "
+                 f"{logs['seconds']:.1f}s")
+
+    progress(f"engine: Trainer.fit, {setup.mode} mode, {setup.epochs} epoch{'s' * (setup.epochs != 1)}")
     history = trainer.fit(x, y, setup.epochs, setup.batch_size, validation_data=test, seed=setup.seed, callbacks=[
-        LambdaCallback(on_block_end=record_losses),
-        LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append([v.numpy() for v in ours.trainable_variables]))])
+        LambdaCallback(on_block_end=record_losses), LambdaCallback(on_epoch_end=end_epoch)])
+    progress("tf.keras: compile + fit, one epoch at a time on the engine's batch order; a row as each ends")
     theirs.compile(optimizer=keras.optimizers.SGD(setup.learning_rate, momentum=setup.momentum, nesterov=setup.nesterov),
                    loss=their_loss, metrics=["accuracy"])
     their_step_losses: List[float] = []

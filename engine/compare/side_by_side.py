@@ -1,8 +1,10 @@
 """`train.py --compare_keras`: the engine and tf.keras trained side by side, printed as a table.
 
-The job around `parity.compare`: load the data as a training run does, print one row per epoch
-as both sides finish it, then the summary; write parity.json and parity.png. Kept out of
-`engine.run.job` so that a plain training run never imports Keras.
+The job around `parity.compare`: load the data as a training run does, say what is being compared
+and when each engine epoch is trained (the engine trains all epochs before Keras starts, so the
+first row comes late), print one row per epoch as Keras finishes it, then the summary; write
+parity.json and parity.png. Kept out of `engine.run.job` so that a plain training run never
+imports Keras.
 """
 
 import os
@@ -27,19 +29,33 @@ def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = pr
                                mode=config.mode, steps_per_execution=config.steps_per_execution, seed=config.seed)
     header = (f"{'epoch':>5} | {'engine loss':>11} {'acc':>6} | {'keras loss':>10} {'acc':>6} | "
               f"{'|d loss|':>8} {'|d acc|':>7} | {'engine test acc':>15} {'keras test acc':>14} | {'engine s':>8} {'keras s':>7}")
-    print_fn(header)
-    print_fn("-" * len(header))
+
+    def print_row(row: dict) -> None:
+        if row["epoch"] == 1:  # the table starts once the progress lines before it are done
+            print_fn(header)
+            print_fn("-" * len(header))
+        print_fn(f"{row['epoch']:>5} | {row['engine_loss']:>11.4f} {row['engine_accuracy']:>6.4f} | "
+                 f"{row['keras_loss']:>10.4f} {row['keras_accuracy']:>6.4f} | "
+                 f"{abs(row['engine_loss'] - row['keras_loss']):>8.1e} "
+                 f"{abs(row['engine_accuracy'] - row['keras_accuracy']):>7.1e} | "
+                 f"{row['engine_test_accuracy']:>15.4f} {row['keras_test_accuracy']:>14.4f} | "
+                 f"{row['engine_seconds']:>8.1f} {row['keras_seconds']:>7.1f}")
+
     report = parity.compare(setup, (dataset.train_images, dataset.train_labels),
-                            (dataset.test_images, dataset.test_labels), on_epoch=lambda row: print_fn(
-        f"{row['epoch']:>5} | {row['engine_loss']:>11.4f} {row['engine_accuracy']:>6.4f} | "
-        f"{row['keras_loss']:>10.4f} {row['keras_accuracy']:>6.4f} | "
-        f"{abs(row['engine_loss'] - row['keras_loss']):>8.1e} {abs(row['engine_accuracy'] - row['keras_accuracy']):>7.1e} | "
-        f"{row['engine_test_accuracy']:>15.4f} {row['keras_test_accuracy']:>14.4f} | "
-        f"{row['engine_seconds']:>8.1f} {row['keras_seconds']:>7.1f}"))
+                            (dataset.test_images, dataset.test_labels), on_epoch=print_row, progress=print_fn)
     for key, value in report.summary().items():
-        print_fn(f"{key}: {value:.3g}")
+        print_fn(f"{key}: {describe(key, value, len(report.steps))}")
     report.to_json(os.path.join(config.output_dir, "parity.json"))
     plots.plot_parity(report.epochs, os.path.join(config.output_dir, "parity.png"),
                       title=f"{dataset.name}: engine ({config.mode}) vs tf.keras fit, same weights and batches")
     print_fn(f"Wrote {config.output_dir}/parity.json and {config.output_dir}/parity.png")
     return report
+
+
+def describe(key: str, value: float, recorded_steps: int) -> str:
+    """A summary figure as printed; the first ReLU split is said in words, since 0 means none was found."""
+    if key != "first_relu_split_step":
+        return f"{value:.3g}"
+    if not value:
+        return f"none (no ReLU split in the first {recorded_steps} steps)"
+    return f"{value} (the first step where a hidden unit is on in one model and off in the other)"

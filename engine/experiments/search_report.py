@@ -2,12 +2,12 @@
 
 import csv
 import os
+import textwrap
 from typing import Dict, List, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: works on machines without a display
+from engine.run import plots  # first: it selects matplotlib's file-only backend
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 COLUMNS = ("rank", "hidden", "batch_size", "epochs", "learning_rate", "accuracy", "accuracy_std", "loss", "seconds")
 
@@ -35,23 +35,26 @@ def markdown(ranked: Sequence[Dict], caption: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(ranked: Sequence[Dict], path: str, title: str) -> None:
-    """Horizontal bars of mean cross-validated accuracy with the fold spread, best at the top."""
+def ranking_figure(ranked: Sequence[Dict], title: str) -> Figure:
+    """Horizontal bars of mean cross-validated accuracy with the fold spread, best at the top.
+
+    The title is wrapped and centred on the figure, not on the axes: the trial labels push the
+    axes to the right, and a one-line caption centred there ran off the figure's right edge.
+    """
     labels = [f"h {row['hidden']}, b {row['batch_size']}, e {row['epochs']}, lr {row['learning_rate']:g}"
               for row in rows(ranked)]
     accuracies = [record["accuracy"] for record in ranked]
-    figure, axis = plt.subplots(figsize=(9, 1.5 + 0.35 * len(ranked)))
+    figure, axis = plt.subplots(figsize=(9, 1.8 + 0.35 * len(ranked)))
     axis.barh(range(len(ranked)), accuracies, xerr=[record["accuracy_std"] for record in ranked], capsize=3)
     axis.set_yticks(range(len(ranked)), labels)
     axis.invert_yaxis()
     low = min(accuracies) - max(0.05, 2 * max(record["accuracy_std"] for record in ranked))
     axis.set_xlim(max(0.0, low), min(1.0, max(accuracies) + 0.05))
     axis.set_xlabel("mean validation accuracy over folds (bar: ± one standard deviation)")
-    axis.set_title(title)
+    figure.suptitle(textwrap.fill(title, width=80), fontsize=11)
     axis.grid(axis="x", alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    return figure
 
 
 def write(ranked: Sequence[Dict], output_dir: str, caption: str) -> str:
@@ -60,5 +63,5 @@ def write(ranked: Sequence[Dict], output_dir: str, caption: str) -> str:
     with open(os.path.join(output_dir, "ranking.md"), "w") as file:
         file.write(table)
     write_csv(ranked, os.path.join(output_dir, "ranking.csv"))
-    plot(ranked, os.path.join(output_dir, "ranking.png"), caption)
+    plots.save(ranking_figure(ranked, caption), os.path.join(output_dir, "ranking.png"), dpi=120)
     return table + f"Wrote {output_dir}/ranking.csv, ranking.md, ranking.png and results.json"

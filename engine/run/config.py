@@ -21,7 +21,7 @@ STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")  # see engine/distribut
 class TrainConfig:
     """Every setting of a training run; validated on construction."""
 
-    dataset: str = "mnist"
+    dataset: str = "fashion_mnist"  # what README's first command trains, and search's default
     data_dir: Optional[str] = None
     tfds_dir: Optional[str] = None
     fallback_dataset: Optional[str] = None  # used only when `dataset` cannot be had offline

@@ -107,7 +107,7 @@ def _train(config: TrainConfig, dataset: loading.ImageClassificationData, print_
     print_fn(f"Test: loss {test['loss']:.4f} - accuracy {test['accuracy']:.4f}")
     if config.export_dir:
         saved_model, tflite = export.export(model, dataset.image_shape, dataset.class_names, config.export_dir)
-        print_fn(f"Exported {saved_model} and {tflite}")
+        print_fn(f"Exported {saved_model}, {tflite} and {os.path.join(config.export_dir, export.LABELS)}")
 
     results = {"config": {**dataclasses.asdict(config), "dataset_loaded": dataset.name,
                           "data_source": dataset.source},
@@ -165,6 +165,11 @@ def resume_or_start(config: TrainConfig, dataset: loading.ImageClassificationDat
         return Checkpointer(directory, trainer, identity, states=states), Position()
     start = checkpointer.restore()
     trainer.optimizer.learning_rate.assign(config.learning_rate)
-    print_fn(f"Resuming from {checkpointer.latest}: epoch {start.epoch}, {start.step} steps of it done, "
-             f"{len(start.history)} epochs in the history (--noresume starts over)")
+    if start.epoch > config.epochs:  # "epoch 31, 0 steps of it done" would read as work left
+        print_fn(f"Resuming from {checkpointer.latest}: the run is complete, {start.epoch - 1} epochs trained "
+                 f"(--epochs={config.epochs}): nothing left to train, only the test set is evaluated "
+                 f"(a larger --epochs trains on; --noresume starts over)")
+    else:
+        print_fn(f"Resuming from {checkpointer.latest}: epoch {start.epoch}, {start.step} steps of it done, "
+                 f"{len(start.history)} epochs in the history (--noresume starts over)")
     return checkpointer, start

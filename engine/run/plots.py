@@ -1,4 +1,5 @@
-"""The training figures: loss and accuracy per epoch (one run, or several compared), and a prediction."""
+"""The training figures: loss and accuracy per epoch (one run, several runs, engine against Keras),
+and one prediction beside its image."""
 
 from typing import Dict, Sequence
 
@@ -7,17 +8,39 @@ import numpy as np
 
 matplotlib.use("Agg")  # files only: works on machines without a display
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
-def plot_history(history: Sequence[Dict[str, float]], path: str, title: str = "") -> None:
-    """Writes a two-panel PNG (loss | accuracy) of `history` (the list `Trainer.fit` returns)."""
+def history_figure(history: Sequence[Dict[str, float]], title: str = "") -> Figure:
+    """The two panels (loss | accuracy) of `history` (the list `Trainer.fit` returns)."""
     epochs = [logs["epoch"] for logs in history]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for axis, metric in zip(axes, ("loss", "accuracy")):
         axis.plot(epochs, [logs[metric] for logs in history], "o-", label=f"train {metric}")
         if history and f"val_{metric}" in history[0]:
             axis.plot(epochs, [logs[f"val_{metric}"] for logs in history], "s--", label=f"validation {metric}")
-    _save(figure, axes, path, title)
+    _label(figure, axes, title)
+    return figure
+
+
+def parity_figure(epochs: Sequence[Dict[str, float]], title: str = "") -> Figure:
+    """The engine's and Keras's curves overlaid (a `ParityReport.epochs` list).
+
+    Solid lines with dots are the engine, dashed lines with crosses Keras: where the two agree,
+    the crosses sit on the dots. Both have markers, so a one-epoch run (a single point per
+    curve, no line to draw) still shows both sides.
+    """
+    numbers = [row["epoch"] for row in epochs]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for axis, metric in zip(axes, ("loss", "accuracy")):
+        for split, label in (("", "train"), ("test_", "test")):
+            line, = axis.plot(numbers, [row[f"engine_{split}{metric}"] for row in epochs], "o-",
+                              markersize=5, label=f"engine {label} {metric}")
+            axis.plot(numbers, [row[f"keras_{split}{metric}"] for row in epochs], "x--",
+                      color=line.get_color(), markersize=9, label=f"tf.keras {label} {metric}")
+    _label(figure, axes, title)
+    return figure
 
 
 def plot_histories(histories: Dict[str, Sequence[Dict[str, float]]], path: str, title: str = "") -> None:
@@ -31,7 +54,8 @@ def plot_histories(histories: Dict[str, Sequence[Dict[str, float]]], path: str, 
             key = f"val_{metric}" if f"val_{metric}" in history[0] else metric
             axis.plot([logs["epoch"] for logs in history], [logs[key] for logs in history], "o-",
                       label=label if key.startswith("val_") else f"{label} (training)")
-    _save(figure, axes, path, title)
+    _label(figure, axes, title)
+    save(figure, path)
 
 
 def plot_prediction(image: np.ndarray, probabilities: Sequence[float], class_names: Sequence[str], path: str,
@@ -51,36 +75,33 @@ def plot_prediction(image: np.ndarray, probabilities: Sequence[float], class_nam
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save(figure, path)
+
+
+def plot_history(history: Sequence[Dict[str, float]], path: str, title: str = "") -> None:
+    """Writes `history_figure` as a PNG."""
+    save(history_figure(history, title), path)
 
 
 def plot_parity(epochs: Sequence[Dict[str, float]], path: str, title: str = "") -> None:
-    """Writes a PNG of the engine's and Keras's curves overlaid (a `ParityReport.epochs` list).
-
-    Solid lines are the engine, dashed markers Keras: where the two agree, the markers sit on
-    the lines.
-    """
-    numbers = [row["epoch"] for row in epochs]
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for axis, metric in zip(axes, ("loss", "accuracy")):
-        for split, label in (("", "train"), ("test_", "test")):
-            line, = axis.plot(numbers, [row[f"engine_{split}{metric}"] for row in epochs], "-",
-                              label=f"engine {label} {metric}")
-            axis.plot(numbers, [row[f"keras_{split}{metric}"] for row in epochs], "x--",
-                      color=line.get_color(), markersize=9, label=f"tf.keras {label} {metric}")
-    _save(figure, axes, path, title)
+    """Writes `parity_figure` as a PNG."""
+    save(parity_figure(epochs, title), path)
 
 
-def _save(figure, axes, path: str, title: str) -> None:
-    """Labels the two panels (loss | accuracy per epoch) and writes the figure as a PNG."""
+def _label(figure: Figure, axes, title: str) -> None:
+    """Labels the two panels (loss | accuracy per epoch); epochs are whole numbers, so are the ticks."""
     for axis, metric in zip(axes, ("loss", "accuracy")):
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # not 1.2, 1.4, ..., nor 0.96 for 1 epoch
         axis.grid(alpha=0.3)
         axis.legend()
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+
+
+def save(figure: Figure, path: str, dpi: int = 100) -> None:
+    """Writes `figure` as a PNG and frees it."""
+    figure.savefig(path, dpi=dpi)
     plt.close(figure)
