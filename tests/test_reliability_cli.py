@@ -30,10 +30,8 @@ def tfds_dir(tmp_path_factory) -> Path:
 def run_train(tiny_mnist_dir, tfds_dir, capsys):
     """`run_train(*flags)` -> (exit status, stdout, stderr) of train.py on the tiny data set."""
     def run(*flags, data_dir=tiny_mnist_dir):
-        train.FLAGS.unparse_flags()
-        train.FLAGS(["train.py", "--dataset=mnist", f"--data_dir={data_dir}", f"--tfds_dir={tfds_dir}",
-                     "--hidden=16", "--epochs=2", "--mode=graph", "--steps_per_execution=8", *flags])
-        status = train.main(["train.py"])
+        status = train.main(["train.py", "--dataset=mnist", f"--data_dir={data_dir}", f"--tfds_dir={tfds_dir}",
+                             "--hidden=16", "--epochs=2", "--mode=graph", "--steps_per_execution=8", *flags])
         captured = capsys.readouterr()
         return status, captured.out, captured.err
     return run
