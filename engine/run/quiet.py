@@ -22,14 +22,17 @@ at a temporary file, then writes back every record except:
   TensorFlow's developers), the level TensorFlow applies itself once it has read it.
 
 Warnings and errors are written back, in order, once the import is done. Nothing is hidden
-after it: this is the start-up only, not a filter on the whole run.
+after it: this is the start-up only, not a filter on the whole run. `without_lines` does the
+same around another step that prints a known note (TensorFlow Lite's "INFO: Created
+TensorFlow Lite XNNPACK delegate for CPU.", which no log level hides).
 """
 
+import contextlib
 import os
 import re
 import sys
 import tempfile
-from typing import List
+from typing import Callable, Iterator, List
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # 0 INFO, 1 WARNING, 2 ERROR, 3 FATAL and above
 
@@ -67,6 +70,32 @@ def kept(text: str, min_level: int, hide_cuda_probe: bool) -> str:
     return "".join(out)
 
 
+@contextlib.contextmanager
+def _filtered_stderr(keep: Callable[[str], str]) -> Iterator[None]:
+    """Points file descriptor 2 (C++ and Python alike) at a temporary file inside the block, then
+    writes `keep(captured text)` to stderr, also when the block raises."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            sys.stderr.write(keep(captured.read().decode(errors="replace")))
+            sys.stderr.flush()
+
+
+def without_lines(pattern: str) -> contextlib.AbstractContextManager:
+    """A block whose stderr lines matching the regular expression `pattern` are dropped (others kept)."""
+    drop = re.compile(pattern)
+    return _filtered_stderr(lambda text: "".join(line for line in text.splitlines(keepends=True)
+                                                 if not drop.search(line)))
+
+
 def import_tensorflow():
     """Imports TensorFlow and lists its GPUs with the start-up records filtered; returns the module.
 
@@ -78,19 +107,9 @@ def import_tensorflow():
         min_level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
     except ValueError:
         min_level = 0
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow as tf
+    hide_cuda_probe = not gpu_driver_present()
+    with _filtered_stderr(lambda text: kept(text, min_level, hide_cuda_probe)):
+        import tensorflow as tf
 
-            tf.config.list_physical_devices("GPU")  # cuInit happens here; no runtime is started yet
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            sys.stderr.write(kept(captured.read().decode(errors="replace"), min_level, not gpu_driver_present()))
-            sys.stderr.flush()
+        tf.config.list_physical_devices("GPU")  # cuInit happens here; no runtime is started yet
     return tf
