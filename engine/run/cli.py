@@ -31,6 +31,7 @@ def parse(flag_values: flags.FlagValues, argv: Sequence[str], program: str) -> O
     except flags.Error as error:
         return [error_line(program, str(error))]
     if flag_values["help"].value:
+        print(f"usage: {program} [--flag=value ...]; its flags, then those it shares with other programs:")
         print(flag_values.get_help())
         return [0]
     if len(leftover) > 1:
