@@ -24,8 +24,8 @@ Measures, in order, printing one line per measurement:
 6. Data-parallel scaling, 1 vs 2 replicas (`bench/scaling.py`, in its own process).
 
 Writes `<out>/<device>.json`, `.md` and `.png`, `<device>` being "gpu" when TensorFlow sees one,
-else "cpu". `--quick` shrinks every measurement (a test runs it, in about two minutes on two
-cores); its numbers only show that the pipeline works, so by default it writes them to
+else "cpu". `--quick` shrinks every measurement (a test runs it: 3 min 21 s measured on the
+shared 2-core machine); its numbers only show that the pipeline works, so by default it writes them to
 runs/bench_quick/, which git ignores, never over the committed bench/results/.
 """
 
@@ -46,7 +46,7 @@ from engine.run import cli
 
 PROGRAM = "python -m bench.report"
 FLAGS = cli.new_flag_values()
-flags.DEFINE_boolean("quick", False, "Shrink every measurement: a smoke run (about two minutes on two cores), "
+flags.DEFINE_boolean("quick", False, "Shrink every measurement: a smoke run (about 3-4 minutes on two cores), "
                      "written to runs/bench_quick unless --out says otherwise.", flag_values=FLAGS)
 flags.DEFINE_string("out", None, "Directory for <device>.json/.md/.png (default: bench/results, or "
                     "runs/bench_quick with --quick).", flag_values=FLAGS)

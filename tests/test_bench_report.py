@@ -27,7 +27,7 @@ def test_quick_report_measures_every_setting_and_writes_json_md_png_outside_the_
                                                                                          tmp_path):
     before = git_status()
     run = subprocess.run([sys.executable, "-m", "bench.report", "--quick"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+                         text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert git_status() == before, "a quick run must leave the repository as it was"
     written = {path.suffix: path for path in (tmp_path / "runs" / "bench_quick").iterdir()}
