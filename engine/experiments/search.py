@@ -56,6 +56,7 @@ flags.register_validator("learning_rate", lambda rates: min(rates) > 0, "every -
 
 
 def _learning_rate_range(values: Dict) -> bool:
+    """--learning_rate_range=LOW,HIGH: two numbers, 0 < LOW < HIGH, and only with --strategy=random."""
     if values["learning_rate_range"] is None:
         return True
     try:

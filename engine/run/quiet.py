@@ -37,6 +37,7 @@ from typing import Callable, Iterator, List
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # 0 INFO, 1 WARNING, 2 ERROR, 3 FATAL and above
 
 _RECORD = re.compile(r"^(?P<severity>[IWEF])\d{4} \d\d:\d\d:\d\d")  # absl's "I0000 00:00:17..." prefix
+_PYTHON = re.compile(r"^(Traceback |\S+:\d+: \w*(Warning|Error)\b)")  # Python's own, never a continuation
 _SEVERITIES = "IWEF"
 _ABSL_PREAMBLE = "All log messages before absl::InitializeLog() is called are written to STDERR"
 _CUDA_PROBE = re.compile(r"cudart_stub\.cc.*Could not find cuda drivers|failed call to cuInit")
@@ -51,11 +52,11 @@ def kept(text: str, min_level: int, hide_cuda_probe: bool) -> str:
     """`text` (captured start-up output) minus the records described in the module docstring.
 
     A record is a line with absl's prefix and the lines after it without one (a message may span
-    lines); lines before the first record (Python's own output) are always kept.
+    lines); Python's output (a warning, a traceback, anything before the first record) is kept.
     """
     records: List[List[str]] = [[]]
     for line in text.splitlines(keepends=True):
-        if _RECORD.match(line) or _ABSL_PREAMBLE in line:
+        if _RECORD.match(line) or _ABSL_PREAMBLE in line or _PYTHON.match(line):
             records.append([])
         records[-1].append(line)
     out = []
