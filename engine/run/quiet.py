@@ -21,10 +21,11 @@ at a temporary file, then writes back every record except:
 - records below TF_CPP_MIN_LOG_LEVEL (default 1 here: INFO notes such as oneDNN's are for
   TensorFlow's developers), the level TensorFlow applies itself once it has read it.
 
-Warnings and errors are written back, in order, once the import is done. Nothing is hidden
-after it: this is the start-up only, not a filter on the whole run. `without_lines` does the
-same around another step that prints a known note (TensorFlow Lite's "INFO: Created
-TensorFlow Lite XNNPACK delegate for CPU.", which no log level hides).
+Warnings and errors are written back, in order, once the import is done. This is the start-up
+only, not a filter on the whole run. `without_lines` drops one known line around one step
+that prints it whatever the log level: TensorFlow Lite's "INFO: Created TensorFlow Lite
+XNNPACK delegate for CPU." (engine/deploy/serving.py) and tf.data's NodeDef note under op
+determinism (engine/compare/parity.py).
 """
 
 import contextlib
