@@ -130,7 +130,7 @@ def test_bad_data_is_one_line_and_exit_2_with_nothing_written(run_train, tiny_mn
 
 
 @pytest.mark.parametrize("flag, fragment", [
-    ("--checkpoint_every=-1", "--checkpoint_every must be >= 0 steps (0: every epoch only), got -1"),
+    ("--checkpoint_every=-1", "flag --checkpoint_every=-1: -1 is not a non-negative integer"),
     ("--output_dir={tmp}/file/sub", "--output_dir {tmp}/file/sub is not writable (Not a directory): pass a writable directory"),
     ("--output_dir={tmp}/file", "--output_dir {tmp}/file is a file, not a directory: pass a directory path"),
 ])

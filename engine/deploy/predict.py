@@ -42,7 +42,6 @@ flags.DEFINE_list("images", None, "IDX files (*.gz or not) or PNG images, comma-
 flags.DEFINE_integer("limit", 20, "Print the first N images' predictions; 0 prints all.", lower_bound=0,
                      flag_values=FLAGS)
 flags.DEFINE_string("csv", None, "Also write every image's prediction to this CSV file.", flag_values=FLAGS)
-cli.exit_early(FLAGS, PROGRAM, __name__)
 
 
 def read_images(paths: Sequence[str], image_shape: Tuple[int, ...]) -> Tuple[np.ndarray, List[str]]:
