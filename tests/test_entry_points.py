@@ -39,7 +39,8 @@ def test_help_exits_0_in_under_3_seconds_without_importing_tensorflow(command, p
     seconds = time.monotonic() - start
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith(f"usage: {program} ") and "--[no]help" in result.stdout
-    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time")]
     assert "absl.flags" in imported, "the -X importtime listing is what this test reads"
     assert not [name for name in imported if name.split(".")[0] in ("tensorflow", "keras")]
     assert seconds < 3, f"{' '.join(command)} --help took {seconds:.1f} s"

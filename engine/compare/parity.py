@@ -249,7 +249,8 @@ def _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epo
                    "engine_test_loss": logs["val_loss"], "keras_test_loss": float(test_loss),
                    "engine_test_accuracy": logs["val_accuracy"], "keras_test_accuracy": float(test_accuracy),
                    "engine_seconds": logs["seconds"], "keras_seconds": seconds,
-                   "weights_max_abs_diff": max(max_abs_diff(a, b.numpy()) for a, b in zip(snapshot, theirs.trainable_variables))}
+                   "weights_max_abs_diff": max(max_abs_diff(a, b.numpy())
+                                               for a, b in zip(snapshot, theirs.trainable_variables))}
             rows.append(row)
             on_epoch(row)
     fit_steps = [{"step": step, "engine_loss": a, "keras_loss": b, "loss_rel_diff": abs(a - b) / abs(b)}

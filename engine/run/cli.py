@@ -76,7 +76,8 @@ class HiddenParser(flags.ArgumentParser):
         except ValueError:
             sizes = ()
         if not sizes or min(sizes) < 1:
-            raise ValueError(f"expected a comma-separated list of positive integers like 256,128, got {text or 'nothing'}")
+            raise ValueError("expected a comma-separated list of positive integers like 256,128, "
+                             f"got {text or 'nothing'}")
         return sizes
 
     def flag_type(self) -> str:
