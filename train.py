@@ -18,8 +18,8 @@ from engine.run.config import DEVICES, EARLY_STOPPING_MONITORS, STRATEGIES
 
 PROGRAM = "train.py"
 FLAGS = cli.new_flag_values()
-cli.define_data(FLAGS, "mnist")
-FLAGS["dataset"].help += " Offline, the default mnist falls back to Fashion-MNIST when that is installed (announced)."
+cli.define_data(FLAGS, "mnist", " Offline, the default mnist falls back to Fashion-MNIST when that is installed "
+                "(announced).")
 flags.DEFINE_integer("epochs", 30, "Passes over the training set.", lower_bound=1, flag_values=FLAGS)
 flags.DEFINE_integer("batch_size", 32, "Examples per step; the last partial batch is kept.", lower_bound=1,
                      flag_values=FLAGS)

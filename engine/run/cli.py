@@ -99,10 +99,10 @@ def define_hidden(flag_values: flags.FlagValues, default: str, help_text: str, m
                      serializer=_HiddenSerializer())
 
 
-def define_data(flag_values: flags.FlagValues, dataset: str) -> None:
+def define_data(flag_values: flags.FlagValues, dataset: str, dataset_note: str = "") -> None:
     """--dataset, --data_dir, --tfds_dir: where the images come from (engine/data/loading.py)."""
-    flags.DEFINE_string("dataset", dataset, "mnist, fashion_mnist, or another TFDS image-classification dataset.",
-                        flag_values=flag_values)
+    flags.DEFINE_string("dataset", dataset, "mnist, fashion_mnist, or another TFDS image-classification dataset."
+                        + dataset_note, flag_values=flag_values)
     flags.DEFINE_string("data_dir", None, "Directory holding the four IDX files (train-images-idx3-ubyte.gz, ...).",
                         flag_values=flag_values)
     flags.DEFINE_string("tfds_dir", None, "TensorFlow Datasets data directory (default ~/tensorflow_datasets).",
