@@ -7,68 +7,72 @@ the engine never reads flags. A problem the user can fix (a bad flag, missing or
 data, an unwritable output directory) is printed as one line, with exit status 2.
 """
 
-import os
 import shlex
 import sys
+from typing import Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the log
+from absl import flags
 
-from absl import app, flags  # noqa: E402
+from engine.run import cli
+from engine.run.config import DEVICES, EARLY_STOPPING_MONITORS, STRATEGIES
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist (Debian's copy, offline), mnist, or another TFDS "
-                    "image-classification dataset.")
-flags.DEFINE_string("data_dir", None, "Directory holding the four IDX files (train-images-idx3-ubyte.gz, ...).")
-flags.DEFINE_string("tfds_dir", None, "TensorFlow Datasets data directory (default ~/tensorflow_datasets).")
-flags.DEFINE_integer("epochs", 30, "Passes over the training set.")
-flags.DEFINE_integer("batch_size", 32, "Examples per step; the last partial batch is kept.")
-flags.DEFINE_list("hidden", ["256", "128"], "Hidden layer sizes, comma-separated.")
-flags.DEFINE_float("learning_rate", 0.01, "SGD learning rate.")
-flags.DEFINE_float("momentum", 0.0, "SGD momentum, in [0, 1).")
-flags.DEFINE_boolean("nesterov", False, "Use Nesterov momentum.")
-flags.DEFINE_integer("seed", 0, "Seed for weights and per-epoch shuffling.")
-flags.DEFINE_string("mode", "xla", "Execution mode: eager, graph (tf.function) or xla (jit_compile=True).")
-flags.DEFINE_integer("steps_per_execution", 64, "Training steps run inside one compiled call (graph and xla modes).")
-flags.DEFINE_string("device", "auto", "auto (TPU, else GPU, else CPU), cpu, gpu or tpu.")
-flags.DEFINE_boolean("validate_on_test", True, "Evaluate the test set after every epoch (monitoring only).")
-flags.DEFINE_string("output_dir", "runs/train", "Where history.json and metrics.png are written.")
+PROGRAM = "train.py"
+FLAGS = cli.new_flag_values()
+cli.define_data(FLAGS, "fashion_mnist", " fashion_mnist is read from Debian's package, offline.")
+flags.DEFINE_integer("epochs", 30, "Passes over the training set.", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_integer("batch_size", 32, "Examples per step; the last partial batch is kept.", lower_bound=1,
+                     flag_values=FLAGS)
+cli.define_hidden(FLAGS, "256,128", "Hidden layer sizes, comma-separated.")
+flags.DEFINE_float("learning_rate", 0.01, "SGD learning rate, > 0.", flag_values=FLAGS)
+flags.DEFINE_float("momentum", 0.0, "SGD momentum, in [0, 1).", flag_values=FLAGS)
+flags.DEFINE_boolean("nesterov", False, "Use Nesterov momentum.", flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "Seed for weights and per-epoch shuffling.", flag_values=FLAGS)
+cli.define_mode(FLAGS, "xla")
+flags.DEFINE_integer("steps_per_execution", 64, "Training steps run inside one compiled call (graph and xla modes).",
+                     lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_enum("device", "auto", DEVICES, "auto (TPU, else GPU, else CPU), cpu, gpu or tpu.", flag_values=FLAGS)
+flags.DEFINE_boolean("validate_on_test", True, "Evaluate the test set after every epoch (monitoring only).",
+                     flag_values=FLAGS)
+flags.DEFINE_string("output_dir", "runs/train", "Where history.json and metrics.png are written.", flag_values=FLAGS)
 flags.DEFINE_boolean("compare_keras", False, "Train the engine and tf.keras side by side from the same weights on "
-                     "the same batches; print a per-epoch table, write parity.json and parity.png.")
-flags.DEFINE_string("tensorboard_dir", None, "Write TensorBoard scalars and weight histograms per epoch here.")
+                     "the same batches; print a per-epoch table, write parity.json and parity.png.", flag_values=FLAGS)
+flags.DEFINE_string("tensorboard_dir", None, "Write TensorBoard scalars and weight histograms per epoch here.",
+                    flag_values=FLAGS)
 flags.DEFINE_integer("early_stopping_patience", 0, "Stop after this many epochs without improvement of the "
-                     "monitored validation metric, and restore the best weights; 0 is off.")
-flags.DEFINE_float("early_stopping_min_delta", 0.0, "Smallest change of the monitored metric that counts as improvement.")
-flags.DEFINE_string("early_stopping_monitor", "val_loss", "val_loss (lower is better) or val_accuracy (higher is better).")
+                     "monitored validation metric, and restore the best weights; 0 is off.", lower_bound=0,
+                     flag_values=FLAGS)
+flags.DEFINE_float("early_stopping_min_delta", 0.0, "Smallest change of the monitored metric that counts as "
+                   "improvement.", lower_bound=0.0, flag_values=FLAGS)
+flags.DEFINE_enum("early_stopping_monitor", "val_loss", EARLY_STOPPING_MONITORS,
+                  "val_loss (lower is better) or val_accuracy (higher is better).", flag_values=FLAGS)
 flags.DEFINE_float("validation_split", 0.0, "Hold out this last fraction of the training set for validation "
-                   "(instead of the test set); 0 is off.")
-flags.DEFINE_string("export_dir", None, "After training, write a SavedModel, a .tflite and labels.txt here.")
+                   "(instead of the test set), in [0, 1); 0 is off.", flag_values=FLAGS)
+flags.DEFINE_string("export_dir", None, "After training, write a SavedModel, a .tflite and labels.txt here.",
+                    flag_values=FLAGS)
 flags.DEFINE_integer("checkpoint_every", 0, "Also write a checkpoint every this many steps (0: only at the end of "
-                     "every epoch, which is always done), into OUTPUT_DIR/checkpoints.")
+                     "every epoch, which is always done), into OUTPUT_DIR/checkpoints.", lower_bound=0,
+                     flag_values=FLAGS)
 flags.DEFINE_boolean("resume", True, "Continue from the newest checkpoint in OUTPUT_DIR/checkpoints when there is one "
-                     "(said at start-up); --noresume starts over and deletes those checkpoints.")
+                     "(said at start-up); --noresume starts over and deletes those checkpoints.", flag_values=FLAGS)
 flags.DEFINE_boolean("deterministic", None, "Op determinism and seeded generators: the same flags give the same "
-                     "numbers. Default: on when the run lands on the CPU.")
-flags.DEFINE_string("strategy", "none", "tf.distribute strategy: none, mirrored (every local GPU, or the logical CPU "
-                    "devices of --cpu_devices), multi_worker (the workers TF_CONFIG names) or tpu.")
+                     "numbers. Default: on when the run lands on the CPU.", flag_values=FLAGS)
+flags.DEFINE_enum("strategy", "none", STRATEGIES, "tf.distribute strategy: none, mirrored (every local GPU, or the "
+                  "logical CPU devices of --cpu_devices), multi_worker (the workers TF_CONFIG names) or tpu.",
+                  flag_values=FLAGS)
 flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices (0: don't), so "
-                     "--strategy=mirrored has replicas on a machine without GPUs. They share the same cores.")
+                     "--strategy=mirrored has replicas on a machine without GPUs. They share the same cores.",
+                     lower_bound=0, flag_values=FLAGS)
 flags.DEFINE_float("collective_timeout", 60.0, "Seconds a multi-worker all-reduce waits for its peers before "
-                   "the run stops with an error (a worker died or hangs).")
+                   "the run stops with an error (a worker died or hangs).", flag_values=FLAGS)
 
 
 def config_from_flags():
-    """Builds the frozen TrainConfig from FLAGS; raises ConfigError for a bad value."""
+    """Builds the frozen TrainConfig from the parsed FLAGS; raises ConfigError for a bad value."""
     from engine.run.config import TrainConfig
-    from engine.errors import ConfigError
 
-    try:
-        hidden = tuple(int(size) for size in FLAGS.hidden)
-    except ValueError:
-        raise ConfigError(f"--hidden must be a comma-separated list of positive integers like 256,128, "
-                          f"got {','.join(FLAGS.hidden)}") from None
     return TrainConfig(
         dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, tfds_dir=FLAGS.tfds_dir,
-        epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, hidden=hidden,
+        epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, hidden=FLAGS.hidden,
         learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov,
         seed=FLAGS.seed, mode=FLAGS.mode, steps_per_execution=FLAGS.steps_per_execution, device=FLAGS.device,
         validate_on_test=FLAGS.validate_on_test,
@@ -80,19 +84,21 @@ def config_from_flags():
         strategy=FLAGS.strategy, cpu_devices=FLAGS.cpu_devices, collective_timeout=FLAGS.collective_timeout)
 
 
-def resume_command() -> str:
+def resume_command(argv: Sequence[str]) -> str:
     """This very command, minus any --resume/--noresume: resuming is the default."""
-    kept = [arg for arg in sys.argv[1:] if not arg.lstrip("-").startswith(("resume", "noresume"))]
-    return shlex.join(["python", sys.argv[0], *kept])
+    kept = [arg for arg in argv[1:] if not arg.lstrip("-").startswith(("resume", "noresume"))]
+    return shlex.join(["python", argv[0], *kept])
 
 
-def main(argv):
-    if len(argv) > 1:
-        print(f"train.py: error: unexpected arguments {argv[1:]}: every option is a --flag", file=sys.stderr)
-        return 2
+def main(argv: Sequence[str]) -> int:
+    """Parses `argv` (argv[0] is the program), runs the job; returns the exit status (README lists them)."""
+    stop = cli.parse(FLAGS, argv, PROGRAM)
+    if stop:
+        return stop[0]
     from engine.run.config import check_output_dir
     from engine.errors import ClusterError, ConfigError, DataError
     from engine.run.faults import NumericalFault
+    from engine.run import quiet
     from engine.run.interrupts import Interrupted
 
     try:
@@ -100,6 +106,7 @@ def main(argv):
         check_output_dir(config.output_dir)
         print_line = lambda line: print(line, flush=True)  # noqa: E731
         # TensorFlow is imported only here, once the flags are known to be good.
+        quiet.import_tensorflow()
         if FLAGS.compare_keras:
             from engine.compare import side_by_side
             side_by_side.compare_with_keras(config, print_fn=print_line)
@@ -107,13 +114,12 @@ def main(argv):
             from engine.run import job
             job.run(config, print_fn=print_line)
     except (ConfigError, DataError) as error:
-        print(f"train.py: error: {error}", file=sys.stderr)
-        return 2
+        return cli.error_line(PROGRAM, str(error))
     except NumericalFault as fault:
         print(f"train.py: error: {fault}", file=sys.stderr)
         return 1
     except Interrupted as stop:
-        print(f"train.py: {stop}. To resume: {resume_command()}", file=sys.stderr)
+        print(f"train.py: {stop}. To resume: {resume_command(argv)}", file=sys.stderr)
         return stop.exit_status
     except ClusterError as error:  # not the user's input: a peer worker died
         print(f"train.py: error: {error}", file=sys.stderr)
@@ -122,4 +128,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main(sys.argv))

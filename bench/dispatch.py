@@ -1,6 +1,6 @@
 """What a one-step compiled call costs beyond its step: tf.function's dispatch, and the K-step loop.
 
-    python -m bench.dispatch [--calls 300] [--rounds 7]
+    python -m bench.dispatch [--calls=300] [--rounds=7]
 
 The engine calls the traced `ConcreteFunction` of its step (`execution.compile_step`) and, at one
 step per call, runs the step without the `tf.range` loop (`execution.run_one_step`). This
@@ -9,15 +9,25 @@ in graph and XLA modes: the same train step wrapped four ways, timed in interlea
 (so that the machine's drift hits all four alike), the median of the rounds reported.
 """
 
-import argparse
 import functools
-import os
 import statistics
+import sys
 import time
+from typing import Optional, Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-import tensorflow as tf  # noqa: E402
+from engine.run import cli
+
+PROGRAM = "python -m bench.dispatch"
+FLAGS = cli.new_flag_values()
+flags.DEFINE_integer("calls", 300, "Calls (= steps) per timed round.", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_integer("rounds", 7, "Interleaved rounds; the median is reported.", lower_bound=1, flag_values=FLAGS)
+cli.exit_early(FLAGS, PROGRAM, __name__)
+
+from engine.run import quiet  # noqa: E402
+
+tf = quiet.import_tensorflow()
 
 from bench import workloads  # noqa: E402
 from engine import execution, training  # noqa: E402
@@ -41,11 +51,11 @@ def wrapped_steps(mode: str, images: tf.Tensor) -> dict:
     return functions
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m bench.dispatch", description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=300, help="calls (= steps) per timed round")
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds; the median is reported")
-    args = parser.parse_args(argv)
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Times the four wrappings in both modes (argv[0] is the program); returns the exit status."""
+    stop = cli.parse(FLAGS, sys.argv if argv is None else argv, PROGRAM)
+    if stop:
+        return stop[0]
     fashion = workloads.load_data()
     images, labels = tf.constant(fashion.train_images), tf.constant(fashion.train_labels, tf.int32)
     blocks = workloads.steady_blocks(len(fashion.train_labels), workloads.BATCH_SIZE, 1)
@@ -54,13 +64,13 @@ def main(argv=None) -> dict:
     rates = {key: [] for key in functions}
     for function in functions.values():  # trace and compile, untimed
         function(images, labels, tf.constant(next(blocks))).numpy()
-    for _ in range(args.rounds):
+    for _ in range(FLAGS.rounds):
         for key, function in functions.items():
             start = time.perf_counter()
-            for _ in range(args.calls):
+            for _ in range(FLAGS.calls):
                 losses = function(images, labels, tf.constant(next(blocks)))
             losses.numpy()
-            rates[key].append(args.calls / (time.perf_counter() - start))
+            rates[key].append(FLAGS.calls / (time.perf_counter() - start))
     result = {}
     for mode in ("graph", "xla"):
         base = statistics.median(rates[mode, WRAPPINGS[0]])
@@ -68,8 +78,8 @@ def main(argv=None) -> dict:
             rate = statistics.median(rates[mode, name])
             result[f"{mode}: {name}"] = rate
             print(f"{mode:<5} {name:<28} {rate:7.1f} steps/s  x{rate / base:.2f}", flush=True)
-    return result
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

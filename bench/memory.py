@@ -15,14 +15,21 @@ by more than `--max_growth` from epoch 2 to the last.
 import json
 import os
 import re
+import sys
 import tempfile
+from typing import Optional, Sequence
 
-from absl import app, flags
+from absl import flags
 
-FLAGS = flags.FLAGS
-flags.DEFINE_integer("epochs", 30, "Epochs of the reference run.")
-flags.DEFINE_float("max_growth", 0.05, "Allowed relative growth of the per-epoch peak RSS, epoch 2 to last.")
-flags.DEFINE_string("out", None, "Output directory (default: a temporary one); memory.json is written there.")
+from engine.run import cli
+
+PROGRAM = "python -m bench.memory"
+FLAGS = cli.new_flag_values()
+flags.DEFINE_integer("epochs", 30, "Epochs of the reference run.", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_float("max_growth", 0.05, "Allowed relative growth of the per-epoch peak RSS, epoch 2 to last.",
+                   lower_bound=0.0, flag_values=FLAGS)
+flags.DEFINE_string("out", None, "Output directory (default: a temporary one); memory.json is written there.",
+                    flag_values=FLAGS)
 
 
 def memory_mib() -> dict:
@@ -38,7 +45,14 @@ def reset_peak() -> None:
         clear_refs.write("5")
 
 
-def main(argv) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The reference run with memory read per epoch (argv[0] is the program); exit status 1 if it grew."""
+    stop = cli.parse(FLAGS, sys.argv if argv is None else argv, PROGRAM)
+    if stop:
+        return stop[0]
+    from engine.run import quiet
+
+    quiet.import_tensorflow()
     from engine.run import job
     from engine.run.config import TrainConfig
 
@@ -68,4 +82,4 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main())

@@ -1,6 +1,7 @@
 """One run that measures the engine against tf.keras side by side, and writes it down.
 
-    python -m bench.report [--quick] [--out bench/results]
+    python -m bench.report [--out=bench/results]    # the measurement bench/results/ and RESULTS.md hold
+    python -m bench.report --quick                  # a smoke run, to runs/bench_quick/ (not committed)
 
 Measures, in order, printing one line per measurement:
 
@@ -23,11 +24,11 @@ Measures, in order, printing one line per measurement:
 6. Data-parallel scaling, 1 vs 2 replicas (`bench/scaling.py`, in its own process).
 
 Writes `<out>/<device>.json`, `.md` and `.png`, `<device>` being "gpu" when TensorFlow sees one,
-else "cpu". `--quick` shrinks every measurement (a test runs it in about a minute); its numbers
-only show that the pipeline works.
+else "cpu". `--quick` shrinks every measurement (a test runs it: 3 min 21 s measured on the
+shared 2-core machine); its numbers only show that the pipeline works, so by default it writes them to
+runs/bench_quick/, which git ignores, never over the committed bench/results/.
 """
 
-import argparse
 import dataclasses
 import datetime
 import json
@@ -39,7 +40,21 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
+
+from engine.run import cli
+
+PROGRAM = "python -m bench.report"
+FLAGS = cli.new_flag_values()
+flags.DEFINE_boolean("quick", False, "Shrink every measurement: a smoke run (about 3-4 minutes on two cores), "
+                     "written to runs/bench_quick unless --out says otherwise.", flag_values=FLAGS)
+flags.DEFINE_string("out", None, "Directory for <device>.json/.md/.png (default: bench/results, or "
+                    "runs/bench_quick with --quick).", flag_values=FLAGS)
+cli.exit_early(FLAGS, PROGRAM, __name__)
+
+from engine.run import quiet  # noqa: E402
+
+quiet.import_tensorflow()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -200,15 +215,15 @@ def batch_sweep(x: np.ndarray, y: np.ndarray, budget: Budget, roof: float, engin
     return rows
 
 
-def main(argv: Optional[Sequence[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shrink every measurement (a smoke run, ~1 minute)")
-    parser.add_argument("--out", default="bench/results", help="directory for <device>.json/.md/.png")
-    args = parser.parse_args(argv)
-    budget = QUICK if args.quick else FULL
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the whole report (argv[0] is the program); returns the exit status."""
+    stop = cli.parse(FLAGS, sys.argv if argv is None else argv, PROGRAM)
+    if stop:
+        return stop[0]
+    budget = QUICK if FLAGS.quick else FULL
     info = machine()
     say(f"bench.report on {info['device']} ({', '.join(info['gpu']) or info['cpu']}), TensorFlow {info['tensorflow']}"
-        f"{' (quick)' if args.quick else ''}")
+        f"{' (quick)' if FLAGS.quick else ''}")
     fashion = workloads.load_data()
     x, y = fashion.train_images[:budget.epoch_examples], fashion.train_labels[:budget.epoch_examples]
     say("roofline (float32 matmul, chained in a tf.function):")
@@ -225,24 +240,24 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     say(f"batch-size sweep ({engine_best} and keras-jit-spe{workloads.FUSED_K}):")
     sweep = batch_sweep(x, y, budget, roof["gflops"], engine_best)
     say("data-parallel scaling (own process, graph-K64, global batch 256):")
-    scaling_result = scaling.in_subprocess(4096 if args.quick else 32768)
+    scaling_result = scaling.in_subprocess(4096 if FLAGS.quick else 32768)
     for row in scaling_result["rows"]:
         say(f"  {row['setting']:<24} {row['steps_per_second']:8.1f} steps/s  x{row['vs_one_device']:.2f}")
-    result = {**info, "quick": args.quick, "budget": dataclasses.asdict(budget), "batch_size": workloads.BATCH_SIZE,
+    result = {**info, "quick": FLAGS.quick, "budget": dataclasses.asdict(budget), "batch_size": workloads.BATCH_SIZE,
               "model": {"layer_sizes": workloads.layer_sizes(),
                         "train_flops_per_step": workloads.train_flops_per_step(workloads.BATCH_SIZE),
                         "eval_flops_per_example": workloads.eval_flops_per_example()},
               "roofline": roof, "settings": settings, "ceiling": ceiling_result, "input_pipeline": pipeline, "sweep": sweep,
               "scaling": scaling_result}
-    out = Path(args.out)
+    out = Path(FLAGS.out or ("runs/bench_quick" if FLAGS.quick else "bench/results"))
     out.mkdir(parents=True, exist_ok=True)
     stem = out / info["device"]
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     render.chart(result, stem.with_suffix(".png"))
     stem.with_suffix(".md").write_text(render.markdown(result, stem.with_suffix(".png").name))
     say(f"wrote {stem}.json, .md, .png")
-    return result
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """Data-parallel scaling: training steps/s with 1 and 2 replicas at the same global batch.
 
-    python -m bench.scaling [--examples 32768] [--batch_size 256]    # prints one JSON line
+    python -m bench.scaling [--examples=32768] [--batch_size=256]    # prints one JSON line
 
 Runs in its own process because the CPU must be split into logical devices before
 TensorFlow's runtime starts; `bench.report` starts it and adds its rows to the report.
@@ -12,7 +12,6 @@ pools, so 2 replicas cannot beat 1; the ratio measures the cost of the strategy'
 not a speed-up. Only separate devices (GPUs, TPU cores, machines) can show one.
 """
 
-import argparse
 import contextlib
 import json
 import os
@@ -21,10 +20,21 @@ import sys
 import time
 from typing import Optional, Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
+
+from engine.run import cli
+
+PROGRAM = "python -m bench.scaling"
+FLAGS = cli.new_flag_values()
+flags.DEFINE_integer("examples", 32768, "Examples per timed epoch.", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_integer("batch_size", 256, "Global batch, split over the replicas.", lower_bound=2, flag_values=FLAGS)
+cli.exit_early(FLAGS, PROGRAM, __name__)
+
+from engine.run import quiet  # noqa: E402
+
+tf = quiet.import_tensorflow()
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from engine import losses, optimizers  # noqa: E402
 from engine.distribute import strategies  # noqa: E402
@@ -88,16 +98,15 @@ def in_subprocess(examples: int, timeout: float = 900.0) -> dict:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def main(argv: Optional[Sequence[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m bench.scaling", description=__doc__.splitlines()[0])
-    parser.add_argument("--examples", type=int, default=32768, help="examples per timed epoch")
-    parser.add_argument("--batch_size", type=int, default=256, help="global batch, split over the replicas")
-    args = parser.parse_args(argv)
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Measures and prints the result as one JSON line (argv[0] is the program); returns the exit status."""
+    stop = cli.parse(FLAGS, sys.argv if argv is None else argv, PROGRAM)
+    if stop:
+        return stop[0]
     tf.get_logger().setLevel("ERROR")
-    result = measure(args.examples, args.batch_size)
-    print(json.dumps(result), flush=True)
-    return result
+    print(json.dumps(measure(FLAGS.examples, FLAGS.batch_size)), flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

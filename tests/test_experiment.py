@@ -114,9 +114,10 @@ def test_an_export_dir_that_is_a_file_fails_before_training(tmp_path):
 
 @pytest.mark.parametrize("flags, message", [
     (["--early_stopping_patience=2", "--novalidate_on_test"], "--early_stopping_patience needs validation data"),
-    (["--early_stopping_monitor=accuracy"], "--early_stopping_monitor must be one of val_loss, val_accuracy"),
+    (["--early_stopping_monitor=accuracy"], "flag --early_stopping_monitor=accuracy: value should be one of "
+     "<val_loss|val_accuracy>"),
     (["--validation_split=-0.1"], "--validation_split must be in [0, 1), got -0.1"),
-    (["--early_stopping_min_delta=-1"], "--early_stopping_min_delta must be >= 0, got -1.0"),
+    (["--early_stopping_min_delta=-1"], "flag --early_stopping_min_delta=-1: -1.0 is not a non-negative number"),
 ])
 def test_train_py_passes_the_experiment_flags_to_the_config_and_refuses_bad_ones_in_one_line(flags, message, tmp_path):
     """Checked before TensorFlow is imported, so each of these runs takes about a second."""

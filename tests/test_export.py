@@ -86,15 +86,34 @@ def test_the_serving_signature_takes_images_of_any_batch_and_returns_probabiliti
 @pytest.mark.parametrize("model_file", ["saved_model", "tflite"])
 def test_predict_classifies_an_idx_file_and_names_the_classes(exported, model_file, tmp_path, capsys):
     idx.write_idx(tmp_path / "images.gz", exported["pixels"][:50])
-    assert predict.main(["--model", exported[model_file], "--images", str(tmp_path / "images.gz"),
-                         "--csv", str(tmp_path / "out.csv")]) == 0
+    assert predict.main(["predict", f"--model={exported[model_file]}", f"--images={tmp_path / 'images.gz'}",
+                         "--limit=0", f"--csv={tmp_path / 'out.csv'}"]) == 0
     expected = exported["engine"][:50].argmax(1)
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split("\t")[:3] for line in lines] == [
+    assert lines[0].startswith(f"Model: {exported[model_file]}, 10 classes, images (28, 28); 50 images from 1 file")
+    assert lines[1] == "source\tclass\tname\tprobability"
+    assert [line.split("\t")[:3] for line in lines[2:52]] == [
         [f"{tmp_path / 'images.gz'}[{i}]", str(c), CLASS_NAMES[c]] for i, c in enumerate(expected)]
     rows = list(csv.DictReader(open(tmp_path / "out.csv")))
     assert [int(row["class"]) for row in rows] == expected.tolist()
     assert float(rows[0]["p_Trouser"]) == pytest.approx(exported["engine"][0, 1], abs=1e-4)
+
+
+def test_predict_prints_the_first_limit_rows_and_a_per_class_summary_and_the_csv_keeps_all(exported, tmp_path,
+                                                                                          capsys):
+    idx.write_idx(tmp_path / "images.gz", exported["pixels"])  # 1,000 images
+    assert predict.main(["predict", f"--model={exported['tflite']}", f"--images={tmp_path / 'images.gz'}",
+                         "--limit=5", f"--csv={tmp_path / 'out.csv'}"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len([line for line in lines if line.startswith(str(tmp_path))]) == 5
+    assert "... 995 more (--limit=0 prints all; --csv=FILE writes all)" in lines
+    expected = np.bincount(exported["engine"].argmax(1), minlength=10)
+    summary = lines[lines.index("Per class: images predicted, share, mean probability of the predicted class") + 1:]
+    assert [(int(line.split()[0]), int(line.split()[-3].replace(",", ""))) for line in summary] == list(
+        enumerate(expected))
+    assert len(list(csv.DictReader(open(tmp_path / "out.csv")))) == 1000
+    assert "XNNPACK" not in captured.err and captured.err == ""
 
 
 def test_png_images_in_grey_or_colour_classify_as_the_same_pixels_from_idx(exported, tmp_path):
@@ -127,7 +146,7 @@ def test_bad_input_gets_one_error_line_and_exit_status_2(exported, model, image,
     names = {"tmp": tmp_path, "folder": exported["folder"], "tflite": exported["tflite"],
              "saved_model": exported["saved_model"]}
     model = model.format(**names) if "{" in model else str(tmp_path / model)
-    assert predict.main(["--model", model, "--images", str(tmp_path / image)]) == 2
+    assert predict.main(["predict", f"--model={model}", f"--images={tmp_path / image}"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1
     assert captured.err.startswith(f"predict: error: {message.format(**names)}"), captured.err
@@ -136,6 +155,16 @@ def test_bad_input_gets_one_error_line_and_exit_status_2(exported, model, image,
 def test_a_labels_file_that_does_not_match_the_model_is_refused(exported, tmp_path, capsys):
     (tmp_path / "model.tflite").write_bytes(open(exported["tflite"], "rb").read())
     (tmp_path / "labels.txt").write_text("cat\ndog\n")
-    assert predict.main(["--model", str(tmp_path / "model.tflite"), "--images", "unused.gz"]) == 2
+    assert predict.main(["predict", f"--model={tmp_path / 'model.tflite'}", "--images=unused.gz"]) == 2
     assert capsys.readouterr().err == (f"predict: error: {tmp_path}/labels.txt names 2 classes, the model has 10: "
                                        "use the labels.txt exported with this model\n")
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "--model and --images must be given"),
+    (["--model=m.tflite"], "--images must be given"),
+    (["--model=m.tflite", "--images=a.gz", "--limit=-1"], "flag --limit=-1: -1 is not a non-negative integer"),
+])
+def test_a_missing_or_bad_flag_is_one_error_line(argv, message, capsys):
+    assert predict.main(["predict", *argv]) == 2
+    assert capsys.readouterr().err.startswith(f"predict: error: {message}")

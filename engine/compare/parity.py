@@ -50,6 +50,13 @@ from engine.callbacks import LambdaCallback
 from engine.training import Trainer
 from engine.compare.weights import copy_variables, max_abs_diff, max_rel_diff, weights_diff
 from layers import Model, mlp
+from engine.run import quiet
+
+# Under op determinism (engine/run/determinism.py) tf.data rewrites the parallel map of Keras's array
+# adapter into a MapDataset and copies along an attribute that op lacks; TensorFlow then logs, from a
+# tf.data thread while Keras fits or evaluates, a 700-character `E0000 ... NodeDef mentions attribute`
+# line saying it ignores it. Harmless and not ours, so that one line is dropped around Keras's calls.
+_TF_DATA_REWRITE_NOTE = r"NodeDef mentions attribute use_unbounded_threadpool which is not in the op definition"
 
 
 BOUNDED_STEPS = 200  # the per-step loss bound is stated over the first 200 steps
@@ -242,22 +249,24 @@ def _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epo
     recorder = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: their_step_losses.append(
         float(their_loss.last.numpy())) if len(their_step_losses) < setup.recorded_steps else None)
     rows = []
-    for epoch, (logs, snapshot) in enumerate(zip(history, snapshots), 1):
-        order = np.concatenate(list(epoch_batches(len(y), setup.batch_size, setup.seed, epoch)))
-        start = time.perf_counter()
-        fitted = theirs.fit(x[order], y[order], batch_size=setup.batch_size, epochs=1, shuffle=False,
-                            verbose=0, callbacks=[recorder])
-        seconds = time.perf_counter() - start
-        test_loss, test_accuracy = theirs.evaluate(x_test, y_test, batch_size=setup.batch_size, verbose=0)
-        row = {"epoch": epoch,
-               "engine_loss": logs["loss"], "keras_loss": fitted.history["loss"][0],
-               "engine_accuracy": logs["accuracy"], "keras_accuracy": fitted.history["accuracy"][0],
-               "engine_test_loss": logs["val_loss"], "keras_test_loss": float(test_loss),
-               "engine_test_accuracy": logs["val_accuracy"], "keras_test_accuracy": float(test_accuracy),
-               "engine_seconds": logs["seconds"], "keras_seconds": seconds,
-               "weights_max_abs_diff": max(max_abs_diff(a, b.numpy()) for a, b in zip(snapshot, theirs.trainable_variables))}
-        rows.append(row)
-        on_epoch(row)
+    with quiet.without_lines(_TF_DATA_REWRITE_NOTE):
+        for epoch, (logs, snapshot) in enumerate(zip(history, snapshots), 1):
+            order = np.concatenate(list(epoch_batches(len(y), setup.batch_size, setup.seed, epoch)))
+            start = time.perf_counter()
+            fitted = theirs.fit(x[order], y[order], batch_size=setup.batch_size, epochs=1, shuffle=False,
+                                verbose=0, callbacks=[recorder])
+            seconds = time.perf_counter() - start
+            test_loss, test_accuracy = theirs.evaluate(x_test, y_test, batch_size=setup.batch_size, verbose=0)
+            row = {"epoch": epoch,
+                   "engine_loss": logs["loss"], "keras_loss": fitted.history["loss"][0],
+                   "engine_accuracy": logs["accuracy"], "keras_accuracy": fitted.history["accuracy"][0],
+                   "engine_test_loss": logs["val_loss"], "keras_test_loss": float(test_loss),
+                   "engine_test_accuracy": logs["val_accuracy"], "keras_test_accuracy": float(test_accuracy),
+                   "engine_seconds": logs["seconds"], "keras_seconds": seconds,
+                   "weights_max_abs_diff": max(max_abs_diff(a, b.numpy())
+                                               for a, b in zip(snapshot, theirs.trainable_variables))}
+            rows.append(row)
+            on_epoch(row)
     fit_steps = [{"step": step, "engine_loss": a, "keras_loss": b, "loss_rel_diff": abs(a - b) / abs(b)}
                  for step, (a, b) in enumerate(zip(our_step_losses, their_step_losses), 1)]
     return fit_steps, rows

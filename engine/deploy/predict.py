@@ -1,10 +1,12 @@
 """Classify images with an exported model, from the command line.
 
-    python -m engine.deploy.predict --model runs/export/saved_model --images t10k-images-idx3-ubyte.gz
-    python -m engine.deploy.predict --model runs/export/model.tflite --images shirt.png boot.png --csv out.csv
+    python -m engine.deploy.predict --model=runs/export/saved_model --images=t10k-images-idx3-ubyte.gz
+    python -m engine.deploy.predict --model=runs/export/model.tflite --images=shirt.png,boot.png --csv=out.csv
 
-Prints one line per image: where it came from, the class number, its name (labels.txt beside
-the model) and its probability; `--csv` also writes them to a file.
+Prints what it read (the model, how many images), then a table of the first `--limit` images
+(default 20; 0 prints all): where each came from, the class number, its name (labels.txt
+beside the model) and its probability; then how many images went to each class. `--csv`
+writes every image's row, with every class's probability, to a file.
 
 What it reads, and how:
 - IDX files (any name but *.png; gzipped if *.gz): uint8 images [N, H, W] (or one [H, W]),
@@ -19,21 +21,27 @@ A missing file, an image of the wrong size or a path that is not a model gets on
 `predict: error: ...` line and exit status 2.
 """
 
-import argparse
 import csv
-import os
 import sys
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+from absl import flags
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from engine.data.idx import read_idx
+from engine.errors import DataError
+from engine.run import cli, quiet
 
-from engine.errors import DataError  # noqa: E402
-from engine.data.idx import read_idx  # noqa: E402
-from engine.deploy.serving import Classifier  # noqa: E402
+PROGRAM = "predict"
+FLAGS = cli.new_flag_values()
+flags.DEFINE_string("model", None, "An export's saved_model directory or model.tflite file (required).",
+                    flag_values=FLAGS)
+flags.DEFINE_list("images", None, "IDX files (*.gz or not) or PNG images, comma-separated (required).",
+                  flag_values=FLAGS)
+flags.DEFINE_integer("limit", 20, "Print the first N images' predictions; 0 prints all.", lower_bound=0,
+                     flag_values=FLAGS)
+flags.DEFINE_string("csv", None, "Also write every image's prediction to this CSV file.", flag_values=FLAGS)
 
 
 def read_images(paths: Sequence[str], image_shape: Tuple[int, ...]) -> Tuple[np.ndarray, List[str]]:
@@ -53,6 +61,7 @@ def read_images(paths: Sequence[str], image_shape: Tuple[int, ...]) -> Tuple[np.
 
 
 def _read_png(path: Path, image_shape: Tuple[int, ...]) -> np.ndarray:
+    tf = quiet.import_tensorflow()
     channels = image_shape[2] if len(image_shape) == 3 else 1
     try:
         image = tf.io.decode_png(tf.io.read_file(str(path)), channels=channels).numpy()  # [H, W, channels]
@@ -88,25 +97,47 @@ def write_csv(path: str, sources: Sequence[str], probabilities: np.ndarray, clas
             writer.writerow([source, best, class_names[best], f"{row[best]:.6f}", *(f"{p:.6f}" for p in row)])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command line; returns the exit status (0, or 2 after one error line)."""
-    parser = argparse.ArgumentParser(prog="predict", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="an export's saved_model directory or model.tflite file")
-    parser.add_argument("--images", required=True, nargs="+", help="IDX files (*.gz or not) or PNG images")
-    parser.add_argument("--csv", help="also write the predictions to this CSV file")
-    args = parser.parse_args(argv)
+def print_predictions(sources: Sequence[str], probabilities: np.ndarray, class_names: Sequence[str],
+                      limit: int) -> None:
+    """The table of the first `limit` images (0: all), then how many images each class got."""
+    best = probabilities.argmax(axis=1)  # [N]
+    shown = len(sources) if limit == 0 else min(limit, len(sources))
+    print("source\tclass\tname\tprobability")
+    for source, row, label in zip(sources[:shown], probabilities, best):
+        print(f"{source}\t{label}\t{class_names[label]}\t{row[label]:.4f}")
+    if shown < len(sources):
+        print(f"... {len(sources) - shown:,} more (--limit=0 prints all; --csv=FILE writes all)")
+    print("Per class: images predicted, share, mean probability of the predicted class")
+    for label, name in enumerate(class_names):
+        chosen = best == label
+        mean = f"{probabilities[chosen, label].mean():.4f}" if chosen.any() else "-"
+        print(f"  {label:>3} {name:<20} {int(chosen.sum()):>7,} {chosen.mean():6.1%}  {mean}")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the command line (argv[0] is the program); returns the exit status (0, or 2 after one error line)."""
+    stop = cli.parse(FLAGS, sys.argv if argv is None else argv, PROGRAM)
+    if stop:
+        return stop[0]
+    missing = [f"--{name}" for name in ("model", "images") if not FLAGS[name].value]
+    if missing:
+        return cli.error_line(PROGRAM, f"{' and '.join(missing)} must be given, e.g. --model=runs/export/model.tflite "
+                                       "--images=t10k-images-idx3-ubyte.gz")
+    quiet.import_tensorflow()
+    from engine.deploy.serving import Classifier
+
     try:
-        classifier = Classifier(args.model)
-        images, sources = read_images(args.images, classifier.image_shape)
+        classifier = Classifier(FLAGS.model)
+        images, sources = read_images(FLAGS.images, classifier.image_shape)
         probabilities = classifier.predict(images)
-        if args.csv:
-            write_csv(args.csv, sources, probabilities, classifier.class_names)
+        if FLAGS.csv:
+            write_csv(FLAGS.csv, sources, probabilities, classifier.class_names)
     except DataError as error:
-        print(f"predict: error: {error}", file=sys.stderr)
-        return 2
-    for source, row in zip(sources, probabilities):
-        best = int(row.argmax())
-        print(f"{source}\t{best}\t{classifier.class_names[best]}\t{row[best]:.4f}")
+        return cli.error_line(PROGRAM, str(error))
+    print(f"Model: {FLAGS.model}, {len(classifier.class_names)} classes, images {classifier.image_shape}; "
+          f"{len(sources):,} images from {len(FLAGS.images)} file{'s' if len(FLAGS.images) > 1 else ''}"
+          f"{f'; all written to {FLAGS.csv}' if FLAGS.csv else ''}")
+    print_predictions(sources, probabilities, classifier.class_names, FLAGS.limit)
     return 0
 
 

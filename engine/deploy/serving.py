@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from engine.errors import DataError
+from engine.run import quiet
 from engine.deploy.export import INPUT, LABELS, OUTPUT, SIGNATURE
 
 
@@ -65,6 +66,9 @@ def _load_saved_model(path: Path) -> Loaded:
     return tuple(spec.shape[1:]), num_classes, lambda images: serve(**{INPUT: tf.constant(images)})[OUTPUT].numpy()
 
 
+_XNNPACK_NOTE = r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$"
+
+
 def _load_tflite(path: Path) -> Loaded:
     try:
         with warnings.catch_warnings():  # its successor (ai_edge_litert) is another package; this one still works
@@ -77,7 +81,8 @@ def _load_tflite(path: Path) -> Loaded:
 
     def predict(images: np.ndarray) -> np.ndarray:
         interpreter.resize_tensor_input(source["index"], images.shape)
-        interpreter.allocate_tensors()
+        with quiet.without_lines(_XNNPACK_NOTE):  # applying its default CPU delegate says so, at every level
+            interpreter.allocate_tensors()
         interpreter.set_tensor(source["index"], images)
         interpreter.invoke()
         return interpreter.get_tensor(target["index"])

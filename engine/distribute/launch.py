@@ -8,9 +8,11 @@ has the two-machine command). Every wait is bounded: a worker that fails gives t
 `grace` seconds to notice and stop on their own (their error says why), then they are killed;
 and the whole run is killed after `timeout` seconds. Worker i's output goes to
 `<log_dir>/worker<i>.log`.
+
+Exit status: 0 when every worker exited 0, 1 when one failed or was killed, 2 after one
+`launch: error: ...` line (a bad flag, no command).
 """
 
-import argparse
 import dataclasses
 import json
 import os
@@ -19,6 +21,17 @@ import subprocess
 import sys
 import time
 from typing import Callable, List, Optional, Sequence
+
+from absl import flags
+
+from engine.run import cli
+
+PROGRAM = "launch"
+FLAGS = cli.new_flag_values()
+flags.DEFINE_integer("workers", 2, "Worker processes.", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_float("timeout", 3600.0, "Seconds before all workers are killed.", lower_bound=0.0, flag_values=FLAGS)
+flags.DEFINE_float("grace", 120.0, "Seconds the others may run after one fails.", lower_bound=0.0, flag_values=FLAGS)
+flags.DEFINE_string("log_dir", "runs/launch", "Directory for worker<i>.log.", flag_values=FLAGS)
 
 
 @dataclasses.dataclass
@@ -93,17 +106,15 @@ def launch(command: Sequence[str], workers: int, log_dir: str, timeout: float = 
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before all workers are killed")
-    parser.add_argument("--grace", type=float, default=120.0, help="seconds the others may run after one fails")
-    parser.add_argument("--log_dir", default="runs/launch")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command every worker runs")
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    """`launch [--flags] -- COMMAND...` (argv[0] is the program); returns the exit status."""
+    argv = list(sys.argv if argv is None else argv)
+    command = argv[argv.index("--") + 1:] if "--" in argv else []
+    stop = cli.parse(FLAGS, argv[:len(argv) - len(command) - ("--" in argv)], PROGRAM)
+    if stop:
+        return stop[0]
     if not command:
-        parser.error("no command: put it after --, e.g. -- python train.py --strategy=multi_worker")
-    done = launch(command, args.workers, args.log_dir, args.timeout, args.grace)
+        return cli.error_line(PROGRAM, "no command: put it after --, e.g. -- python train.py --strategy=multi_worker")
+    done = launch(command, FLAGS.workers, FLAGS.log_dir, FLAGS.timeout, FLAGS.grace)
     for worker in done:
         status = "killed (timeout)" if worker.killed else f"exit status {worker.returncode} after {worker.seconds:.1f}s"
         print(f"worker {worker.index}: {status}; log {worker.log}")

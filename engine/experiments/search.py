@@ -1,11 +1,12 @@
 """Hyperparameter search: grid or random search, each candidate scored by k-fold cross-validation.
 
-    python -m engine.experiments.search --dataset=fashion_mnist --train_subset=6000 --hidden 64 128,64 \
-        --batch_size 32 128 --epochs 5 --learning_rate 0.01 0.1 --folds 3
-    python -m engine.experiments.search --strategy=random --n_iter=8 --learning_rate_range 0.003 0.3 ...
+    python -m engine.experiments.search --dataset=fashion_mnist --train_subset=6000 --hidden=64 --hidden=128,64 \
+        --batch_size=32 --batch_size=128 --epochs=5 --learning_rate=0.01 --learning_rate=0.1 --folds=3
+    python -m engine.experiments.search --strategy=random --n_iter=8 --learning_rate_range=0.003,0.3 ...
 
-Grid search trains every combination of the listed values; random search draws `n_iter` of
-them, and can draw the learning rate from a range (engine/experiments/search_space.py says why).
+A flag repeated lists the values to search over. Grid search trains every combination of them;
+random search draws `n_iter` of them, and can draw the learning rate from a range
+(engine/experiments/search_space.py says why).
 
 Each candidate is scored by `engine.experiments.cross_validation` on the first `train_subset` training
 images (the test set is never looked at: choosing by it would leak it into the choice). The
@@ -18,12 +19,62 @@ TensorFlow's threads. The default is 1: a trial's TensorFlow already keeps every
 so on a small machine (this project's CI has 2 cores) parallel trials only compete.
 """
 
-import argparse
 import os
 import sys
 from typing import Callable, Dict, List, Optional, Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
+
+from engine.run import cli
+
+PROGRAM = "search"
+FLAGS = cli.new_flag_values()
+cli.define_data(FLAGS, "fashion_mnist")
+flags.DEFINE_integer("train_subset", 6000, "Search on the first N training images.", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_enum("strategy", "grid", ("grid", "random"), "Every combination, or n_iter drawn at random.",
+                  flag_values=FLAGS)
+flags.DEFINE_integer("n_iter", 10, "Random search: how many candidates to draw.", lower_bound=1, flag_values=FLAGS)
+cli.define_hidden(FLAGS, "128 256,128", "Hidden layer sizes of one candidate; repeat for several.", multi=True)
+flags.DEFINE_multi_integer("batch_size", [32, 128], "Batch size; repeat for several.", lower_bound=1,
+                           flag_values=FLAGS)
+flags.DEFINE_multi_integer("epochs", [5], "Epochs; repeat for several.", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_multi_float("learning_rate", [0.01, 0.1], "SGD learning rate, > 0; repeat for several.",
+                         flag_values=FLAGS)
+flags.DEFINE_list("learning_rate_range", None, "LOW,HIGH: random search draws the learning rate log-uniformly "
+                  "from [LOW, HIGH] (instead of --learning_rate).", flag_values=FLAGS)
+flags.DEFINE_integer("folds", 3, "Cross-validation folds.", lower_bound=2, flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "Folds, sampling, weights and shuffling.", flag_values=FLAGS)
+cli.define_mode(FLAGS, "graph")
+flags.DEFINE_integer("jobs", 1, "Trials run at once, in processes; default 1, since one trial already keeps a "
+                     "small machine's cores busy.", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_integer("max_trials", None, "Stop after this many new trials; rerun to continue.", lower_bound=1,
+                     flag_values=FLAGS)
+flags.DEFINE_string("output_dir", "runs/search", "Where results.json and ranking.csv/.md/.png go.",
+                    flag_values=FLAGS)
+flags.register_validator("learning_rate", lambda rates: min(rates) > 0, "every --learning_rate must be > 0",
+                         flag_values=FLAGS)
+
+
+def _learning_rate_range(values: Dict) -> bool:
+    """--learning_rate_range=LOW,HIGH: two numbers, 0 < LOW < HIGH, and only with --strategy=random."""
+    if values["learning_rate_range"] is None:
+        return True
+    try:
+        low, high = (float(value) for value in values["learning_rate_range"])
+    except ValueError:
+        low, high = 0, 0
+    if values["strategy"] != "random" or not 0 < low < high:
+        raise flags.ValidationError(f"--learning_rate_range=LOW,HIGH needs --strategy=random and 0 < LOW < HIGH, got "
+                                    f"{','.join(values['learning_rate_range'])} with --strategy={values['strategy']}")
+    return True
+
+
+flags.register_multi_flags_validator(["learning_rate_range", "strategy"], _learning_rate_range, flag_values=FLAGS)
+cli.exit_early(FLAGS, PROGRAM, __name__)
+
+from engine.run import quiet  # noqa: E402
+
+quiet.import_tensorflow()  # here too in search's worker processes, which import this module
 
 import numpy as np  # noqa: E402
 
@@ -81,76 +132,26 @@ def check(folds: int, jobs: int, train_subset: int = 1, max_trials: Optional[int
             raise ConfigError(f"--{name} must be >= {least}, got {value}")
 
 
-def _check_space(args: argparse.Namespace) -> None:
-    """Refuses a search space that cannot be trained, before any data is loaded."""
-    low, high = args.learning_rate_range or (None, None)
-    checks = [
-        (min(args.batch_size) >= 1 and min(args.epochs) >= 1 and min(args.learning_rate) > 0,
-         f"--batch_size and --epochs must be >= 1 and --learning_rate > 0, got {args.batch_size}, {args.epochs} "
-         f"and {args.learning_rate}"),
-        (args.n_iter >= 1, f"--n_iter must be >= 1, got {args.n_iter}"),
-        (low is None or (args.strategy == "random" and 0 < low < high),
-         f"--learning_rate_range LOW HIGH needs --strategy=random and 0 < LOW < HIGH, got {low} {high} "
-         f"with --strategy={args.strategy}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
-
-
-def _hidden(text: str) -> tuple:
-    try:
-        sizes = tuple(int(size) for size in text.split(","))
-    except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive layer sizes like 128,64, got {text!r}")
-    return sizes
-
-
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="search", description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", default="fashion_mnist", help="as train.py's --dataset")
-    parser.add_argument("--data_dir", help="as train.py's --data_dir")
-    parser.add_argument("--tfds_dir", help="as train.py's --tfds_dir")
-    parser.add_argument("--train_subset", type=int, default=6000, help="search on the first N training images")
-    parser.add_argument("--strategy", choices=("grid", "random"), default="grid")
-    parser.add_argument("--n_iter", type=int, default=10, help="random search: how many candidates to draw")
-    parser.add_argument("--hidden", type=_hidden, nargs="+", default=[(128,), (256, 128)], help="e.g. 64 128,64")
-    parser.add_argument("--batch_size", type=int, nargs="+", default=[32, 128])
-    parser.add_argument("--epochs", type=int, nargs="+", default=[5])
-    parser.add_argument("--learning_rate", type=float, nargs="+", default=[0.01, 0.1])
-    parser.add_argument("--learning_rate_range", type=float, nargs=2, metavar=("LOW", "HIGH"),
-                        help="random search: draw the learning rate log-uniformly from [LOW, HIGH]")
-    parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0, help="folds, sampling, weights and shuffling")
-    parser.add_argument("--mode", choices=("eager", "graph", "xla"), default="graph")
-    parser.add_argument("--jobs", type=int, default=1, help="trials run at once, in processes; default 1, since one trial already keeps a small machine's cores busy")
-    parser.add_argument("--max_trials", type=int, help="stop after this many new trials; rerun to continue")
-    parser.add_argument("--output_dir", default="runs/search")
-    return parser.parse_args(argv)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Runs the command line; returns the exit status (0, or 2 after one error line)."""
-    args = parse_args(argv)
+    """Runs the command line (argv[0] is the program); returns the exit status (0, or 2 after one error line)."""
+    stop = cli.parse(FLAGS, sys.argv if argv is None else argv, PROGRAM)
+    if stop:
+        return stop[0]
     try:
-        check(args.folds, args.jobs, args.train_subset, args.max_trials)
-        _check_space(args)
         from engine.data import loading
 
-        dataset = loading.load(args.dataset, args.data_dir, args.tfds_dir)
-        images, labels = dataset.train_images[:args.train_subset], dataset.train_labels[:args.train_subset]
-        space = {"hidden": args.hidden, "batch_size": args.batch_size, "epochs": args.epochs,
-                 "learning_rate": args.learning_rate}
-        trials = candidates(space, args.strategy, args.n_iter, args.seed, args.learning_rate_range)
-        setup = {"dataset": dataset.name, "train_subset": len(labels), "folds": args.folds, "seed": args.seed,
-                 "mode": args.mode}
-        search(trials, images, labels, dataset.num_classes, args.output_dir, setup, args.folds, args.seed,
-               args.mode, args.jobs, args.max_trials, print_fn=lambda line: print(line, flush=True))
+        dataset = loading.load(FLAGS.dataset, FLAGS.data_dir, FLAGS.tfds_dir)
+        images, labels = dataset.train_images[:FLAGS.train_subset], dataset.train_labels[:FLAGS.train_subset]
+        space = {"hidden": FLAGS.hidden, "batch_size": FLAGS.batch_size, "epochs": FLAGS.epochs,
+                 "learning_rate": FLAGS.learning_rate}
+        rate_range = tuple(map(float, FLAGS.learning_rate_range)) if FLAGS.learning_rate_range else None
+        trials = candidates(space, FLAGS.strategy, FLAGS.n_iter, FLAGS.seed, rate_range)
+        setup = {"dataset": dataset.name, "train_subset": len(labels), "folds": FLAGS.folds, "seed": FLAGS.seed,
+                 "mode": FLAGS.mode}
+        search(trials, images, labels, dataset.num_classes, FLAGS.output_dir, setup, FLAGS.folds, FLAGS.seed,
+               FLAGS.mode, FLAGS.jobs, FLAGS.max_trials, print_fn=lambda line: print(line, flush=True))
     except (ConfigError, DataError) as error:
-        print(f"search: error: {error}", file=sys.stderr)
-        return 2
+        return cli.error_line(PROGRAM, str(error))
     return 0
 
 

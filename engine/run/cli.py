@@ -1,14 +1,21 @@
-"""Command-line parsing for the engine's small programs (`python -m engine.tour`, `engine.tour.graph_picture`).
+"""Command-line parsing shared by every program: train.py, `python -m engine.experiments.search`, ...
 
 Each program keeps its flags in its own `absl.flags.FlagValues`, not absl's global FLAGS: then
 `train.py` can import a program's functions without a clash of flag names, and tests call its
-`main(argv)` in-process. A problem the user can fix is one `PROGRAM: error: ...` line, exit 2.
+`main(argv)` in-process. Flags that several programs take (`--hidden`, the data set, the
+execution mode) are declared here, once, so they parse and read alike everywhere.
+
+Flags are checked by absl as they are parsed (`DEFINE_enum`, bounds, validators), before
+TensorFlow is imported, so `--help` and a bad flag cost a fraction of a second. A problem the
+user can fix is one `PROGRAM: error: ...` line on stderr and exit status 2 (`--help`: exit 0).
 """
 
 import sys
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from absl import flags
+
+from engine.run.config import MODES
 
 
 def parse(flag_values: flags.FlagValues, argv: Sequence[str], program: str) -> Optional[List[str]]:
@@ -24,11 +31,24 @@ def parse(flag_values: flags.FlagValues, argv: Sequence[str], program: str) -> O
     except flags.Error as error:
         return [error_line(program, str(error))]
     if flag_values["help"].value:
+        print(f"usage: {program} [--flag=value ...]; its flags, then those it shares with other programs:")
         print(flag_values.get_help())
         return [0]
     if len(leftover) > 1:
         return [error_line(program, f"unexpected arguments {leftover[1:]}: every option is a --flag")]
     return None
+
+
+def exit_early(flag_values: flags.FlagValues, program: str, module_name: str) -> None:
+    """When the module is run as a program, parses sys.argv now and exits on --help or a bad flag.
+
+    Called right after a program's flags are declared and above its TensorFlow imports, so
+    that those seconds are spent only on a command line that will run. (`main` parses again.)
+    """
+    if module_name == "__main__":
+        stop = parse(flag_values, sys.argv, program)
+        if stop:
+            sys.exit(stop[0])
 
 
 def error_line(program: str, message: str) -> int:
@@ -42,3 +62,54 @@ def new_flag_values() -> flags.FlagValues:
     flag_values = flags.FlagValues()
     flags.DEFINE_boolean("help", False, "Show the flags and exit.", flag_values=flag_values)
     return flag_values
+
+
+class HiddenParser(flags.ArgumentParser):
+    """`--hidden=256,128` -> (256, 128): hidden layer sizes, positive integers, comma-separated."""
+
+    syntactic_help = "comma-separated positive layer sizes, e.g. 256,128"
+
+    def parse(self, argument) -> Tuple[int, ...]:
+        text = argument if isinstance(argument, str) else ",".join(map(str, argument))
+        try:
+            sizes = tuple(int(size) for size in text.split(","))
+        except ValueError:
+            sizes = ()
+        if not sizes or min(sizes) < 1:
+            raise ValueError("expected a comma-separated list of positive integers like 256,128, "
+                             f"got {text or 'nothing'}")
+        return sizes
+
+    def flag_type(self) -> str:
+        return "hidden layer sizes"
+
+
+class _HiddenSerializer(flags.ArgumentSerializer):
+    def serialize(self, value) -> str:
+        return ",".join(map(str, value))
+
+
+def define_hidden(flag_values: flags.FlagValues, default: str, help_text: str, multi: bool = False) -> None:
+    """--hidden=256,128; with `multi`, repeated for several models: --hidden=64 --hidden=128,64."""
+    if multi:
+        flags.DEFINE_multi(HiddenParser(), _HiddenSerializer(), "hidden", default.split(), help_text,
+                           flag_values=flag_values)
+    else:
+        flags.DEFINE(HiddenParser(), "hidden", default, help_text, flag_values=flag_values,
+                     serializer=_HiddenSerializer())
+
+
+def define_data(flag_values: flags.FlagValues, dataset: str, dataset_note: str = "") -> None:
+    """--dataset, --data_dir, --tfds_dir: where the images come from (engine/data/loading.py)."""
+    flags.DEFINE_string("dataset", dataset, "mnist, fashion_mnist, or another TFDS image-classification dataset."
+                        + dataset_note, flag_values=flag_values)
+    flags.DEFINE_string("data_dir", None, "Directory holding the four IDX files (train-images-idx3-ubyte.gz, ...).",
+                        flag_values=flag_values)
+    flags.DEFINE_string("tfds_dir", None, "TensorFlow Datasets data directory (default ~/tensorflow_datasets).",
+                        flag_values=flag_values)
+
+
+def define_mode(flag_values: flags.FlagValues, default: str) -> None:
+    """--mode: eager, graph or xla (engine/execution.py)."""
+    flags.DEFINE_enum("mode", default, MODES, "Execution mode: eager, graph (tf.function) or xla (jit_compile=True).",
+                      flag_values=flag_values)

@@ -17,13 +17,21 @@ import subprocess
 import sys
 from typing import Callable, Dict, Optional, Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-import tensorflow as tf  # noqa: E402
-from absl import flags  # noqa: E402
+from engine.run import cli
+
+PROGRAM = "python -m engine.tour.graph_picture"
+FLAGS = cli.new_flag_values()
+flags.DEFINE_string("out", "runs/graph", "Directory for training_step.{dot,svg,png} and tensorboard/.", flag_values=FLAGS)
+cli.define_hidden(FLAGS, "256,128", "Hidden layer sizes of the MLP drawn, comma-separated.")
+cli.exit_early(FLAGS, PROGRAM, __name__)
+
+from engine.run import quiet  # noqa: E402
+
+tf = quiet.import_tensorflow()
 
 from engine import losses, optimizers  # noqa: E402
-from engine.run import cli  # noqa: E402
 from engine.tour import graph_groups  # noqa: E402
 from engine.run.config import check_output_dir  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
@@ -93,25 +101,16 @@ def draw_training_step(model, input_shape: Sequence[int], out_dir: str, formats:
     return paths
 
 
-FLAGS = cli.new_flag_values()
-flags.DEFINE_string("out", "runs/graph", "Directory for training_step.{dot,svg,png} and tensorboard/.", flag_values=FLAGS)
-flags.DEFINE_list("hidden", ["256", "128"], "Hidden layer sizes of the MLP drawn, comma-separated.", flag_values=FLAGS)
-
-
 def main(argv: Sequence[str]) -> int:
     """`python -m engine.tour.graph_picture --out DIR [--hidden=256,128]`: the reference MLP's step; returns the exit status."""
-    program = "python -m engine.tour.graph_picture"
-    stop = cli.parse(FLAGS, argv, program)
+    stop = cli.parse(FLAGS, argv, PROGRAM)
     if stop:
         return stop[0]
-    if not all(size.isdigit() and int(size) > 0 for size in FLAGS.hidden) or not FLAGS.hidden:
-        return cli.error_line(program, f"--hidden must be a comma-separated list of positive integers like 256,128, "
-                                       f"got {','.join(FLAGS.hidden) or 'nothing'}")
     try:
         check_output_dir(FLAGS.out)
-        paths = draw_training_step(mlp([int(size) for size in FLAGS.hidden], 10), (28, 28), FLAGS.out)
+        paths = draw_training_step(mlp(FLAGS.hidden, 10), (28, 28), FLAGS.out)
     except ConfigError as error:
-        return cli.error_line(program, str(error))
+        return cli.error_line(PROGRAM, str(error))
     for kind, path in paths.items():
         print(f"Wrote {kind}: {path}")
     return 0
