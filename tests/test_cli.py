@@ -146,5 +146,5 @@ def test_train_and_search_default_to_the_data_set_readme_trains_first():
     readme_dataset = re.search(r"--dataset=(\w+)", readme_commands()[0]).group(1)
     assert readme_dataset == "fashion_mnist"
     assert train.FLAGS["dataset"].default == readme_dataset
-    assert search.parse_args([]).dataset == readme_dataset
+    assert search.FLAGS["dataset"].default == readme_dataset
     assert TrainConfig().dataset == readme_dataset
