@@ -63,11 +63,14 @@ def execute(notebook: nbformat.NotebookNode, timeout: int = TIMEOUT) -> Optional
     with tempfile.TemporaryDirectory() as kernels:
         write_kernel_spec(os.path.join(kernels, KERNEL))  # argv: [sys.executable, "-m", "ipykernel_launcher", ...]
         manager = AsyncKernelManager(kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]))
-        # TensorFlow's C++ start-up lines go to the terminal, as in the terminal tour, not into a cell;
-        # the kernel's own warnings (a local kernel over TCP is "unencrypted") are noise for a course.
+        # TensorFlow's C++ start-up lines go to the terminal, not into a cell: the kernel imports
+        # TensorFlow first through engine.run.quiet, as the terminal tour does, so only real warnings
+        # show. The kernel's own warnings (a local kernel over TCP is "unencrypted") are noise here.
         client = NotebookClient(notebook, km=manager, timeout=timeout, resources={"metadata": {"path": os.getcwd()}},
                                 shutdown_kernel="immediate",
-                                extra_arguments=["--IPKernelApp.capture_fd_output=False", "--IPKernelApp.log_level=ERROR"])
+                                extra_arguments=["--IPKernelApp.capture_fd_output=False", "--IPKernelApp.log_level=ERROR",
+                                                 "--IPKernelApp.exec_lines=['from engine.run import quiet', "
+                                                 "'quiet.import_tensorflow()']"])
         try:
             client.execute(env=env)
         except CellExecutionError as error:
