@@ -54,8 +54,8 @@ def test_every_section_opens_with_its_explanation_and_has_code_that_compiles(sec
                    if not line.startswith("##")), "a markdown line kept its '# ' prefix"
 
 
-def test_the_sections_that_draw_are_the_training_ones():
-    assert DRAWING == ["fit", "sizes", "early_stopping", "search", "export"]
+def test_every_section_draws():
+    assert DRAWING == list(tour.SECTIONS)
 
 
 def test_the_terminal_runs_and_prints_the_same_code_cells():
@@ -73,7 +73,8 @@ def test_terminal_and_notebook_print_the_same_numbers_from_the_same_seed(fashion
     notebook = build(["loop"], str(tmp_path))
     notebook.cells.insert(2, nbformat.v4.new_code_cell("course.TRAIN_SUBSET = 1600"))
     assert execute(notebook) is None
-    printed = stdout_of(section_cells(notebook, "loop")).splitlines()
+    printed = [line for line in stdout_of(section_cells(notebook, "loop")).splitlines()
+               if line.startswith(("step ", "epoch 1 "))]
     assert len(printed) == 2 and printed[1].startswith("epoch 1 (50 steps of 32 over 1,600 images): loss ")
     assert re.fullmatch(r"step   50: batch loss \d\.\d{4}, epoch so far: loss \d\.\d{4}, accuracy \d\.\d{4}", printed[0])
     terminal = [line for line in lines if line.startswith(("step ", "epoch 1 "))]
@@ -104,7 +105,7 @@ def test_the_whole_course_executes_with_every_output_and_figure(fashion_mnist_di
         assert not [output for cell in code for output in cell.outputs if output.output_type == "error"], section
         assert all(cell.outputs for cell in code), f"{section}: a code cell printed and showed nothing"
         pictures = [output.data["image/png"] for cell in code for output in cell.outputs if "image/png" in output.get("data", {})]
-        assert len(pictures) >= (section in DRAWING), section
+        assert pictures, f"{section} shows no figure"
         for picture in pictures:
             pixels = matplotlib.image.imread(io.BytesIO(base64.b64decode(picture)), format="png")
             assert pixels.shape[0] > 200 and pixels.std() > 0.01, section  # decodes, and is not blank

@@ -78,6 +78,41 @@ def plot_prediction(image: np.ndarray, probabilities: Sequence[float], class_nam
     save(figure, path)
 
 
+def plot_step_losses(losses: Sequence[float], path: str, title: str = "") -> None:
+    """Writes a PNG of every step's batch loss, with its running mean over the last 50 steps."""
+    figure, axis = plt.subplots(figsize=(8, 3.5))
+    steps = np.arange(1, len(losses) + 1)
+    axis.plot(steps, losses, lw=0.7, alpha=0.5, label="batch loss")
+    window = min(50, len(losses))
+    axis.plot(steps[window - 1:], np.convolve(losses, np.ones(window) / window, mode="valid"),
+              label=f"mean of the last {window}")
+    axis.set_xlabel("step")
+    axis.set_ylabel("loss")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    if title:
+        axis.set_title(title)
+    figure.tight_layout()
+    save(figure, path)
+
+
+def plot_images(images: Sequence[np.ndarray], titles: Sequence[str], path: str, title: str = "") -> None:
+    """Writes a PNG of 2-D arrays side by side (images, or small matrices shown as grey levels,
+    each scaled to its own range), each with its title."""
+    if len(images) != len(titles):
+        raise ValueError(f"plot_images got {len(images)} images for {len(titles)} titles: expected one title each")
+    figure, axes = plt.subplots(1, len(images), figsize=(2.2 * len(images), 2.6), squeeze=False)
+    for axis, image, name in zip(axes[0], images, titles):
+        axis.imshow(np.atleast_2d(image), cmap="gray")
+        axis.set_title(name, fontsize=9)
+        axis.set_xticks([])
+        axis.set_yticks([])
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    save(figure, path)
+
+
 def plot_history(history: Sequence[Dict[str, float]], path: str, title: str = "") -> None:
     """Writes `history_figure` as a PNG."""
     save(history_figure(history, title), path)

@@ -24,6 +24,7 @@ This package imports no TensorFlow itself: the command line checks its flags fir
 
 import contextlib
 import io
+import linecache
 import re
 import textwrap
 from pathlib import Path
@@ -81,7 +82,11 @@ def run(section: str, print_fn: Optional[Callable[[str], None]] = None, output_d
             say("\n" + source)
             continue
         say("\n" + textwrap.indent(source, "    ") + "\n")
-        code = compile(source, f"<tour {section}>", "exec")
+        filename = f"<tour {section} cell {len(linecache.cache)}>"
+        # Registered as a notebook kernel does, so tracebacks show the code and autograph can read
+        # a traced function's source (else it warns that it cannot).
+        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+        code = compile(source, filename, "exec")
         if print_fn is None:
             exec(code, namespace)  # noqa: S102
             continue

@@ -22,4 +22,17 @@ for code, value, meaning in results:
 print(f"The results are {type(results[0][1]).__name__}s holding their values; .numpy() hands them to NumPy.")
 
 # %% [markdown]
+# The same reductions as pictures (darker is smaller): `x`, its column sums (`axis=0` reduces the
+# 6 rows away) and its row means (`axis=1` reduces the 4 columns away).
+
+# %%
+from engine.run import plots
+from engine.tour import course
+
+plots.plot_images([x.numpy(), tf.reduce_sum(x, axis=0).numpy()[None, :], tf.reduce_mean(x, axis=1).numpy()[:, None]],
+                  ["x  [6, 4]", "reduce_sum(x, axis=0)  [4]", "reduce_mean(x, axis=1)  [6]"],
+                  course.path("eager_reductions.png"), title="Reducing along an axis removes it")
+course.show(course.path("eager_reductions.png"))
+
+# %% [markdown]
 # A loss is exactly this: `tf.reduce_sum(per_example) / batch_size` (`engine/losses.py`).

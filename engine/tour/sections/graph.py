@@ -42,3 +42,17 @@ print(f"graph ops: {', '.join(f'{op.name} ({op.type})' for op in graph.get_opera
 with tf.compat.v1.Session(graph=graph) as session:
     mean_value, sum_value = session.run([mean_op, sum_op], feed_dict={x: values})
 print(f"session.run([mean, sum], feed_dict={{x: 0..23}}) -> mean {mean_value}, sum {sum_value}")
+
+# %% [markdown]
+# A whole training step is a graph too. `engine.tour.graph_picture` traces the engine's
+# `train_step` for a small model and draws its ops grouped as a reader thinks of them: the
+# layers' forward pass, the loss, the gradients (the same layers backwards) and the update.
+
+# %%
+from engine.tour import course, graph_picture
+from layers import mlp
+
+tf.random.set_seed(course.SEED)
+drawn = graph_picture.draw_training_step(mlp((16,), 10), (28, 28), course.path("graph"), formats=("png",))
+print(f"one training step of a 784-16-10 model: {drawn['png']}, and {drawn['tensorboard']} for TensorBoard's Graphs tab")
+course.show(drawn["png"])

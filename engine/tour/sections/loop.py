@@ -46,6 +46,15 @@ for step, index in enumerate(epoch_batches(len(images), 32, course.SEED, epoch=1
 print(f"epoch 1 ({step} steps of 32 over {seen:,} images): loss {loss_sum / seen:.4f}, accuracy {correct / seen:.4f}")
 
 # %% [markdown]
+# Every step's loss: noisy, since each batch is a different 32 images, and falling on average.
+
+# %%
+from engine.run import plots
+
+plots.plot_step_losses(step_losses, course.path("loop_losses.png"), title="one epoch of the plain loop, batch 32")
+course.show(course.path("loop_losses.png"))
+
+# %% [markdown]
 # The loss is the mean over the epoch's examples, and the accuracy is measured on each batch just
 # before its update, as `Trainer.fit` and Keras report them. `engine/training.py` is this loop
 # again, with the step compiled (graph or XLA) and callbacks around it.

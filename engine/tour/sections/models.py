@@ -51,3 +51,17 @@ for name, model in [("engine functional Model", engine_functional), ("keras Sequ
     difference = float(np.max(np.abs(np.asarray(model(images)) - reference)))
     print(f"  {name:<24} {model.count_params():,} parameters, max |output - engine Sequential's| = {difference:.2e}")
 print("(float32 rounding: the four compute the same function.)")
+
+# %% [markdown]
+# What the untrained network says about a real image: ten probabilities that sum to 1, nearly
+# uniform before any training. All four models give this same picture.
+
+# %%
+from engine.run import plots
+from engine.tour import course
+
+image = course.training_set()[0][0]  # [28, 28]
+probabilities = engine_sequential(image[None]).numpy()[0]  # [10]
+plots.plot_prediction(image, probabilities, course.fashion_mnist().class_names, course.path("models_prediction.png"),
+                      title=f"untrained: probabilities sum to {probabilities.sum():.4f}")
+course.show(course.path("models_prediction.png"))

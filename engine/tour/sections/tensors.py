@@ -32,3 +32,20 @@ print(f"tf.zeros([4, 4, 2])[0] has shape {cube[0].shape.as_list()}, [0, 0] has s
       f"[0, 0, 0] has shape {cube[0, 0, 0].shape.as_list()}")
 shapes = [[6, 4], [4, 6], [24], [2, 3, 4]]
 print("Reshaping the 24 numbers:", " -> ".join(str(tf.reshape(matrix, shape).shape.as_list()) for shape in shapes))
+
+# %% [markdown]
+# An image is a rank-2 tensor of pixel values, a batch of them rank 3. Here are the first eight
+# Fashion-MNIST training images, `images[:8]` of shape `[8, 28, 28]`, each drawn from its `[28, 28]` slice.
+
+# %%
+from engine.run import plots
+from engine.tour import course
+
+images, labels = course.training_set()
+batch = tf.constant(images[:8])  # [8, 28, 28]
+names = course.fashion_mnist().class_names
+print(f"batch: rank {batch.shape.rank}, shape {batch.shape.as_list()}; batch[0]: shape {batch[0].shape.as_list()}, "
+      f"values in [{float(tf.reduce_min(batch)):.1f}, {float(tf.reduce_max(batch)):.1f}]")
+plots.plot_images([batch[i].numpy() for i in range(8)], [f"[{i}] {names[labels[i]]}" for i in range(8)],
+                  course.path("tensors_batch.png"), title="batch[i]: eight [28, 28] slices of one [8, 28, 28] tensor")
+course.show(course.path("tensors_batch.png"))
