@@ -14,6 +14,7 @@ while one that flips sign cancels out. Nesterov evaluates the step "ahead": it a
 new velocity once more, which damps the overshoot of plain momentum.
 """
 
+import numbers
 from typing import Iterable, Optional, Tuple
 
 import tensorflow as tf
@@ -39,10 +40,13 @@ class SGD(tf.Module):
         super().__init__(name=name)
         if learning_rate <= 0:
             raise ValueError(f"SGD learning_rate must be > 0, got {learning_rate}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"SGD momentum must be in [0, 1), got {momentum}")
+        # A Python number, as Keras requires (a tensor is refused there too): the rule multiplies
+        # velocities of any float dtype by it. Unlike Keras, 1 is refused on purpose: the velocity
+        # would then never decay, summing every past gradient at full weight.
+        if not isinstance(momentum, numbers.Real) or isinstance(momentum, bool) or not 0.0 <= momentum < 1.0:
+            raise ValueError(f"SGD momentum must be a float in [0, 1), got {momentum!r}")
         self.learning_rate = tf.Variable(learning_rate, trainable=False, name="learning_rate")
-        self.momentum = momentum
+        self.momentum = float(momentum)
         self.nesterov = nesterov
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
         self.velocities: list = []  # slots, created on the first apply_gradients

@@ -1,0 +1,186 @@
+"""Issue 13: on the edges (label shapes, dtypes, ranks, mismatched shapes), the engine's pieces
+behave as Keras's do. Each test feeds the same inputs to the engine and to `keras` and asks
+for the same value, or the same kind of error."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from engine import losses, metrics, optimizers
+from layers import Dense, Flatten, Input
+
+MODES = {"eager": lambda f: f, "graph": tf.function, "xla": lambda f: tf.function(f, jit_compile=True)}
+DTYPES = [np.float16, np.float32, np.float64]
+RNG = np.random.default_rng(13)
+PROBABILITIES = RNG.dirichlet(np.ones(4), size=6).astype(np.float32)  # [6, 4]
+LABELS = PROBABILITIES.argmax(-1)  # perfectly classified
+
+
+def accuracy_of(y_true, y_pred, mode: str) -> float:
+    metric = metrics.SparseCategoricalAccuracy()
+    MODES[mode](lambda t, p: metric.update_state(t, p))(tf.constant(y_true), tf.constant(y_pred))
+    return float(metric.result())
+
+
+def keras_accuracy_of(y_true, y_pred) -> float:
+    metric = keras.metrics.SparseCategoricalAccuracy()
+    metric.update_state(y_true, y_pred)
+    return float(metric.result())
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("label_shape", [(6,), (6, 1)], ids=["labels-n", "labels-n-1"])
+def test_accuracy_takes_labels_n_and_n_1_as_keras_does(label_shape, mode):
+    labels = LABELS.reshape(label_shape)
+    assert accuracy_of(labels, PROBABILITIES, mode) == keras_accuracy_of(labels, PROBABILITIES) == 1.0
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("trailing_one", [False, True], ids=["labels-b-h-w", "labels-b-h-w-1"])
+def test_accuracy_scores_n_d_predictions_per_position_as_keras_does(trailing_one, mode):
+    y_pred = RNG.random((2, 3, 5, 4)).astype(np.float32)
+    labels = RNG.integers(0, 4, size=(2, 3, 5, 1) if trailing_one else (2, 3, 5))
+    assert accuracy_of(labels, y_pred, mode) == pytest.approx(keras_accuracy_of(labels, y_pred), abs=1e-7)
+
+
+def loss_in(mode: str, loss, y_true, y_pred, **kwargs) -> np.ndarray:
+    return MODES[mode](lambda t, p: loss(t, p, **kwargs))(tf.constant(y_true), tf.constant(y_pred)).numpy()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("from_logits", [False, True], ids=["probabilities", "logits"])
+@pytest.mark.parametrize("label_shape", [(2, 3, 5), (2, 3, 5, 1)], ids=["labels-b-h-w", "labels-b-h-w-1"])
+def test_sparse_cross_entropy_is_the_mean_per_pixel_loss_on_n_d_predictions(label_shape, from_logits, mode):
+    scores = RNG.normal(size=(2, 3, 5, 4)).astype(np.float32)
+    y_pred = scores if from_logits else keras.ops.convert_to_numpy(keras.activations.softmax(scores))
+    labels = RNG.integers(0, 4, size=label_shape)
+    expected = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)(labels, y_pred)
+    got = loss_in(mode, losses.sparse_categorical_crossentropy, labels, y_pred, from_logits=from_logits)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, ours, theirs, targets", [
+    ("sparse", losses.sparse_categorical_crossentropy, keras.losses.SparseCategoricalCrossentropy(), LABELS),
+    ("sparse-n-1", losses.sparse_categorical_crossentropy, keras.losses.SparseCategoricalCrossentropy(), LABELS[:, None]),
+    ("categorical", losses.categorical_crossentropy, keras.losses.CategoricalCrossentropy(), np.eye(4)[LABELS]),
+    ("mse", losses.mean_squared_error, keras.losses.MeanSquaredError(), np.eye(4)[LABELS]),
+])
+def test_every_loss_computes_in_float32_for_float16_32_64_predictions(name, ours, theirs, targets, dtype):
+    y_pred = PROBABILITIES.astype(dtype)
+    got = ours(targets.astype(dtype) if targets.dtype.kind == "f" else targets, y_pred)
+    assert got.dtype == tf.float32
+    np.testing.assert_allclose(got.numpy(), theirs(targets, y_pred).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("true_shape, pred_shape", [((3,), (3, 1)), ((3, 1), (3,)), ((2, 3, 1), (2, 3)), ((2, 3), (2, 3, 1))])
+def test_mean_squared_error_pairs_n_with_n_1_row_by_row_as_keras_does(true_shape, pred_shape, mode):
+    y_true = np.array([1.0, 2.0, 3.0, 4.0, -1.0, 0.5], np.float32)[:np.prod(true_shape)].reshape(true_shape)
+    y_pred = np.array([10.0, 2.0, -5.0, 1.0, 0.0, 2.0], np.float32)[:np.prod(pred_shape)].reshape(pred_shape)
+    expected = keras.losses.MeanSquaredError()(y_true, y_pred)
+    np.testing.assert_allclose(loss_in(mode, losses.mean_squared_error, y_true, y_pred), expected, rtol=1e-6)
+
+
+MISMATCHED = [
+    ("sparse, labels of another batch", losses.sparse_categorical_crossentropy,
+     keras.losses.SparseCategoricalCrossentropy(), np.zeros(3, np.int32), np.full((2, 3), 1 / 3, np.float32)),
+    ("sparse, labels of the predictions' rank", losses.sparse_categorical_crossentropy,
+     keras.losses.SparseCategoricalCrossentropy(), np.zeros((3, 2), np.int32), np.full((3, 3), 1 / 3, np.float32)),
+    ("categorical, labels (3, 1)", losses.categorical_crossentropy,
+     keras.losses.CategoricalCrossentropy(), np.ones((3, 1), np.float32), np.full((3, 3), 1 / 3, np.float32)),
+    ("categorical, another batch", losses.categorical_crossentropy,
+     keras.losses.CategoricalCrossentropy(), np.full((2, 3), 1 / 3, np.float32), np.full((3, 3), 1 / 3, np.float32)),
+]
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+@pytest.mark.parametrize("case, ours, theirs, y_true, y_pred", MISMATCHED, ids=[case[0] for case in MISMATCHED])
+def test_cross_entropies_raise_a_value_error_on_mismatched_shapes_as_keras_does(case, ours, theirs, y_true, y_pred, mode):
+    with pytest.raises(ValueError, match=r"expected .* shape .*, got"):
+        loss_in(mode, ours, y_true, y_pred)
+    with pytest.raises(ValueError):
+        theirs(y_true, y_pred)
+
+
+def test_mean_squared_error_names_both_shapes_where_keras_fails_inside_tensorflow():
+    y_true, y_pred = np.ones((3, 2), np.float32), np.ones((3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"mean_squared_error expected y_true of the shape of y_pred \(3, 3\), got \(3, 2\)"):
+        losses.mean_squared_error(y_true, y_pred)
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError)):
+        keras.losses.MeanSquaredError()(y_true, y_pred)
+
+
+def keras_dense_like(layer: Dense, input_dim: int) -> keras.layers.Dense:
+    twin = keras.layers.Dense(layer.units, use_bias=layer.use_bias)
+    twin.build((None, input_dim))
+    twin.set_weights([v.numpy() for v in layer.trainable_variables])
+    return twin
+
+
+@pytest.mark.parametrize("dtype", DTYPES + [np.int64])
+@pytest.mark.parametrize("shape", [(2, 3), (2, 5, 3), (2, 4, 5, 3)], ids=["rank-2", "rank-3", "rank-4"])
+def test_dense_applies_to_the_last_axis_of_any_rank_and_casts_inputs_as_keras_does(shape, dtype):
+    x = RNG.integers(-3, 4, size=shape).astype(dtype)
+    layer = Dense(2)
+    got = layer(x)
+    expected = keras_dense_like(layer, 3)(x)
+    assert got.dtype == expected.dtype == tf.float32 and got.shape == expected.shape == shape[:-1] + (2,)
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_dense_without_bias_has_bias_none_as_keras_does():
+    ours, theirs = Dense(2, use_bias=False), keras.layers.Dense(2, use_bias=False)
+    ours.build((None, 3))
+    theirs.build((None, 3))
+    assert ours.bias is None and theirs.bias is None
+
+
+def test_dense_activation_can_be_set_to_none_after_construction_as_in_keras():
+    layer = Dense(2, activation="relu")
+    layer.activation = None  # linear, as keras.layers.Dense reads None
+    x = -np.ones((1, 3), np.float32)
+    layer(x)
+    layer.kernel.assign(np.ones((3, 2), np.float32))
+    np.testing.assert_array_equal(layer(x).numpy(), [[-3.0, -3.0]])
+
+
+def test_a_dense_built_for_2_features_refuses_to_be_wired_on_3_as_keras_does():
+    ours, theirs = Dense(4, name="narrow"), keras.layers.Dense(4)
+    ours.build((None, 2))
+    theirs.build((None, 2))
+    with pytest.raises(ValueError, match=r"Dense 'narrow' expected inputs .*\(batch, \.\.\., 2\), got shape \(None, 3\)"):
+        ours(Input((3,)))
+    with pytest.raises(ValueError):
+        theirs(keras.Input((3,)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES + [np.int32])
+@pytest.mark.parametrize("shape", [(5,), (5, 3), (5, 3, 2), (5, 3, 2, 4)], ids=["rank-1", "rank-2", "rank-3", "rank-4"])
+def test_flatten_maps_every_rank_from_1_and_casts_floats_as_keras_does(shape, dtype):
+    x = RNG.integers(-3, 4, size=shape).astype(dtype)
+    got, expected = Flatten()(x), keras.layers.Flatten()(x)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    np.testing.assert_array_equal(got.numpy(), keras.ops.convert_to_numpy(expected))
+
+
+def test_sgd_refuses_a_tensor_momentum_with_a_value_error_as_keras_does():
+    with pytest.raises(ValueError, match=r"SGD momentum must be a float in \[0, 1\)"):
+        optimizers.SGD(0.1, momentum=tf.constant(0.9))
+    with pytest.raises(ValueError):
+        keras.optimizers.SGD(0.1, momentum=tf.constant(0.9))
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("dtype", [tf.float16, tf.float32, tf.float64])
+def test_sgd_with_momentum_updates_float16_32_64_variables_as_keras_does(dtype, nesterov):
+    ours, theirs = tf.Variable(tf.ones([3], dtype)), keras.Variable(np.ones(3), dtype=dtype.name)
+    ours_sgd = optimizers.SGD(0.1, momentum=0.9, nesterov=nesterov)
+    their_sgd = keras.optimizers.SGD(0.1, momentum=0.9, nesterov=nesterov)
+    for step in range(3):
+        gradient = tf.constant([1.0, -2.0, 0.5 * step], dtype)
+        ours_sgd.apply_gradients([(gradient, ours)])
+        their_sgd.apply_gradients([(gradient, theirs)])
+    assert ours.dtype == dtype
+    np.testing.assert_allclose(ours.numpy(), keras.ops.convert_to_numpy(theirs), rtol=1e-3 if dtype == tf.float16 else 1e-6)
