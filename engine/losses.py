@@ -26,10 +26,10 @@ clipping. A Keras model ending in Dense(softmax) thus never clips. `engine.activ
 records its logits the same way (`remember_logits`), and the cross-entropies below take them
 when present. A plain probability tensor (say, read from a file) is clipped, in both libraries.
 
-Shapes and dtypes, as Keras's loss classes: predictions are cast to float32 (the loss is
-float32 for float16/64 inputs); integer labels may carry a trailing axis of 1; targets that
-differ from the predictions by a trailing axis of 1 are matched to them (`_matched`); any
-other mismatch raises a ValueError naming both shapes rather than broadcasting.
+Shapes and dtypes as in Keras's loss classes: float32 results; labels may carry a trailing
+axis of 1 (`_matched`); other mismatches raise a ValueError naming both shapes. Keras's
+`sample_weight`, `reduction`, `label_smoothing`, `ignore_class` and `axis` are left out on
+purpose: the training step never uses them, and each would branch the math read here.
 """
 
 import tensorflow as tf
@@ -58,7 +58,7 @@ def sparse_categorical_crossentropy(
       0.6931472
     """
     y_pred = _float32(y_pred)
-    labels = sparse_labels(y_true, y_pred)  # [batch, ...]
+    labels = _sparse_labels(y_true, y_pred)  # [batch, ...]
     logits = y_pred if from_logits else activations.logits_of(y_pred)
     if logits is not None:
         targets = tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype)  # [batch, ..., classes]
@@ -83,8 +83,7 @@ def categorical_crossentropy(
       y_pred: probabilities (or logits if `from_logits`), shape [batch, classes].
       from_logits: whether `y_pred` are logits.
 
-    Raises:
-      ValueError: when `y_true` and `y_pred` differ in shape (Keras raises too).
+    Raises ValueError when `y_true` and `y_pred` differ in shape, as Keras does.
     """
     y_pred = _float32(y_pred)
     targets, y_pred = _matched(y_true, y_pred, "categorical_crossentropy")
@@ -100,11 +99,9 @@ def mean_squared_error(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
 
     Averaged over the last axis per example first, then over the batch — Keras's order,
     which equals the plain mean over all elements when every example has the same size.
-    Targets [batch] against predictions [batch, 1] (or the reverse) are paired row by row.
-
-    Raises:
-      ValueError: for any other shape mismatch; on purpose where Keras lets TensorFlow's
-        broadcasting error (InvalidArgumentError) through, so that it names both shapes.
+    Targets [batch] against predictions [batch, 1] (or the reverse) are paired row by row;
+    any other mismatch raises a ValueError naming both shapes, on purpose where Keras lets
+    TensorFlow's broadcasting error (InvalidArgumentError) through.
     """
     y_true, y_pred = _matched(y_true, _float32(y_pred), "mean_squared_error")
     error = y_true - y_pred
@@ -131,12 +128,8 @@ def _cross_entropy_from_logits(logits: tf.Tensor, targets: tf.Tensor):
     return per_example, gradient
 
 
-def sparse_labels(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """Integer labels of shape `y_pred.shape[:-1]`, a trailing axis of 1 dropped, as Keras does.
-
-    Raises:
-      ValueError: when the labels do not have the predictions' shape up to the class axis.
-    """
+def _sparse_labels(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """Integer labels of shape `y_pred.shape[:-1]` (a trailing axis of 1 dropped), else ValueError."""
     labels = tf.cast(y_true, tf.int32)
     if labels.shape.rank == y_pred.shape.rank and labels.shape[-1] == 1:
         labels = tf.squeeze(labels, axis=-1)  # [batch, ..., 1] -> [batch, ...]
@@ -161,8 +154,7 @@ def _matched(y_true: tf.Tensor, y_pred: tf.Tensor, loss: str):
 
 
 def _float32(y_pred) -> tf.Tensor:
-    """Predictions as float32, as Keras's losses compute (a float16 loss would lose its digits)."""
-    y_pred = tf.convert_to_tensor(y_pred)
+    y_pred = tf.convert_to_tensor(y_pred)  # as Keras's losses: a float16 loss would lose its digits
     return y_pred if y_pred.dtype == tf.float32 else tf.cast(y_pred, tf.float32)
 
 

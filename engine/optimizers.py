@@ -12,6 +12,9 @@ The update rule is Keras 3's `keras.optimizers.SGD`, line for line (its `update_
 that keeps its sign accumulates speed (up to lr / (1 - momentum) times the gradient),
 while one that flips sign cancels out. Nesterov evaluates the step "ahead": it applies the
 new velocity once more, which damps the overshoot of plain momentum.
+
+Keras's `weight_decay`, `clipnorm`, `clipvalue`, `use_ema` and gradient accumulation are
+left out on purpose: each is a separate transformation of the gradient, not part of SGD's rule.
 """
 
 import numbers

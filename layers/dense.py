@@ -81,14 +81,14 @@ class Dense(Layer):
                 f"Dense '{self.name}' expected inputs of shape (batch, ..., features) with a known "
                 f"features dimension, got shape {input_shape}"
             )
-        self.input_axes = {-1: int(input_shape[-1])}
+        self.input_last_dim = int(input_shape[-1])
         with tf.init_scope(), self.name_scope:  # variables are created once, eagerly
             if self.seed is None:
                 # Like Keras: without an explicit seed, draw one from TensorFlow's global seed,
                 # so `tf.random.set_seed(s)` makes the model reproducible and layers differ.
                 self.seed = int(tf.random.uniform([], maxval=2**31 - 1, dtype=tf.int64))
             self.kernel = tf.Variable(
-                self.kernel_initializer([self.input_axes[-1], self.units], tf.float32, self.seed),
+                self.kernel_initializer([self.input_last_dim, self.units], tf.float32, self.seed),
                 name="kernel",
             )
             self.bias = tf.Variable(

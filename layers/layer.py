@@ -14,7 +14,7 @@ The name scope makes the ops read as layers in a graph ('dense_1/MatMul', engine
 """
 
 import re
-from typing import Dict, Optional
+from typing import Optional
 
 import tensorflow as tf
 
@@ -27,8 +27,8 @@ class Layer(tf.Module):
     `compute_output_shape`, and `build` if they own variables.
 
     The accepted inputs are Keras's `InputSpec`, reduced to what these layers need: a rank
-    of at least `min_rank` (a class attribute) and, once built, `input_axes`, a map from
-    axis to the size the variables were made for (Dense: `{-1: in}`).
+    of at least `min_rank` (a class attribute) and, once built, `input_last_dim`, the size
+    of the last axis the variables were made for (Dense: `in`), or None for any.
     """
 
     min_rank = 0
@@ -38,7 +38,7 @@ class Layer(tf.Module):
         # Keras's default names: the snake_case of the class, numbered: 'dense', 'dense_1', ...
         super().__init__(name=name or naming.unique_name(re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()))
         self.built = False
-        self.input_axes: Dict[int, int] = {}
+        self.input_last_dim: Optional[int] = None
 
     def build(self, input_shape) -> None:
         """Creates the layer's variables for `input_shape`; the base has none to create."""
@@ -69,16 +69,14 @@ class Layer(tf.Module):
         self.check_input_shape(input_shape)
 
     def check_input_shape(self, shape: tf.TensorShape) -> None:
-        """Raises ValueError, naming both shapes, unless `shape` fits `min_rank` and `input_axes`.
+        """Raises ValueError, naming both shapes, unless `shape` fits `min_rank` and `input_last_dim`.
 
         An unknown size (None, as in a symbol's batch axis) fits any expected size, as in Keras.
         """
-        rank = shape.rank
-        if rank is not None and rank >= self.min_rank and all(
-                shape[axis] is None or shape[axis] == size for axis, size in self.input_axes.items()):
+        rank, last = shape.rank, self.input_last_dim
+        if rank is not None and rank >= self.min_rank and (last is None or shape[-1] in (None, last)):
             return
-        sizes = ", ".join(["batch", "..."] + [str(size) for _, size in sorted(self.input_axes.items())])
-        expected = f" of shape ({sizes})" if self.input_axes else ""
+        expected = "" if last is None else f" of shape (batch, ..., {last})"
         raise ValueError(f"{type(self).__name__} '{self.name}' expected inputs of rank >= {self.min_rank}"
                          f"{expected}, got shape {shape}")
 

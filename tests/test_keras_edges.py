@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import losses, metrics, optimizers
+from engine import activations, losses, metrics, optimizers
 from layers import Dense, Flatten, Input
 
 MODES = {"eager": lambda f: f, "graph": tf.function, "xla": lambda f: tf.function(f, jit_compile=True)}
@@ -184,3 +184,64 @@ def test_sgd_with_momentum_updates_float16_32_64_variables_as_keras_does(dtype, 
         their_sgd.apply_gradients([(gradient, theirs)])
     assert ours.dtype == dtype
     np.testing.assert_allclose(ours.numpy(), keras.ops.convert_to_numpy(theirs), rtol=1e-3 if dtype == tf.float16 else 1e-6)
+
+
+# Beyond the issue: cases from Keras's own unit tests that have a meaning for the engine's API.
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape, axis", [((5,), -1), ((1, 2, 5), 1), ((2, 3, 5), (1, 2)), ((2, 3, 4, 5), (2, 3)), ((2, 5), -1)])
+def test_softmax_and_log_softmax_take_keras_axis_argument(name, shape, axis):
+    z = RNG.random(shape).astype(np.float32)
+    ours = getattr(activations, name)(tf.constant(z), axis=axis)
+    theirs = getattr(keras.activations, name)(z, axis=axis)
+    np.testing.assert_allclose(ours.numpy(), keras.ops.convert_to_numpy(theirs), rtol=1e-6, atol=1e-7)
+
+
+def test_softmax_over_another_axis_leaves_no_logits_for_the_loss_unlike_keras():
+    z = tf.constant(RNG.normal(size=(3, 4)).astype(np.float32))
+    assert activations.logits_of(activations.softmax(z)) is z
+    assert activations.logits_of(activations.softmax(z, axis=0)) is None  # on purpose (see softmax)
+
+
+def test_accuracy_weighs_examples_by_sample_weight_as_keras_does():
+    y_true, y_pred, weights = np.array([[2], [1]]), np.array([[0.1, 0.6, 0.3], [0.05, 0.95, 0.0]]), np.array([0.7, 0.3])
+    ours, theirs = metrics.SparseCategoricalAccuracy(), keras.metrics.SparseCategoricalAccuracy()
+    ours.update_state(y_true, y_pred, sample_weight=weights)
+    theirs.update_state(y_true, y_pred, sample_weight=weights)
+    assert float(ours.result()) == pytest.approx(float(theirs.result())) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("shape", [(None, 2, 3), (5, 2, None), (None, None, 7)])
+def test_flatten_of_a_symbol_keeps_unknown_dimensions_unknown_as_keras_does(shape):
+    ours = Flatten()(Input(shape[1:])).shape.as_list()[1:]
+    theirs = keras.layers.Flatten()(keras.Input(batch_shape=shape)).shape[1:]
+    assert ours == list(theirs)
+
+
+def test_flatten_of_dynamic_dimensions_in_a_graph_gives_keras_result():
+    flatten = tf.function(Flatten(), input_signature=[tf.TensorSpec([None, None, None], tf.float32)])
+    for shape in [(3, 5, 7), (2, 7, 5)]:
+        x = RNG.random(shape).astype(np.float32)
+        np.testing.assert_array_equal(flatten(x).numpy(), keras.ops.convert_to_numpy(keras.layers.Flatten()(x)))
+
+
+@pytest.mark.parametrize("units", [0, -3, 2.5, None, "64"])
+def test_dense_refuses_units_that_keras_refuses(units):
+    with pytest.raises(ValueError, match="positive integer"):
+        Dense(units)
+    with pytest.raises(ValueError, match="positive integer"):
+        keras.layers.Dense(units)
+
+
+@pytest.mark.parametrize("activation, use_bias, expected", [
+    ("relu", True, [[10.0, 0.0]]), (None, False, [[5.0, -6.0]]), ("relu", False, [[5.0, 0.0]])])
+def test_dense_gives_kerass_numbers_for_set_weights(activation, use_bias, expected):
+    kernel, bias, x = np.array([[1.0, -2.0], [3.0, -4.0]]), np.array([5.0, -6.0]), np.array([[-1.0, 2.0]])
+    ours, theirs = Dense(2, activation=activation, use_bias=use_bias), keras.layers.Dense(2, activation=activation, use_bias=use_bias)
+    ours.build((1, 2))
+    theirs.build((1, 2))
+    for variable, value in zip(ours.trainable_variables, [kernel, bias]):
+        variable.assign(value)
+    theirs.set_weights([kernel, bias][:len(theirs.weights)])
+    np.testing.assert_array_equal(ours(x).numpy(), expected)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(theirs(x)), expected)
