@@ -37,6 +37,9 @@ class Dense(Layer):
       ['dense/kernel:0', 'dense/bias:0']
     """
 
+    min_rank = 2  # (batch, ..., features)
+    casts_integers = True
+
     def __init__(
         self,
         units: int,
@@ -56,9 +59,6 @@ class Dense(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.seed = seed
-
-    min_rank = 2
-    casts_integers = True
 
     @property
     def activation(self) -> Callable:
