@@ -119,12 +119,14 @@ def keras_dense_like(layer: Dense, input_dim: int) -> keras.layers.Dense:
     return twin
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", DTYPES + [np.int64])
 @pytest.mark.parametrize("shape", [(2, 3), (2, 5, 3), (2, 4, 5, 3)], ids=["rank-2", "rank-3", "rank-4"])
-def test_dense_applies_to_the_last_axis_of_any_rank_and_casts_inputs_as_keras_does(shape, dtype):
+def test_dense_applies_to_the_last_axis_of_any_rank_and_casts_inputs_as_keras_does(shape, dtype, mode):
     x = RNG.integers(-3, 4, size=shape).astype(dtype)
     layer = Dense(2)
-    got = layer(x)
+    layer.build((None, 3))
+    got = MODES[mode](layer)(x)
     expected = keras_dense_like(layer, 3)(x)
     assert got.dtype == expected.dtype == tf.float32 and got.shape == expected.shape == shape[:-1] + (2,)
     np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
@@ -156,11 +158,12 @@ def test_a_dense_built_for_2_features_refuses_to_be_wired_on_3_as_keras_does():
         theirs(keras.Input((3,)))
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", DTYPES + [np.int32])
 @pytest.mark.parametrize("shape", [(5,), (5, 3), (5, 3, 2), (5, 3, 2, 4)], ids=["rank-1", "rank-2", "rank-3", "rank-4"])
-def test_flatten_maps_every_rank_from_1_and_casts_floats_as_keras_does(shape, dtype):
+def test_flatten_maps_every_rank_from_1_and_casts_floats_as_keras_does(shape, dtype, mode):
     x = RNG.integers(-3, 4, size=shape).astype(dtype)
-    got, expected = Flatten()(x), keras.layers.Flatten()(x)
+    got, expected = MODES[mode](Flatten())(x), keras.layers.Flatten()(x)
     assert got.dtype == expected.dtype and got.shape == expected.shape
     np.testing.assert_array_equal(got.numpy(), keras.ops.convert_to_numpy(expected))
 
@@ -245,3 +248,29 @@ def test_dense_gives_kerass_numbers_for_set_weights(activation, use_bias, expect
     theirs.set_weights([kernel, bias][:len(theirs.weights)])
     np.testing.assert_array_equal(ours(x).numpy(), expected)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(theirs(x)), expected)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_users_training_step_on_labels_n_1_gives_the_numbers_of_labels_n(mode):
+    from layers import mlp
+
+    images = tf.constant(RNG.random((16, 4, 4)).astype(np.float32))
+    labels = RNG.integers(0, 3, size=16)
+    results = []
+    for shaped in (labels, labels[:, None]):
+        tf.random.set_seed(5)
+        model, sgd, accuracy = mlp((8,), 3), optimizers.SGD(0.1), metrics.SparseCategoricalAccuracy()
+        model.build((None, 4, 4))
+
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                predictions = model(x)
+                loss = losses.sparse_categorical_crossentropy(y, predictions)
+            sgd.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+            accuracy.update_state(y, predictions)
+            return loss
+
+        step = MODES[mode](step)
+        step_losses = [float(step(images, tf.constant(shaped))) for _ in range(3)]
+        results.append((step_losses, float(accuracy.result()), [v.numpy().tolist() for v in model.trainable_variables]))
+    assert results[0] == results[1]
