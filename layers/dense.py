@@ -28,6 +28,8 @@ class Dense(Layer):
     `bias = None` with `use_bias=False`. Inputs are cast to float32 (the kernel's dtype), as
     Keras casts them to the layer's dtype; naming, build and shape checks are `Layer`'s.
     `seed` fixes the kernel's initial values; None draws one from TensorFlow's global seed.
+    Keras's regularizers, constraints, LoRA and quantization are left out on purpose: none is
+    part of the layer's math, and the training step adds no penalty terms.
 
     Example:
       >>> layer = Dense(3, activation="relu")

@@ -11,7 +11,8 @@ class Flatten(Layer):
     """Turns each example into a vector, keeping the batch axis (which may be unknown).
 
     An image batch [batch, 28, 28] becomes [batch, 784], the input a Dense layer expects.
-    As in Keras, a batch of scalars [batch] becomes [batch, 1]. No variables.
+    As in Keras, a batch of scalars [batch] becomes [batch, 1]. No variables. Keras's
+    `data_format="channels_first"` is left out on purpose: the engine's images are channels-last.
     """
 
     min_rank = 1
