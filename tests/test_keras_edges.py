@@ -274,3 +274,12 @@ def test_a_users_training_step_on_labels_n_1_gives_the_numbers_of_labels_n(mode)
         step_losses = [float(step(images, tf.constant(shaped))) for _ in range(3)]
         results.append((step_losses, float(accuracy.result()), [v.numpy().tolist() for v in model.trainable_variables]))
     assert results[0] == results[1]
+
+
+def test_sgd_with_nesterov_and_no_momentum_is_plain_sgd_as_in_keras():
+    ours, theirs = tf.Variable(np.ones(10)), keras.Variable(np.ones(10), dtype="float64")
+    ours_sgd, their_sgd = optimizers.SGD(nesterov=True), keras.optimizers.SGD(nesterov=True)
+    for gradient in [np.full(10, 0.01)] + [np.arange(0.1, 1.1, 0.1)] * 4:
+        ours_sgd.apply_gradients([(tf.constant(gradient), ours)])
+        their_sgd.apply_gradients([(tf.constant(gradient), theirs)])
+    np.testing.assert_allclose(ours.numpy(), keras.ops.convert_to_numpy(theirs), rtol=1e-12)
