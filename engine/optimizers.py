@@ -26,6 +26,9 @@ import tensorflow as tf
 class SGD(tf.Module):
     """The SGD optimizer; owns one velocity slot per variable when momentum > 0.
 
+    `momentum` must be a Python number in [0, 1); unlike Keras, 1 is refused on purpose: the
+    velocity would then never decay, summing every past gradient at full weight.
+
     Example:
       >>> w = tf.Variable([1.0])
       >>> SGD(learning_rate=0.1).apply_gradients([(tf.constant([2.0]), w)])
@@ -43,9 +46,7 @@ class SGD(tf.Module):
         super().__init__(name=name)
         if learning_rate <= 0:
             raise ValueError(f"SGD learning_rate must be > 0, got {learning_rate}")
-        # A Python number, as Keras requires (a tensor is refused there too): the rule multiplies
-        # velocities of any float dtype by it. Unlike Keras, 1 is refused on purpose: the velocity
-        # would then never decay, summing every past gradient at full weight.
+        # A Python number, as Keras requires (it refuses a tensor too): it scales velocities of any dtype.
         if not isinstance(momentum, numbers.Real) or isinstance(momentum, bool) or not 0.0 <= momentum < 1.0:
             raise ValueError(f"SGD momentum must be a float in [0, 1), got {momentum!r}")
         self.learning_rate = tf.Variable(learning_rate, trainable=False, name="learning_rate")

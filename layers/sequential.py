@@ -69,7 +69,9 @@ class Sequential(tf.Module):
         """Creates every layer's variables for inputs of `input_shape`, computing nothing.
 
         `input_shape` includes the batch axis, which may be None: `(None, 28, 28)`. Each
-        layer is built from the output shape of the one below it, as Keras does.
+        layer is built from the output shape of the one below it, as Keras does. Once built, a
+        compatible shape (a batch size for None) is accepted where Keras requires the same one,
+        on purpose: no layer here depends on the batch size.
         """
         shape = tf.TensorShape(input_shape)
         if shape.rank is None or shape.rank < 2:
