@@ -3,7 +3,8 @@
 Each function maps a tensor of pre-activations `z` (any shape; the class axis is the last
 one) to a tensor of the same shape. They are the functions `keras.activations` provides
 under the same names, and `tests/test_activations.py` checks them against both NumPy and
-Keras.
+Keras. Keras's `relu(x, negative_slope, max_value, threshold)` options are left out on
+purpose: each makes another activation (leaky, capped), which the engine's models never use.
 """
 
 from typing import Callable, Union
@@ -29,8 +30,8 @@ def relu(z: tf.Tensor) -> tf.Tensor:
     return tf.where(z > 0, z, tf.zeros_like(z))
 
 
-def softmax(z: tf.Tensor) -> tf.Tensor:
-    """Softmax over the last axis: `p_i = exp(z_i) / sum_j exp(z_j)`.
+def softmax(z: tf.Tensor, axis=-1) -> tf.Tensor:
+    """Softmax over `axis` (the last by default; an int or a tuple, as in Keras): `p_i = exp(z_i) / sum_j exp(z_j)`.
 
     Stability trick: softmax is unchanged by subtracting a constant from every z_i, so we
     subtract the row maximum first. Then the largest exponent is exp(0) = 1: nothing
@@ -41,13 +42,15 @@ def softmax(z: tf.Tensor) -> tf.Tensor:
         >>> softmax(tf.constant([[1000.0, 0.0]])).numpy()   # no overflow
         array([[1., 0.]], dtype=float32)
     """
-    shifted = z - tf.reduce_max(z, axis=-1, keepdims=True)  # [..., classes], max is 0
+    shifted = z - tf.reduce_max(z, axis=axis, keepdims=True)  # [..., classes], max is 0
     exponentials = tf.exp(shifted)
-    probabilities = exponentials / tf.reduce_sum(exponentials, axis=-1, keepdims=True)
-    # Keep the logits with the probabilities, exactly as keras.activations.softmax does: a
-    # cross-entropy given these probabilities then computes from the logits — exact, and with
-    # a gradient that never vanishes (see engine/losses.py).
-    remember_logits(probabilities, z)
+    probabilities = exponentials / tf.reduce_sum(exponentials, axis=axis, keepdims=True)
+    # Keep the logits with the probabilities, as keras.activations.softmax does: a cross-entropy
+    # given these probabilities then computes from the logits — exact, and with a gradient that
+    # never vanishes (see engine/losses.py). Only for the last axis, unlike Keras, on purpose:
+    # the cross-entropies normalise over the last axis, so other logits would give a wrong loss.
+    if axis == -1:
+        remember_logits(probabilities, z)
     return probabilities
 
 
@@ -68,17 +71,17 @@ def logits_of(probabilities: tf.Tensor):
     return getattr(probabilities, "_keras_logits", None)
 
 
-def log_softmax(z: tf.Tensor) -> tf.Tensor:
-    """Log of the softmax over the last axis: `log p_i = z_i - log sum_j exp(z_j)`.
+def log_softmax(z: tf.Tensor, axis=-1) -> tf.Tensor:
+    """Log of the softmax over `axis` (as `softmax`): `log p_i = z_i - log sum_j exp(z_j)`.
 
     Computed with the log-sum-exp trick, `log sum_j exp(z_j) = m + log sum_j exp(z_j - m)`
     with `m = max_j z_j`, rather than as `log(softmax(z))`: the latter rounds tiny
     probabilities to 0 and returns -inf, while this form stays finite whenever the
     row's spread max(z) - z_i is itself a finite float32.
     """
-    row_max = tf.reduce_max(z, axis=-1, keepdims=True)
+    row_max = tf.reduce_max(z, axis=axis, keepdims=True)
     shifted = z - row_max  # [..., classes]
-    log_sum_exp = tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=-1, keepdims=True))
+    log_sum_exp = tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=axis, keepdims=True))
     return shifted - log_sum_exp
 
 

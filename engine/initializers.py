@@ -46,7 +46,13 @@ def zeros(shape: Sequence[int], dtype: tf.DType = tf.float32, seed: int = 0) -> 
     return tf.zeros(shape, dtype=dtype)
 
 
-_BY_NAME = {"glorot_uniform": glorot_uniform, "zeros": zeros}
+def ones(shape: Sequence[int], dtype: tf.DType = tf.float32, seed: int = 0) -> tf.Tensor:
+    """All ones (Keras's "ones", say for a bias that starts every unit active). `seed` is unused."""
+    del seed
+    return tf.ones(shape, dtype=dtype)
+
+
+_BY_NAME = {"glorot_uniform": glorot_uniform, "ones": ones, "zeros": zeros}
 
 
 def get(identifier: Union[str, Initializer]) -> Initializer:

@@ -68,11 +68,19 @@ class SparseCategoricalAccuracy(Mean):
     """Fraction of examples whose most probable class is the integer label.
 
     `correct_i = [argmax_c p[i, c] == y_i]`, averaged over all examples seen. Works equally
-    on probabilities and logits, since softmax does not change the argmax.
+    on probabilities and logits, since softmax does not change the argmax. As in Keras, labels
+    may be [batch] or [batch, 1], and predictions [batch, ..., classes] are scored per
+    position (per pixel for segmentation) against labels [batch, ...].
     """
 
-    def update_state(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> None:  # type: ignore[override]
-        """Accumulates the batch's correct predictions; `y_true` [batch], `y_pred` [batch, classes]."""
-        predicted = tf.argmax(y_pred, axis=-1, output_type=tf.int32)  # [batch]
-        correct = tf.cast(tf.equal(predicted, tf.cast(y_true, tf.int32)), tf.float32)
-        super().update_state(correct)
+    def update_state(self, y_true: tf.Tensor, y_pred: tf.Tensor,  # type: ignore[override]
+                     sample_weight: Optional[tf.Tensor] = None) -> None:
+        """Accumulates the batch's correct predictions; `y_true` [batch, ...], `y_pred` [batch, ..., classes],
+        `sample_weight` as in `Mean.update_state` (weight w_i counts example i w_i times, as in Keras)."""
+        labels = tf.cast(y_true, tf.int32)
+        y_pred = tf.convert_to_tensor(y_pred)
+        if labels.shape.rank == y_pred.shape.rank and labels.shape[-1] == 1:
+            labels = tf.squeeze(labels, axis=-1)  # [batch, 1] -> [batch], else argmax [batch] vs [batch, 1] broadcasts
+        predicted = tf.argmax(y_pred, axis=-1, output_type=tf.int32)  # [batch, ...]
+        correct = tf.cast(tf.equal(predicted, labels), tf.float32)
+        super().update_state(correct, sample_weight)

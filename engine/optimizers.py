@@ -12,8 +12,12 @@ The update rule is Keras 3's `keras.optimizers.SGD`, line for line (its `update_
 that keeps its sign accumulates speed (up to lr / (1 - momentum) times the gradient),
 while one that flips sign cancels out. Nesterov evaluates the step "ahead": it applies the
 new velocity once more, which damps the overshoot of plain momentum.
+
+Keras's `weight_decay`, `clipnorm`, `clipvalue`, `use_ema` and gradient accumulation are
+left out on purpose: each is a separate transformation of the gradient, not part of SGD's rule.
 """
 
+import numbers
 from typing import Iterable, Optional, Tuple
 
 import tensorflow as tf
@@ -21,6 +25,9 @@ import tensorflow as tf
 
 class SGD(tf.Module):
     """The SGD optimizer; owns one velocity slot per variable when momentum > 0.
+
+    `momentum` must be a Python number in [0, 1); unlike Keras, 1 is refused on purpose: the
+    velocity would then never decay, summing every past gradient at full weight.
 
     Example:
       >>> w = tf.Variable([1.0])
@@ -39,10 +46,11 @@ class SGD(tf.Module):
         super().__init__(name=name)
         if learning_rate <= 0:
             raise ValueError(f"SGD learning_rate must be > 0, got {learning_rate}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"SGD momentum must be in [0, 1), got {momentum}")
+        # A Python number, as Keras requires (it refuses a tensor too): it scales velocities of any dtype.
+        if not isinstance(momentum, numbers.Real) or isinstance(momentum, bool) or not 0.0 <= momentum < 1.0:
+            raise ValueError(f"SGD momentum must be a float in [0, 1), got {momentum!r}")
         self.learning_rate = tf.Variable(learning_rate, trainable=False, name="learning_rate")
-        self.momentum = momentum
+        self.momentum = float(momentum)
         self.nesterov = nesterov
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
         self.velocities: list = []  # slots, created on the first apply_gradients

@@ -2,15 +2,17 @@
 two containers: `Sequential` (a stack) and `Model` (any graph, wired with `Input`).
 
 Each is a `tf.Module`, so its variables are tracked, saved and collected without any
-framework machinery beyond TensorFlow's own.
+framework machinery beyond TensorFlow's own. The layers share a small base, `Layer`
+(layers/layer.py): naming, build on first call, shape checks, wiring, so each is its math.
 """
 
 from layers.dense import Dense
 from layers.flatten import Flatten
 from layers.functional import Input
+from layers.layer import Layer
 from layers.merge import Add, Concatenate
 from layers.mlp import mlp
 from layers.model import Model
 from layers.sequential import Sequential
 
-__all__ = ["Add", "Concatenate", "Dense", "Flatten", "Input", "Model", "Sequential", "mlp"]
+__all__ = ["Add", "Concatenate", "Dense", "Flatten", "Input", "Layer", "Model", "Sequential", "mlp"]

@@ -1,6 +1,8 @@
 """Dense: the fully connected layer, `outputs = activation(inputs @ kernel + bias)`.
 
-Shapes: inputs [batch, in], kernel [in, units], bias [units], outputs [batch, units].
+Shapes: inputs [batch, in], kernel [in, units], bias [units], outputs [batch, units]. As in
+Keras, inputs of higher rank [batch, ..., in] (say [batch, time, features]) are mapped on
+their last axis: every position gets the same kernel, giving [batch, ..., units].
 Every output unit is a weighted sum of every input feature plus its own offset, then a
 nonlinearity. Stacking such layers with a nonlinearity in between is the multilayer
 perceptron; without it, the stack would collapse into a single linear map.
@@ -15,16 +17,19 @@ from typing import Callable, Optional, Union
 import tensorflow as tf
 
 from engine import activations, initializers
-from layers import naming
-from layers.functional import connect, is_symbolic
+from layers.layer import Layer
 
 
-class Dense(tf.Module):
+class Dense(Layer):
     """A fully connected layer with Keras's argument names.
 
     Variables are created on the first call (or an explicit `build`), from the input's last
-    dimension, as Keras's `build` does: `kernel` (in, units) and `bias` (units,).
+    dimension, as Keras's `build` does: `kernel` (in, units) and `bias` (units,), or
+    `bias = None` with `use_bias=False`. Inputs are cast to float32 (the kernel's dtype), as
+    Keras casts them to the layer's dtype; naming, build and shape checks are `Layer`'s.
     `seed` fixes the kernel's initial values; None draws one from TensorFlow's global seed.
+    Keras's regularizers, constraints, LoRA and quantization are left out on purpose: none is
+    part of the layer's math, and the training step adds no penalty terms.
 
     Example:
       >>> layer = Dense(3, activation="relu")
@@ -33,6 +38,9 @@ class Dense(tf.Module):
       >>> [v.name for v in layer.trainable_variables]
       ['dense/kernel:0', 'dense/bias:0']
     """
+
+    min_rank = 2  # (batch, ..., features)
+    casts_integers = True
 
     def __init__(
         self,
@@ -44,44 +52,50 @@ class Dense(tf.Module):
         name: Optional[str] = None,
         seed: Optional[int] = None,
     ):
-        super().__init__(name=name or naming.unique_name("dense"))
+        super().__init__(name=name)
         if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
             raise ValueError(f"Dense '{self.name}' expected units to be a positive integer, got {units!r}")
         self.units = units
-        self.activation = activations.get(activation)
+        self.activation = activation
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.seed = seed
-        self.built = False
-        self.input_dim: Optional[int] = None
+
+    @property
+    def activation(self) -> Callable:
+        return self._activation
+
+    @activation.setter
+    def activation(self, identifier: Union[None, str, Callable]) -> None:
+        """Resolved on assignment too, so `layer.activation = None` means linear, as in Keras."""
+        self._activation = activations.get(identifier)
 
     def build(self, input_shape: tf.TensorShape) -> None:
-        """Creates `kernel` and `bias` for inputs of shape (batch, in).
+        """Creates `kernel` and `bias` for inputs of shape (batch, ..., in).
 
         Raises:
-          ValueError: if the input is not rank 2 or its last dimension is unknown.
+          ValueError: if the input's rank is below 2 or its last dimension is unknown.
         """
         input_shape = tf.TensorShape(input_shape)
-        if input_shape.rank != 2 or input_shape[-1] is None:
+        if input_shape.rank is None or input_shape.rank < 2 or input_shape[-1] is None:
             raise ValueError(
-                f"Dense '{self.name}' expected inputs of shape (batch, features) with a known "
+                f"Dense '{self.name}' expected inputs of shape (batch, ..., features) with a known "
                 f"features dimension, got shape {input_shape}"
             )
-        self.input_dim = int(input_shape[-1])
+        self.input_last_dim = int(input_shape[-1])
         with tf.init_scope(), self.name_scope:  # variables are created once, eagerly
             if self.seed is None:
                 # Like Keras: without an explicit seed, draw one from TensorFlow's global seed,
                 # so `tf.random.set_seed(s)` makes the model reproducible and layers differ.
                 self.seed = int(tf.random.uniform([], maxval=2**31 - 1, dtype=tf.int64))
             self.kernel = tf.Variable(
-                self.kernel_initializer([self.input_dim, self.units], tf.float32, self.seed),
+                self.kernel_initializer([self.input_last_dim, self.units], tf.float32, self.seed),
                 name="kernel",
             )
-            if self.use_bias:
-                self.bias = tf.Variable(
-                    self.bias_initializer([self.units], tf.float32, self.seed), name="bias"
-                )
+            self.bias = tf.Variable(
+                self.bias_initializer([self.units], tf.float32, self.seed), name="bias"
+            ) if self.use_bias else None
         self.built = True
 
     @property
@@ -94,19 +108,8 @@ class Dense(tf.Module):
     def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
         return tf.TensorShape(input_shape)[:-1].concatenate([self.units])
 
-    def __call__(self, inputs: tf.Tensor) -> tf.Tensor:
-        if is_symbolic(inputs):  # a functional model being wired: connect, compute nothing
-            return connect(self, inputs)
-        inputs = tf.convert_to_tensor(inputs)
-        if not self.built:
-            self.build(inputs.shape)
-        if inputs.shape.rank != 2 or inputs.shape[-1] != self.input_dim:
-            raise ValueError(
-                f"Dense '{self.name}' expected inputs of shape (batch, {self.input_dim}), "
-                f"got shape {inputs.shape}"
-            )
-        with self.name_scope:  # ops named 'dense_1/MatMul', ...: graphs read as layers (engine/graph_picture)
-            outputs = tf.matmul(inputs, self.kernel)  # [batch, in] @ [in, units] -> [batch, units]
-            if self.use_bias:
-                outputs = outputs + self.bias  # bias [units] broadcasts over the batch
-            return self.activation(outputs)  # [batch, units]
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        outputs = tf.matmul(inputs, self.kernel)  # [batch, ..., in] @ [in, units] -> [batch, ..., units]
+        if self.use_bias:
+            outputs = outputs + self.bias  # bias [units] broadcasts over the batch
+        return self.activation(outputs)  # [batch, ..., units]

@@ -1,44 +1,33 @@
 """Flatten: (batch, d1, d2, ...) -> (batch, d1 * d2 * ...)."""
 
 import math
-from typing import Optional
 
 import tensorflow as tf
 
-from layers import naming
-from layers.functional import connect, is_symbolic
+from layers.layer import Layer
 
 
-class Flatten(tf.Module):
+class Flatten(Layer):
     """Turns each example into a vector, keeping the batch axis (which may be unknown).
 
     An image batch [batch, 28, 28] becomes [batch, 784], the input a Dense layer expects.
-    No variables.
+    As in Keras, a batch of scalars [batch] becomes [batch, 1]. No variables. Keras's
+    `data_format="channels_first"` is left out on purpose: the engine's images are channels-last.
     """
 
-    def __init__(self, name: Optional[str] = None):
-        super().__init__(name=name or naming.unique_name("flatten"))
+    min_rank = 1
 
     def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
-        """(batch, d1, ..., dk) -> (batch, d1 * ... * dk); the product is None if any d is."""
+        """(batch, d1, ..., dk) -> (batch, d1 * ... * dk); the product is None if any d is
+        (and 1 for k = 0, the empty product)."""
         input_shape = tf.TensorShape(input_shape)
-        if input_shape.rank is None or input_shape.rank < 2:
-            raise ValueError(
-                f"Flatten '{self.name}' expected an input of rank >= 2 (batch, ...), "
-                f"got shape {input_shape}"
-            )
+        self.check_input_shape(input_shape)
         dims = input_shape[1:].as_list()
         features = None if None in dims else math.prod(dims)
         return tf.TensorShape([input_shape[0], features])
 
-    def __call__(self, inputs: tf.Tensor) -> tf.Tensor:
-        if is_symbolic(inputs):  # a functional model being wired: connect, compute nothing
-            return connect(self, inputs)
-        inputs = tf.convert_to_tensor(inputs)
-        output_shape = self.compute_output_shape(inputs.shape)
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        dims = inputs.shape[1:].as_list()
         # -1 lets the batch size be read at run time; the feature size is static when known.
-        features = output_shape[1] if output_shape[1] is not None else -1
-        with self.name_scope:  # ops named 'flatten/Reshape': graphs read as layers
-            if features == -1:
-                features = tf.reduce_prod(tf.shape(inputs)[1:])
-            return tf.reshape(inputs, [-1, features])  # [batch, d1 * ... * dk]
+        features = tf.reduce_prod(tf.shape(inputs)[1:]) if None in dims else math.prod(dims)
+        return tf.reshape(inputs, [-1, features])  # [batch, d1 * ... * dk]

@@ -54,10 +54,13 @@ def is_symbolic(inputs) -> bool:
 
 
 def connect(layer: tf.Module, inputs: Union[Symbol, Sequence[Symbol]]) -> Symbol:
-    """What calling `layer` on symbols does: build it for their shapes, return its output symbol.
+    """What calling `layer` on symbols does: build it for their shapes, check them, return its
+    output symbol.
 
     Raises:
       TypeError: when symbols and real tensors are mixed in one call.
+      ValueError: when the symbols' shapes do not fit the layer (say, a Dense built for 2
+        features wired on `Input((3,))`).
     """
     listed = isinstance(inputs, (list, tuple))
     sources = tuple(inputs) if listed else (inputs,)
@@ -65,8 +68,7 @@ def connect(layer: tf.Module, inputs: Union[Symbol, Sequence[Symbol]]) -> Symbol
         raise TypeError(f"{type(layer).__name__} '{layer.name}' got symbols mixed with real tensors "
                         f"{[type(x).__name__ for x in sources]}: connect symbols only, then call the Model")
     shapes = [x.shape for x in sources] if listed else sources[0].shape
-    if not getattr(layer, "built", True):
-        layer.build(shapes)
+    layer.prepare(shapes)  # builds the layer once; raises if the shapes do not fit it
     return Symbol(layer.compute_output_shape(shapes), layer, sources, listed)
 
 

@@ -10,8 +10,7 @@ from typing import Optional, Sequence
 
 import tensorflow as tf
 
-from layers import naming
-from layers.functional import connect, is_symbolic
+from layers.layer import Layer
 
 
 def _check_list(layer: tf.Module, items) -> list:
@@ -21,15 +20,19 @@ def _check_list(layer: tf.Module, items) -> list:
     return list(items)
 
 
-class Add(tf.Module):
+class _Merge(Layer):
+    """A layer called on a list of tensors; its shape check is its `compute_output_shape`."""
+
+    def check_input_shape(self, shapes: Sequence[tf.TensorShape]) -> None:
+        self.compute_output_shape(shapes)
+
+
+class Add(_Merge):
     """Element-wise sum of its inputs, all of one shape: `outputs = x_1 + x_2 + ... + x_n`.
 
     Added left to right, one `tf.add` at a time, as keras.layers.Add does (so the float32
     rounding is the same). No variables.
     """
-
-    def __init__(self, name: Optional[str] = None):
-        super().__init__(name=name or naming.unique_name("add"))
 
     def compute_output_shape(self, input_shapes: Sequence[tf.TensorShape]) -> tf.TensorShape:
         shapes = [tf.TensorShape(shape) for shape in _check_list(self, input_shapes)]
@@ -37,21 +40,16 @@ class Add(tf.Module):
             raise ValueError(f"Add '{self.name}' expected inputs of one shape, got shapes {[str(s) for s in shapes]}")
         return functools.reduce(tf.TensorShape.merge_with, shapes)
 
-    def __call__(self, inputs: Sequence[tf.Tensor]) -> tf.Tensor:
-        if is_symbolic(inputs):
-            return connect(self, inputs)
-        tensors = [tf.convert_to_tensor(x) for x in _check_list(self, inputs)]
-        self.compute_output_shape([t.shape for t in tensors])
-        with self.name_scope:
-            return functools.reduce(tf.add, tensors)
+    def call(self, inputs: Sequence[tf.Tensor]) -> tf.Tensor:
+        return functools.reduce(tf.add, inputs)
 
 
-class Concatenate(tf.Module):
+class Concatenate(_Merge):
     """Joins its inputs along `axis` (default: the last, the features): shapes [b, m] and [b, n]
     give [b, m + n]. All other dimensions must agree. No variables."""
 
     def __init__(self, axis: int = -1, name: Optional[str] = None):
-        super().__init__(name=name or naming.unique_name("concatenate"))
+        super().__init__(name=name)
         self.axis = axis
 
     def compute_output_shape(self, input_shapes: Sequence[tf.TensorShape]) -> tf.TensorShape:
@@ -67,10 +65,5 @@ class Concatenate(tf.Module):
         merged = functools.reduce(tf.TensorShape.merge_with, [tf.TensorShape(o) for o in others]).as_list()
         return tf.TensorShape(merged[:axis] + [joined] + merged[axis:])
 
-    def __call__(self, inputs: Sequence[tf.Tensor]) -> tf.Tensor:
-        if is_symbolic(inputs):
-            return connect(self, inputs)
-        tensors = [tf.convert_to_tensor(x) for x in _check_list(self, inputs)]
-        self.compute_output_shape([t.shape for t in tensors])
-        with self.name_scope:
-            return tf.concat(tensors, axis=self.axis)
+    def call(self, inputs: Sequence[tf.Tensor]) -> tf.Tensor:
+        return tf.concat(inputs, axis=self.axis)

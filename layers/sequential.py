@@ -5,6 +5,7 @@ from typing import Callable, List, Optional, Sequence
 import tensorflow as tf
 
 from layers import naming
+from layers.functional import Symbol
 from layers.summary import print_summary
 
 
@@ -20,6 +21,9 @@ class Sequential(tf.Module):
       >>> model.build((None, 28, 28))
       >>> model.count_params()
       235146
+
+    As in Keras, `Sequential([Input((28, 28)), Flatten(), ...])` fixes the input shape first
+    and builds each layer as it is added.
     """
 
     def __init__(self, layers: Optional[Sequence[tf.Module]] = None, name: Optional[str] = None):
@@ -30,10 +34,32 @@ class Sequential(tf.Module):
             self.add(layer)
 
     def add(self, layer: tf.Module) -> None:
-        """Appends a layer (any callable `tf.Module`) to the top of the stack."""
-        if not callable(layer):
-            raise TypeError(f"Sequential '{self.name}' can only add callable layers, got {layer!r}")
+        """Appends a layer (any callable `tf.Module`) to the top of the stack, or, first of all,
+        an `Input`, which sets the input shape.
+
+        Raises:
+          ValueError: for a non-callable, a second Input (or one after layers), or a name
+            already in the stack (Keras's errors: names identify layers in summaries).
+        """
+        if isinstance(layer, Symbol) and layer.layer is None:
+            if self.layers or self.built:
+                raise ValueError(f"Sequential '{self.name}' has already been configured: an Input "
+                                 f"must come first and once, got {layer!r}")
+            self.input_shape = layer.shape
+            return
+        if not callable(layer) or isinstance(layer, Symbol):
+            raise ValueError(f"Sequential '{self.name}' can only add callable layers, got {layer!r}")
+        if any(layer.name == other.name for other in self.layers):
+            raise ValueError(f"Sequential '{self.name}' layers should have unique names, '{layer.name}' is taken")
         self.layers.append(layer)
+        if self.built:
+            self.build(self.input_shape)  # builds the new layer now, for the shape below it
+
+    def pop(self) -> tf.Module:
+        """Removes and returns the top layer, as Keras's `pop`."""
+        if not self.layers:
+            raise ValueError(f"Sequential '{self.name}' has no layers to pop")
+        return self.layers.pop()
 
     @property
     def built(self) -> bool:
@@ -43,14 +69,21 @@ class Sequential(tf.Module):
         """Creates every layer's variables for inputs of `input_shape`, computing nothing.
 
         `input_shape` includes the batch axis, which may be None: `(None, 28, 28)`. Each
-        layer is built from the output shape of the one below it, as Keras does.
+        layer is built from the output shape of the one below it, as Keras does. Once built, a
+        compatible shape (a batch size for None) is accepted where Keras requires the same one,
+        on purpose: no layer here depends on the batch size.
         """
         shape = tf.TensorShape(input_shape)
         if shape.rank is None or shape.rank < 2:
             raise ValueError(f"Sequential '{self.name}' expected an input shape (batch, ...), got {shape}")
+        if self.built and not self.input_shape.is_compatible_with(shape):
+            raise ValueError(f"Sequential '{self.name}' has already been configured with input shape "
+                             f"{self.input_shape}, got {shape}")
         self.input_shape = tf.TensorShape([None]).concatenate(shape[1:])
         for layer in self.layers:
-            if hasattr(layer, "build") and not getattr(layer, "built", True):
+            if hasattr(layer, "prepare"):
+                layer.prepare(shape)  # builds once; a layer built for other inputs raises
+            elif hasattr(layer, "build") and not getattr(layer, "built", True):
                 layer.build(shape)
             shape = layer.compute_output_shape(shape)
 

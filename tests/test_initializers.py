@@ -90,11 +90,13 @@ def test_glorot_uniform_rejects_shapes_without_two_fan_dimensions(shape):
 
 @pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4)])
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
-def test_zeros_matches_keras_zeros_for_any_shape_and_dtype(shape, dtype):
-    ours = initializers.zeros(shape, dtype=dtype)
-    theirs = keras.initializers.Zeros()(shape, dtype=dtype.name)
+@pytest.mark.parametrize("name, keras_class, fill", [("zeros", keras.initializers.Zeros, 0.0),
+                                                     ("ones", keras.initializers.Ones, 1.0)])
+def test_constant_initializers_match_keras_for_any_shape_and_dtype(name, keras_class, fill, shape, dtype):
+    ours = getattr(initializers, name)(shape, dtype=dtype)
+    theirs = keras_class()(shape, dtype=dtype.name)
     assert ours.dtype == dtype and ours.shape == shape
-    np.testing.assert_array_equal(ours.numpy(), np.zeros(shape))
+    np.testing.assert_array_equal(ours.numpy(), np.full(shape, fill))
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
@@ -102,7 +104,7 @@ def test_zeros_accepts_and_ignores_a_seed_so_all_initializers_share_a_signature(
     np.testing.assert_array_equal(initializers.zeros((3,), tf.float32, 99).numpy(), [0.0, 0.0, 0.0])
 
 
-@pytest.mark.parametrize("name", ["glorot_uniform", "zeros"])
+@pytest.mark.parametrize("name", ["glorot_uniform", "ones", "zeros"])
 def test_get_resolves_each_name_to_its_function(name):
     assert initializers.get(name) is getattr(initializers, name)
 
@@ -117,7 +119,7 @@ def test_get_returns_a_callable_unchanged():
 @pytest.mark.parametrize("identifier", ["he_normal", "Zeros", None, 0.5])
 def test_get_rejects_unknown_names_and_non_callables_listing_the_valid_names(identifier):
     expected = (
-        f"Unknown initializer {identifier!r}: expected one of ['glorot_uniform', 'zeros'] or a callable"
+        f"Unknown initializer {identifier!r}: expected one of ['glorot_uniform', 'ones', 'zeros'] or a callable"
     )
     with pytest.raises(ValueError, match=re.escape(expected)):
         initializers.get(identifier)

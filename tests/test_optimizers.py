@@ -159,7 +159,7 @@ def test_a_learning_rate_that_is_not_positive_is_rejected(learning_rate):
 
 @pytest.mark.parametrize("momentum", [-0.1, 1.0, 1.5])
 def test_a_momentum_outside_zero_to_one_is_rejected(momentum):
-    with pytest.raises(ValueError, match=re.escape(f"SGD momentum must be in [0, 1), got {momentum}")):
+    with pytest.raises(ValueError, match=re.escape(f"SGD momentum must be a float in [0, 1), got {momentum}")):
         optimizers.SGD(momentum=momentum)
 
 
