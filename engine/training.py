@@ -103,6 +103,7 @@ class Trainer:
           initial_epoch, initial_step: where a resumed run begins: its epoch (from 1) and the
             steps of it already done, whose running metrics must hold their restored sums.
         """
+        labels = class_indices(labels)
         train_function = self.make_train_function(images, labels, batch_size)
         images, labels = tf.constant(images, tf.float32), tf.constant(labels, tf.int32)
         examples = int(images.shape[0])
@@ -140,6 +141,7 @@ class Trainer:
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 32, prefix: str = "") -> Logs:
         """Mean loss and accuracy over a data set, in order, in batches of `batch_size`."""
+        labels = class_indices(labels)
         test_function = self.make_test_function(images, labels, batch_size)
         images, labels = tf.constant(images, tf.float32), tf.constant(labels, tf.int32)
         self.eval_loss.reset_state()
@@ -206,6 +208,20 @@ class Trainer:
         if bad.size:
             raise DataError(f"label {labels[bad[0]]} at index {bad[0]} is out of range: the model has {classes} "
                             f"outputs, so labels must be in [0, {classes})")
+
+
+def class_indices(labels) -> np.ndarray:
+    """Labels as a vector [N] of class indices; a column [N, 1] is accepted and squeezed, as Keras's `fit` does.
+
+    Raises:
+      DataError: for labels of any other shape (one-hot rows need `categorical_crossentropy`, not this loop).
+    """
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise DataError(f"labels must be class indices of shape (N,) or (N, 1), got shape {labels.shape}")
+    return labels
 
 
 def _check_data(images, labels, batch_size: int) -> None:

@@ -10,6 +10,7 @@ import tensorflow as tf
 from engine import losses, optimizers, training
 from engine.batches import epoch_batches, execution_blocks
 from engine.callbacks import LambdaCallback
+from engine.errors import DataError
 from engine.training import Trainer, train_step
 from engine.metrics import Mean, SparseCategoricalAccuracy
 from layers import mlp
@@ -179,3 +180,17 @@ def test_steps_per_execution_changes_speed_not_results(mode):
     np.testing.assert_allclose(losses_4, losses_1, rtol=1e-5)
     for a, b in zip(weights_1, weights_4):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
+def test_fit_and_evaluate_take_labels_as_a_column_as_keras_does(mode):
+    x, y = small_problem(64)
+    runs = []
+    for labels in (y, y[:, None]):  # (n,) and (n, 1)
+        trainer = Trainer(fresh_model(), losses.sparse_categorical_crossentropy, optimizers.SGD(0.1), mode)
+        history = trainer.fit(x, labels, epochs=1, batch_size=16, seed=0)
+        runs.append((history[0]["loss"], history[0]["accuracy"], trainer.evaluate(x, labels, batch_size=16)))
+    assert runs[0] == runs[1]
+    with pytest.raises(DataError, match=r"labels must be class indices of shape \(N,\) or \(N, 1\), got shape \(64, 2\)"):
+        Trainer(fresh_model(), losses.sparse_categorical_crossentropy, optimizers.SGD(0.1), mode).fit(
+            x, np.stack([y, y], axis=1), epochs=1, batch_size=16)
