@@ -46,6 +46,8 @@ flags.DEFINE_integer("checkpoint_every", 0, "Also write a checkpoint every this 
                      "every epoch, which is always done), into OUTPUT_DIR/checkpoints.")
 flags.DEFINE_boolean("resume", True, "Continue from the newest checkpoint in OUTPUT_DIR/checkpoints when there is one "
                      "(said at start-up); --noresume starts over and deletes those checkpoints.")
+flags.DEFINE_string("resume_from", None, "Resume from this checkpoint (a path prefix like OUTPUT_DIR/checkpoints/ckpt-3).")
+flags.DEFINE_float("divergence_factor", 100.0, "Stop when a loss exceeds this times the run's first step's loss.")
 flags.DEFINE_boolean("deterministic", None, "Op determinism and seeded generators: the same flags give the same "
                      "numbers. Default: on when the run lands on the CPU.")
 flags.DEFINE_string("strategy", "none", "tf.distribute strategy: none, mirrored (every local GPU, or the logical CPU "
@@ -75,6 +77,7 @@ def config_from_flags():
         seed=FLAGS.seed, mode=FLAGS.mode, steps_per_execution=FLAGS.steps_per_execution, device=FLAGS.device,
         validate_on_test=FLAGS.validate_on_test,
         output_dir=FLAGS.output_dir, checkpoint_every=FLAGS.checkpoint_every, resume=FLAGS.resume,
+        resume_from=FLAGS.resume_from, divergence_factor=FLAGS.divergence_factor,
         deterministic=FLAGS.deterministic,
         tensorboard_dir=FLAGS.tensorboard_dir, early_stopping_patience=FLAGS.early_stopping_patience,
         early_stopping_min_delta=FLAGS.early_stopping_min_delta, early_stopping_monitor=FLAGS.early_stopping_monitor,
@@ -92,14 +95,14 @@ def main(argv):
     if len(argv) > 1:
         print(f"train.py: error: unexpected arguments {argv[1:]}: every option is a --flag", file=sys.stderr)
         return 2
-    from engine.run.config import check_output_dir
+    from engine.run.config import check_directories
     from engine.errors import ClusterError, ConfigError, DataError
-    from engine.run.faults import NumericalFault
+    from engine.run.faults import RunFault
     from engine.run.interrupts import Interrupted
 
     try:
         config = config_from_flags()
-        check_output_dir(config.output_dir)
+        check_directories(config)
         print_line = lambda line: print(line, flush=True)  # noqa: E731
         # TensorFlow is imported only here, once the flags are known to be good.
         if FLAGS.compare_keras:
@@ -109,10 +112,10 @@ def main(argv):
             from engine.run import job
             job.run(config, print_fn=print_line)
     except (ConfigError, DataError) as error:
-        print(f"train.py: error: {error}", file=sys.stderr)
+        print(f"train.py: error: {str(error)[:1000]}", file=sys.stderr)
         return 2
-    except NumericalFault as fault:
-        print(f"train.py: error: {fault}", file=sys.stderr)
+    except RunFault as fault:
+        print(f"train.py: error: {str(fault)[:1000]}", file=sys.stderr)
         return 1
     except Interrupted as stop:
         print(f"train.py: {stop}. To resume: {resume_command()}", file=sys.stderr)

@@ -18,6 +18,7 @@ from engine.run.job import announce_device, load_data
 def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = print) -> parity.ParityReport:
     """Trains the engine and tf.keras side by side (engine/compare/parity.py); writes parity.json and parity.png."""
     check_output_dir(config.output_dir)
+    os.makedirs(config.output_dir, exist_ok=True)
     if config.strategy != "none":
         raise ConfigError(f"--compare_keras trains on one device; drop --strategy={config.strategy}")
     announce_device(config, print_fn)

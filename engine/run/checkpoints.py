@@ -10,10 +10,21 @@ skipping the steps already done continues with exactly the batches that were lef
 Writes are atomic: `tf.train.CheckpointManager` writes the data files first, then points the
 small `checkpoint` index at them with a rename. A crash mid-write leaves the index on the
 previous, complete checkpoint; the two newest are kept.
+
+What is on disk is trusted only after it is checked (`resume_point`): a damaged or missing index
+while `ckpt-*` files exist is refused, naming them, rather than silently starting over on top of
+them; `--resume_from` picks one by hand, and a checkpoint that cannot be read is refused with
+the newest intact one named. A run that starts over (`--noresume`) writes into `checkpoints.new`
+and swaps it in when its first checkpoint is complete: until then the old run's checkpoints are
+untouched, so a new run that fails its checks or dies early has deleted nothing.
 """
 
 import dataclasses
+import glob
 import json
+import os
+import re
+import shutil
 from typing import Dict, List, Optional
 
 import tensorflow as tf
@@ -31,6 +42,7 @@ class Position:
     epoch: int = 1
     step: int = 0
     history: List[dict] = dataclasses.field(default_factory=list)
+    first_loss: float = 0.0  # the run's first step's loss, the untrained model's (0: not yet known)
 
 
 class Checkpointer:
@@ -47,31 +59,54 @@ class Checkpointer:
     """
 
     def __init__(self, directory: str, trainer, identity: dict, max_to_keep: int = 2,
-                 states: Optional[Dict[str, tf.Module]] = None):
-        self.directory = directory
+                 states: Optional[Dict[str, tf.Module]] = None, replace: bool = False):
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise ConfigError(f"{directory} is a file, not the checkpoint directory: move it away, or pass another "
+                              "--output_dir")
+        _recover(directory)
+        self.directory, self.max_to_keep = directory, max_to_keep
+        self._staging = f"{directory}.new" if replace and found_checkpoints(directory) else None
+        if self._staging:
+            shutil.rmtree(self._staging, ignore_errors=True)
         self.identity = json.loads(json.dumps(identity))  # as it reads back: tuples become lists
         self._epoch = tf.Variable(1, dtype=tf.int64, trainable=False)
         self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._history = tf.Variable("[]", dtype=tf.string, trainable=False)
+        self._first_loss = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self._identity = tf.Variable(json.dumps(self.identity, sort_keys=True), dtype=tf.string, trainable=False)
         self.checkpoint = tf.train.Checkpoint(
             model=trainer.model, optimizer=trainer.optimizer, loss=trainer.train_loss,
             accuracy=trainer.train_accuracy, epoch=self._epoch, step=self._step,
-            history=self._history, identity=self._identity, **(states or {}))
-        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=max_to_keep)
+            history=self._history, first_loss=self._first_loss, identity=self._identity, **(states or {}))
+        self.manager = self._manager(self._staging or directory)
+
+    def _manager(self, directory: str) -> tf.train.CheckpointManager:
+        try:
+            return tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=self.max_to_keep)
+        except ValueError:  # an index without a checkpoint path: already refused or overridden (resume_point)
+            os.remove(os.path.join(directory, "checkpoint"))
+            return tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=self.max_to_keep)
+
+    @property
+    def replacing(self) -> bool:
+        """Whether this run starts over beside checkpoints it will delete at its first save."""
+        return self._staging is not None
 
     @property
     def latest(self) -> Optional[str]:
         """The newest complete checkpoint's path prefix (e.g. .../ckpt-3), or None."""
+        if self._staging:
+            return None
         return self.manager.latest_checkpoint
 
-    def restore(self) -> Position:
-        """Loads the newest checkpoint into the trainer; returns where that run stood.
+    def restore(self, path: Optional[str] = None) -> Position:
+        """Loads checkpoint `path` (default: the newest) into the trainer; returns where that run stood.
 
         Raises:
-          ConfigError: the checkpoint is of a run with other settings, or cannot be read.
+          ConfigError: the checkpoint is of a run with other settings, or cannot be read (the newest
+            intact one is named).
         """
-        path = self.latest
+        path = path or self.latest
         stored = self._stored_identity(path)
         differences = [f"{key} {stored.get(key)!r} there, {value!r} now"
                        for key, value in self.identity.items() if stored.get(key) != value]
@@ -81,27 +116,100 @@ class Checkpointer:
         try:
             self.checkpoint.restore(path).assert_existing_objects_matched()
         except (tf.errors.OpError, ValueError, IndexError, AssertionError) as error:
-            reason = str(error).strip().splitlines()[0]
-            raise ConfigError(f"{path} cannot be restored ({reason}): pass --noresume to start over") from None
+            reason = str(error).strip().splitlines()[0][:200]
+            raise ConfigError(f"{path} cannot be restored ({reason}): {_advice(path)}") from None
         return Position(int(self._epoch.numpy()), int(self._step.numpy()),
-                        json.loads(self._history.numpy().decode()))
+                        json.loads(self._history.numpy().decode()), float(self._first_loss.numpy()))
 
     def save(self, position: Position) -> str:
         """Writes the trainer's state at `position`; returns the checkpoint's path prefix."""
         self._epoch.assign(position.epoch)
         self._step.assign(position.step)
         self._history.assign(json.dumps(position.history))
+        self._first_loss.assign(position.first_loss)
         verbosity = absl_logging.get_verbosity()
         absl_logging.set_verbosity(absl_logging.WARNING)  # TF logs an INFO line per save
         try:
-            return self.manager.save()
+            path = self.manager.save()
         finally:
             absl_logging.set_verbosity(verbosity)
+        if self._staging:  # the new run's first checkpoint is complete: now the old run's may go
+            old = f"{self.directory}.old"
+            os.replace(self.directory, old)
+            os.replace(self._staging, self.directory)
+            shutil.rmtree(old)
+            self._staging = None
+            self.manager = self._manager(self.directory)
+            path = os.path.join(self.directory, os.path.basename(path))
+        return path
 
     def _stored_identity(self, path: str) -> dict:
         try:
             return json.loads(tf.train.load_checkpoint(path).get_tensor(_IDENTITY_KEY).decode())
         except (tf.errors.OpError, ValueError, IndexError) as error:
-            reason = str(error).strip().splitlines()[0]
-            raise ConfigError(f"{path} is not a readable scratchflow checkpoint ({reason}): "
-                              "pass --noresume to start over, or another --output_dir") from None
+            reason = str(error).strip().splitlines()[0][:200]
+            raise ConfigError(f"{path} is not a readable scratchflow checkpoint ({reason}): {_advice(path)}") from None
+
+
+def _number(path: str) -> int:
+    found = re.search(r"-(\d+)$", path)
+    return int(found.group(1)) if found else -1
+
+
+def found_checkpoints(directory: str) -> List[str]:
+    """The checkpoint path prefixes in `directory` (by their .index files), oldest first."""
+    return sorted((path[:-len(".index")] for path in glob.glob(os.path.join(glob.escape(directory), "ckpt-*.index"))),
+                  key=_number)
+
+
+def intact(path: str) -> bool:
+    """Whether every tensor of checkpoint `path` reads back (a cut data file does not)."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+        json.loads(reader.get_tensor(_IDENTITY_KEY).decode())
+    except (tf.errors.OpError, ValueError, IndexError, KeyError):
+        return False
+    return True
+
+
+def _advice(refused: str) -> str:
+    others = [path for path in found_checkpoints(os.path.dirname(refused)) if path != refused]
+    good = next((path for path in reversed(others) if intact(path)), None)
+    resume = f"pass --resume_from={good} to resume from the newest intact checkpoint, " if good else ""
+    return f"{resume}--noresume to start over, or another --output_dir"
+
+
+def resume_point(directory: str, resume: bool, resume_from: Optional[str] = None) -> Optional[str]:
+    """The checkpoint to resume from: `resume_from`, else the index's newest, else None (start over).
+
+    Raises:
+      ConfigError: `ckpt-*` files are there but the index naming the newest is missing or damaged.
+    """
+    if resume_from or not resume:
+        return resume_from
+    found = found_checkpoints(directory)
+    if not found:
+        return None
+    try:
+        state = tf.train.get_checkpoint_state(directory)
+    except ValueError:
+        state = None
+    newest = state.model_checkpoint_path if state is not None else None
+    if newest not in found:
+        names = ", ".join(os.path.basename(path) for path in found)
+        raise ConfigError(f"{directory}/checkpoint, the index of the checkpoints, is missing or damaged, and {names} "
+                          f"are there: pass --resume_from={found[-1]} to resume from the newest, --noresume to "
+                          "start over, or another --output_dir")
+    return newest
+
+
+def _recover(directory: str) -> None:
+    """Finishes what a killed run left half done: a swap of `.new` in, `*_temp` folders of a save."""
+    if not os.path.exists(directory) and os.path.isdir(f"{directory}.new"):
+        os.replace(f"{directory}.new", directory)
+    shutil.rmtree(f"{directory}.new", ignore_errors=True)  # a start-over run that died before its first save
+    shutil.rmtree(f"{directory}.old", ignore_errors=True)
+    for temporary in glob.glob(os.path.join(glob.escape(directory), "*_temp")):
+        shutil.rmtree(temporary, ignore_errors=True)
