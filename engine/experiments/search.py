@@ -29,8 +29,9 @@ import numpy as np  # noqa: E402
 
 from engine.experiments import search_report  # noqa: E402
 from engine.errors import ConfigError, DataError  # noqa: E402
+from engine.run import files  # noqa: E402
 from engine.experiments.search_space import candidates  # noqa: E402
-from engine.experiments.search_store import ResultsFile, trial_key  # noqa: E402
+from engine.experiments.search_store import ResultsFile, data_fingerprint, trial_key  # noqa: E402
 from engine.experiments.search_trials import run_trials  # noqa: E402
 
 
@@ -47,10 +48,13 @@ def search(trials: Sequence[Dict], images: np.ndarray, labels: np.ndarray, num_c
     if smallest < folds:
         raise ConfigError(f"a class has only {smallest} of the {len(labels):,} images, fewer than the {folds} folds "
                           "that each need one: search on more images (--train_subset) or use fewer folds")
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"--output_dir {output_dir} cannot be created ({error.strerror}): pass a writable directory") from None
+    with files.claim(output_dir):  # one search per directory: two would overwrite each other's results.json
+        return _search(trials, images, labels, num_classes, output_dir, setup, folds, seed, mode, jobs, max_trials,
+                       print_fn)
+
+
+def _search(trials, images, labels, num_classes, output_dir, setup, folds, seed, mode, jobs, max_trials,
+            print_fn) -> List[Dict]:
     store = ResultsFile(os.path.join(output_dir, "results.json"), setup)
     todo = [params for params in trials if not store.finished(trial_key(params))]
     print_fn(f"Search: {len(trials)} trials, {len(trials) - len(todo)} already finished in {store.path} "
@@ -62,8 +66,10 @@ def search(trials: Sequence[Dict], images: np.ndarray, labels: np.ndarray, num_c
         nonlocal done
         store.add(trial_key(params), record)
         done += 1
-        print_fn(f"Trial {done}/{len(todo)} {trial_key(params)}: accuracy {record['accuracy']:.4f} "
-                 f"± {record['accuracy_std']:.4f}, loss {record['loss']:.4f} ({record['seconds']:.1f} s)")
+        record = store.trials[trial_key(params)]
+        outcome = ("diverged (a NaN or Inf loss: ranked last)" if record["diverged"] else
+                   f"accuracy {record['accuracy']:.4f} ± {record['accuracy_std']:.4f}, loss {record['loss']:.4f}")
+        print_fn(f"Trial {done}/{len(todo)} {trial_key(params)}: {outcome} ({record['seconds']:.1f} s)")
 
     run_trials(todo, finish, jobs, images, labels, num_classes, folds, seed, mode)
     ranked = store.ranked()
@@ -145,12 +151,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                  "learning_rate": args.learning_rate}
         trials = candidates(space, args.strategy, args.n_iter, args.seed, args.learning_rate_range)
         setup = {"dataset": dataset.name, "train_subset": len(labels), "folds": args.folds, "seed": args.seed,
-                 "mode": args.mode}
+                 "mode": args.mode, "data_fingerprint": data_fingerprint(images, labels)}
         search(trials, images, labels, dataset.num_classes, args.output_dir, setup, args.folds, args.seed,
                args.mode, args.jobs, args.max_trials, print_fn=lambda line: print(line, flush=True))
     except (ConfigError, DataError) as error:
-        print(f"search: error: {error}", file=sys.stderr)
+        print(f"search: error: {str(error)[:1000]}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("search: stopped by SIGINT; finished trials are in results.json: rerun the same command to "
+              "continue", file=sys.stderr)
+        return 130
+    except OSError as error:
+        print(f"search: error: cannot write ({error.strerror or error}"
+              f"{' writing ' + str(error.filename) if error.filename else ''}): free some space", file=sys.stderr)
+        return 1
     return 0
 
 
