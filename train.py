@@ -97,7 +97,7 @@ def main(argv):
         return 2
     from engine.run.config import check_directories
     from engine.errors import ClusterError, ConfigError, DataError
-    from engine.run.faults import RunFault
+    from engine.run.faults import RunFault, one_line
     from engine.run.interrupts import Interrupted
 
     try:
@@ -112,14 +112,17 @@ def main(argv):
             from engine.run import job
             job.run(config, print_fn=print_line)
     except (ConfigError, DataError) as error:
-        print(f"train.py: error: {str(error)[:1000]}", file=sys.stderr)
+        print(f"train.py: error: {one_line(error)}", file=sys.stderr)
         return 2
     except RunFault as fault:
-        print(f"train.py: error: {str(fault)[:1000]}", file=sys.stderr)
+        print(f"train.py: error: {one_line(fault)}", file=sys.stderr)
         return 1
     except Interrupted as stop:
         print(f"train.py: {stop}. To resume: {resume_command()}", file=sys.stderr)
         return stop.exit_status
+    except KeyboardInterrupt:  # Ctrl-C while TensorFlow or the engine is still being imported
+        print("train.py: stopped by SIGINT before training began; nothing written", file=sys.stderr)
+        return 130
     except ClusterError as error:  # not the user's input: a peer worker died
         print(f"train.py: error: {error}", file=sys.stderr)
         return 1

@@ -38,6 +38,7 @@ import tensorflow as tf  # noqa: E402
 from engine.errors import DataError  # noqa: E402
 from engine.data.idx import read_idx  # noqa: E402
 from engine.deploy.serving import Classifier  # noqa: E402
+from engine.run.faults import one_line  # noqa: E402
 
 
 def read_images(paths: Sequence[str], image_shape: Tuple[int, ...]) -> Tuple[np.ndarray, List[str]]:
@@ -122,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.csv:
             write_csv(args.csv, sources, probabilities, classifier.class_names)
     except DataError as error:
-        print(f"predict: error: {str(error)[:1000]}", file=sys.stderr)
+        print(f"predict: error: {one_line(error)}", file=sys.stderr)
         return 2
     except CsvError as error:
         print(f"predict: error: {error}", file=sys.stderr)

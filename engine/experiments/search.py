@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 from engine.experiments import search_report  # noqa: E402
 from engine.errors import ConfigError, DataError  # noqa: E402
 from engine.run import files  # noqa: E402
+from engine.run.faults import one_line  # noqa: E402
 from engine.experiments.search_space import candidates  # noqa: E402
 from engine.experiments.search_store import ResultsFile, data_fingerprint, trial_key  # noqa: E402
 from engine.experiments.search_trials import run_trials  # noqa: E402
@@ -155,7 +156,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         search(trials, images, labels, dataset.num_classes, args.output_dir, setup, args.folds, args.seed,
                args.mode, args.jobs, args.max_trials, print_fn=lambda line: print(line, flush=True))
     except (ConfigError, DataError) as error:
-        print(f"search: error: {str(error)[:1000]}", file=sys.stderr)
+        print(f"search: error: {one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("search: stopped by SIGINT; finished trials are in results.json: rerun the same command to "

@@ -52,6 +52,13 @@ def check_losses(losses, epoch: int, last_step: int, first_loss: float = 0.0, fa
         raise NumericalFault(f"the loss is {values[first]:.6g} at epoch {epoch}, step {step}{above}: training diverged")
 
 
+def one_line(message: object, limit: int = 800) -> str:
+    """`message` as one line of at most `limit` characters: an error line is read, not scrolled
+    (a flag echoing 3,000 layer sizes made one of 5,662 characters)."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[:limit - 4] + " ..."
+
+
 def describe_os_error(error: OSError, kept: str = "") -> str:
     """One line for an OSError met while writing (a full disk, a vanished directory), capped in length."""
     where = f" writing {error.filename}" if error.filename else ""

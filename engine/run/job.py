@@ -83,7 +83,13 @@ def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
         latest = tf.train.latest_checkpoint(os.path.join(config.output_dir, "checkpoints"))
         kept = f"the last checkpoint, {latest}, is intact" if latest else ""
         raise faults.RunFault(f"cannot write: {faults.describe_os_error(error, kept)}") from None
-    except (tf.errors.ResourceExhaustedError, MemoryError):
+    except tf.errors.OpError as error:
+        if "space left" not in str(error):  # TensorFlow's own file writes report a full disk as an OpError
+            raise
+        latest = tf.train.latest_checkpoint(os.path.join(config.output_dir, "checkpoints"))
+        kept = f"; the last checkpoint, {latest}, is intact" if latest else ""
+        raise faults.RunFault(f"cannot write: no space left on device{kept}") from None
+    except MemoryError:
         raise faults.RunFault(f"out of memory for the model {list(config.hidden)} at batch size {config.batch_size}: "
                               "pass smaller --hidden or --batch_size") from None
 
