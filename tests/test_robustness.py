@@ -154,7 +154,7 @@ def test_a_corrupted_prepared_cache_is_rebuilt_from_the_files_with_a_line_saying
     for record in tfds.rglob("*.tfrecord*"):
         record.write_bytes(record.read_bytes()[:200])
     status, out, _ = run_train(f"--output_dir={tmp_path / 'b'}", "--epochs=1", f"--tfds_dir={tfds}")
-    assert status == 0 and "is damaged (DataLossError); preparing it again from the IDX files" in out
+    assert status == 0 and "is damaged (" in out and "); preparing it again from the IDX files" in out
     assert train.FLAGS.tfds_dir == str(tfds)
 
 

@@ -19,6 +19,7 @@ corrupted TFRecord) is rebuilt from the files, with a line saying so.
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import io
 import os
@@ -110,7 +111,7 @@ def _load(name: str, data_dir: str | None, tfds_dir: str | None,
         try:
             return _read_idx_route(name, directory, tfds_root, log)
         except (tf.errors.OpError, OSError, ValueError) as error:
-            if isinstance(error, DataError):
+            if isinstance(error, DataError) or getattr(error, "errno", None) == errno.ENOSPC:
                 raise
             prepared = tfds_root / "scratchflow_idx" / tfds_idx.idx_fingerprint(directory)
             log(f"The prepared copy of {name} in {prepared} is damaged ({type(error).__name__}); "
@@ -144,9 +145,14 @@ def _read_idx_route(name: str, directory: Path, tfds_root: Path,
     if not builder.is_prepared():
         log(f"Preparing {name} from {directory} for TFDS in {builder.data_dir} (once for "
             "these files)")
-        with _no_stdout():
-            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-                manual_dir=os.fspath(directory), try_download_gcs=False))
+        try:
+            with _no_stdout():
+                builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+                    manual_dir=os.fspath(directory), try_download_gcs=False))
+        except (RuntimeError, tf.errors.OpError) as error:  # TFDS wraps a full disk in a RuntimeError
+            if "space left" in str(error) or "ResourceExhausted" in str(error):
+                raise OSError(errno.ENOSPC, "No space left on device", os.fspath(builder.data_dir)) from None
+            raise
         how = "prepared now"
     return _read(name, builder, f"IDX files in {directory}, via TFDS ({how}) in {builder.data_dir}")
 

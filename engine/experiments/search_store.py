@@ -11,7 +11,7 @@ mixed in. Data means content: the setup holds a fingerprint of the images and la
 on, so another subset of the same size is refused too.
 
 The file is strict JSON: a trial whose loss went to NaN or Inf is recorded with `"diverged":
-true` and `null` in place of each non-finite number (Python's `json` would write a bare `NaN`,
+true` (engine/experiments/search_trials.py says when) and `null` in place of each non-finite number (Python's `json` would write a bare `NaN`,
 which other JSON readers reject), and it ranks last. A file that is not what this module
 writes is refused with one line.
 """
@@ -86,8 +86,8 @@ class ResultsFile:
 
     def add(self, key: str, record: Dict) -> None:
         """Records one finished trial and rewrites the file at once."""
-        diverged = not all(isinstance(record.get(name), (int, float)) and math.isfinite(record[name])
-                           for name in ("accuracy", "loss"))
+        diverged = bool(record.get("diverged")) or not all(
+            isinstance(record.get(name), (int, float)) and math.isfinite(record[name]) for name in ("accuracy", "loss"))
         self.trials[key] = {**strict(record), "diverged": diverged}
         write_json_atomically({"setup": self.setup, "trials": self.trials}, self.path)
 

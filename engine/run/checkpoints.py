@@ -9,7 +9,14 @@ skipping the steps already done continues with exactly the batches that were lef
 
 Writes are atomic: `tf.train.CheckpointManager` writes the data files first, then points the
 small `checkpoint` index at them with a rename. A crash mid-write leaves the index on the
-previous, complete checkpoint; the two newest are kept.
+previous, complete checkpoint.
+
+A new checkpoint is only *pending* until the loss of the state it holds is known to be sane:
+the first loss of the next compiled call is that state's loss. Then it is `confirm`ed, and only
+then are older checkpoints pruned to the `max_to_keep` newest confirmed ones. When the run
+diverges instead, its pending checkpoints are `discard`ed and the index is put back as it was:
+a diverging run never rotates the last good checkpoint out, nor leaves its exploded state as
+the one to resume from.
 
 What is on disk is trusted only after it is checked (`resume_point`): a damaged or missing index
 while `ckpt-*` files exist is refused, naming them, rather than silently starting over on top of
@@ -79,13 +86,63 @@ class Checkpointer:
             accuracy=trainer.train_accuracy, epoch=self._epoch, step=self._step,
             history=self._history, first_loss=self._first_loss, identity=self._identity, **(states or {}))
         self.manager = self._manager(self._staging or directory)
+        self._kept = [] if self._staging else found_checkpoints(directory)  # confirmed, oldest first
+        self._pending: List[str] = []
+        self._index = self._read_index()
 
     def _manager(self, directory: str) -> tf.train.CheckpointManager:
+        # max_to_keep=None: the manager deletes nothing; pruning waits for confirmation (`confirm`)
         try:
-            return tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=self.max_to_keep)
+            return tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=None)
         except ValueError:  # an index without a checkpoint path: already refused or overridden (resume_point)
             os.remove(os.path.join(directory, "checkpoint"))
-            return tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=self.max_to_keep)
+            return tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=None)
+
+    def _read_index(self) -> Optional[bytes]:
+        index = os.path.join(self.directory, "checkpoint")
+        return open(index, "rb").read() if os.path.isfile(index) else None
+
+    def _write_index(self, content: Optional[bytes]) -> None:
+        index = os.path.join(self.directory, "checkpoint")
+        if content is None:
+            if os.path.exists(index):
+                os.remove(index)
+        else:
+            with open(f"{index}.tmp", "wb") as file:
+                file.write(content)
+            os.replace(f"{index}.tmp", index)
+        self.manager = self._manager(self.directory)
+
+    @property
+    def kept(self) -> Optional[str]:
+        """The newest confirmed checkpoint (its state's loss was checked), or None."""
+        return self._kept[-1] if self._kept else None
+
+    def confirm(self) -> None:
+        """The pending checkpoints hold sane states: keep them, and prune to the `max_to_keep` newest."""
+        if not self._pending:
+            return
+        self._kept = [path for path in self._kept if path not in self._pending] + self._pending
+        self._pending = []
+        for path in self._kept[:-self.max_to_keep]:
+            for file in glob.glob(f"{glob.escape(path)}.*"):
+                os.remove(file)
+        self._kept = self._kept[-self.max_to_keep:]
+        names = [os.path.basename(path) for path in self._kept]
+        self._write_index("".join([f'model_checkpoint_path: "{names[-1]}"\n',
+                                   *(f'all_model_checkpoint_paths: "{name}"\n' for name in names)]).encode())
+        self._index = self._read_index()
+
+    def discard(self) -> None:
+        """The run diverged: deletes its pending checkpoints and puts the index back as it was."""
+        if self._staging:
+            shutil.rmtree(self._staging, ignore_errors=True)
+        for path in self._pending:
+            for file in glob.glob(f"{glob.escape(path)}.*"):
+                os.remove(file)
+        if self._pending:
+            self._pending = []
+            self._write_index(self._index)
 
     @property
     def replacing(self) -> bool:
@@ -141,6 +198,8 @@ class Checkpointer:
             self._staging = None
             self.manager = self._manager(self.directory)
             path = os.path.join(self.directory, os.path.basename(path))
+            self._kept, self._index = [], None
+        self._pending.append(path)
         return path
 
     def _stored_identity(self, path: str) -> dict:

@@ -5,9 +5,11 @@ decides what happens, in an order that matters:
 
 1. the block's losses are checked first (`engine.run.faults`): a NaN, or a loss above
    `divergence_factor` times the run's first step's, raises before anything is saved;
-2. then a checkpoint is written when the global step reaches a multiple of `checkpoint_every`
-   (`fit` ends its compiled blocks on those steps, so the boundary is exact), after checking that
-   every weight is finite — the last good checkpoint is never replaced by a diverged one;
+2. then the checkpoints written since the previous check are confirmed (this block's first loss
+   is the loss of the state they hold), and a checkpoint is written when the global step reaches a
+   multiple of `checkpoint_every` (`fit` ends its compiled blocks on those steps, so the boundary
+   is exact), after checking that every weight is finite; on a divergence the unconfirmed ones
+   are discarded — the last good checkpoint is never replaced by a diverged one;
 3. then a pending SIGINT/SIGTERM (`engine.run.interrupts`) saves, if step 2 did not, and stops.
 """
 
@@ -64,6 +66,7 @@ class Safeguards(Callback):
             faults.check_losses(losses, epoch, step, self.first_loss, self.divergence_factor)
         except faults.NumericalFault as fault:
             raise self._diverged(fault) from None
+        self.checkpointer.confirm()  # the block's first loss is that of the state last saved: it is sane
         saved = False
         if self.cut_every and self.global_step(epoch, step) % self.cut_every == 0:
             self._save(self._at(epoch, step))
@@ -88,9 +91,13 @@ class Safeguards(Callback):
         self.checkpointer.save(position)
         self.position = position
 
+    def on_train_end(self, history) -> None:
+        self.checkpointer.confirm()  # the final state: nothing comes after it to check it by
+
     def _diverged(self, fault: faults.NumericalFault) -> faults.NumericalFault:
-        kept = self.checkpointer.latest
-        where = f"the last good checkpoint, {kept}, is kept" if kept else "no checkpoint was written"
+        self.checkpointer.discard()  # what this run saved since its last sane loss
+        kept = self.checkpointer.kept
+        where = f"the last good checkpoint, {kept}, is kept" if kept else "no good checkpoint was written"
         return faults.NumericalFault(f"{fault}; {where}. Lower --learning_rate, or check the data")
 
     def _stop_if_asked(self, position: Position, saved: bool) -> None:
