@@ -18,10 +18,7 @@ diverges instead, its pending checkpoints are `discard`ed and the index is put b
 a diverging run never rotates the last good checkpoint out, nor leaves its exploded state as
 the one to resume from.
 
-What is on disk is trusted only after it is checked (`resume_point`): a damaged or missing index
-while `ckpt-*` files exist is refused, naming them, rather than silently starting over on top of
-them; `--resume_from` picks one by hand, and a checkpoint that cannot be read is refused with
-the newest intact one named. A run that starts over (`--noresume`) writes into `checkpoints.new`
+What is on disk is trusted only after it is checked (`engine.run.checkpoint_files`). A run that starts over (`--noresume`) writes into `checkpoints.new`
 and swaps it in when its first checkpoint is complete: until then the old run's checkpoints are
 untouched, so a new run that fails its checks or dies early has deleted nothing.
 """
@@ -30,7 +27,6 @@ import dataclasses
 import glob
 import json
 import os
-import re
 import shutil
 from typing import Dict, List, Optional
 
@@ -38,8 +34,7 @@ import tensorflow as tf
 from absl import logging as absl_logging
 
 from engine.errors import ConfigError
-
-_IDENTITY_KEY = "identity/.ATTRIBUTES/VARIABLE_VALUE"
+from engine.run.checkpoint_files import IDENTITY_KEY, _advice, _recover, found_checkpoints
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,71 +199,7 @@ class Checkpointer:
 
     def _stored_identity(self, path: str) -> dict:
         try:
-            return json.loads(tf.train.load_checkpoint(path).get_tensor(_IDENTITY_KEY).decode())
+            return json.loads(tf.train.load_checkpoint(path).get_tensor(IDENTITY_KEY).decode())
         except (tf.errors.OpError, ValueError, IndexError) as error:
             reason = str(error).strip().splitlines()[0][:200]
             raise ConfigError(f"{path} is not a readable scratchflow checkpoint ({reason}): {_advice(path)}") from None
-
-
-def _number(path: str) -> int:
-    found = re.search(r"-(\d+)$", path)
-    return int(found.group(1)) if found else -1
-
-
-def found_checkpoints(directory: str) -> List[str]:
-    """The checkpoint path prefixes in `directory` (by their .index files), oldest first."""
-    return sorted((path[:-len(".index")] for path in glob.glob(os.path.join(glob.escape(directory), "ckpt-*.index"))),
-                  key=_number)
-
-
-def intact(path: str) -> bool:
-    """Whether every tensor of checkpoint `path` reads back (a cut data file does not)."""
-    try:
-        reader = tf.train.load_checkpoint(path)
-        for name in reader.get_variable_to_shape_map():
-            reader.get_tensor(name)
-        json.loads(reader.get_tensor(_IDENTITY_KEY).decode())
-    except (tf.errors.OpError, ValueError, IndexError, KeyError):
-        return False
-    return True
-
-
-def _advice(refused: str) -> str:
-    others = [path for path in found_checkpoints(os.path.dirname(refused)) if path != refused]
-    good = next((path for path in reversed(others) if intact(path)), None)
-    resume = f"pass --resume_from={good} to resume from the newest intact checkpoint, " if good else ""
-    return f"{resume}--noresume to start over, or another --output_dir"
-
-
-def resume_point(directory: str, resume: bool, resume_from: Optional[str] = None) -> Optional[str]:
-    """The checkpoint to resume from: `resume_from`, else the index's newest, else None (start over).
-
-    Raises:
-      ConfigError: `ckpt-*` files are there but the index naming the newest is missing or damaged.
-    """
-    if resume_from or not resume:
-        return resume_from
-    found = found_checkpoints(directory)
-    if not found:
-        return None
-    try:
-        state = tf.train.get_checkpoint_state(directory)
-    except ValueError:
-        state = None
-    newest = state.model_checkpoint_path if state is not None else None
-    if newest not in found:
-        names = ", ".join(os.path.basename(path) for path in found)
-        raise ConfigError(f"{directory}/checkpoint, the index of the checkpoints, is missing or damaged, and {names} "
-                          f"are there: pass --resume_from={found[-1]} to resume from the newest, --noresume to "
-                          "start over, or another --output_dir")
-    return newest
-
-
-def _recover(directory: str) -> None:
-    """Finishes what a killed run left half done: a swap of `.new` in, `*_temp` folders of a save."""
-    if not os.path.exists(directory) and os.path.isdir(f"{directory}.new"):
-        os.replace(f"{directory}.new", directory)
-    shutil.rmtree(f"{directory}.new", ignore_errors=True)  # a start-over run that died before its first save
-    shutil.rmtree(f"{directory}.old", ignore_errors=True)
-    for temporary in glob.glob(os.path.join(glob.escape(directory), "*_temp")):
-        shutil.rmtree(temporary, ignore_errors=True)

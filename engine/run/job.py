@@ -31,7 +31,8 @@ from engine.distribute import strategies
 from engine.distribute.distributed_training import DistributedTrainer
 from engine.errors import ConfigError
 from engine.run import determinism, devices, faults, files, plots
-from engine.run.checkpoints import Checkpointer, Position, resume_point
+from engine.run.checkpoint_files import resume_point
+from engine.run.checkpoints import Checkpointer, Position
 from engine.run.config import TrainConfig, check_directories, check_model_fits
 from engine.run.early_stopping import EarlyStopping
 from engine.run.files import write_json_atomically
