@@ -15,9 +15,12 @@ data set (640 Fashion-MNIST training images) and grades what happened:
           bound (memory, time) was not met
     FAIL  anything else: a wrong exit status, a traceback, a changed or lost file
 
-The exit status is 1 if any probe FAILs or is WEAK. `tests/test_red_team.py` runs each probe as
-a test (most marked slow). A full disk is simulated with a 2 MB tmpfs (needs root; the probe is
-skipped, and says so, elsewhere) and with /dev/full.
+Lines TensorFlow's C++ runtime writes to stderr on every start (`I0000 ... cudart_stub.cc ...`,
+"Created TensorFlow Lite XNNPACK delegate"), whatever TF_CPP_MIN_LOG_LEVEL says, are not the
+program's output and are not counted (`TF_CHATTER`). The exit status is 1 if any probe FAILs or
+is WEAK. `tests/test_red_team.py` runs each probe as a test (most marked slow). A full disk is
+simulated with a 2 MB tmpfs (needs root; the probe is skipped, and says so, elsewhere), with
+/dev/full, and at `metrics.png` by a directory in its place (any write failure takes one path).
 """
 
 import dataclasses

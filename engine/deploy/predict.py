@@ -128,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CsvError as error:
         print(f"predict: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("predict: stopped by SIGINT", file=sys.stderr)
+        return 130
     for source, row in zip(sources, probabilities):
         best = int(row.argmax())
         print(f"{source}\t{best}\t{classifier.class_names[best]}\t{row[best]:.4f}")
