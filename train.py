@@ -45,7 +45,7 @@ flags.DEFINE_string("export_dir", None, "After training, write a SavedModel, a .
 flags.DEFINE_integer("checkpoint_every", 0, "Also write a checkpoint every this many steps (0: only at the end of "
                      "every epoch, which is always done), into OUTPUT_DIR/checkpoints.")
 flags.DEFINE_boolean("resume", True, "Continue from the newest checkpoint in OUTPUT_DIR/checkpoints when there is one "
-                     "(said at start-up); --noresume starts over and deletes those checkpoints.")
+                     "(said at start-up); --noresume starts over (they are deleted at its first checkpoint).")
 flags.DEFINE_string("resume_from", None, "Resume from this checkpoint (a path prefix like OUTPUT_DIR/checkpoints/ckpt-3).")
 flags.DEFINE_float("divergence_factor", 100.0, "Stop when a loss exceeds this times the run's first step's loss.")
 flags.DEFINE_boolean("deterministic", None, "Op determinism and seeded generators: the same flags give the same "
