@@ -78,8 +78,9 @@ def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
             check_model_fits(config, dataset.image_shape, dataset.num_classes)
             with tf.device(device.name) if strategy is None else contextlib.nullcontext():  # a strategy places itself
                 return _train(config, dataset, print_fn, strategy)
-    except KeyboardInterrupt:  # Ctrl-C before training's own handler is installed (loading the data)
-        raise Interrupted(signal.SIGINT, "stopped by SIGINT before training began; nothing written") from None
+    except KeyboardInterrupt:  # Ctrl-C outside training's own handler (loading the data, evaluating, exporting)
+        raise Interrupted(signal.SIGINT, "stopped by SIGINT outside the training loop; the checkpoints are as "
+                                         "they were") from None
     except OSError as error:  # a full disk, a directory removed under the run
         latest = tf.train.latest_checkpoint(os.path.join(config.output_dir, "checkpoints"))
         kept = f"the last checkpoint, {latest}, is intact" if latest else ""
