@@ -17,8 +17,7 @@ from engine.run.job import announce_device, load_data
 
 def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = print) -> parity.ParityReport:
     """Trains the engine and tf.keras side by side (engine/compare/parity.py); writes parity.json and parity.png."""
-    check_output_dir(config.output_dir)
-    os.makedirs(config.output_dir, exist_ok=True)
+    check_output_dir(config.output_dir)  # checked now, created only when there is something to write
     if config.strategy != "none":
         raise ConfigError(f"--compare_keras trains on one device; drop --strategy={config.strategy}")
     announce_device(config, print_fn)
@@ -39,6 +38,7 @@ def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = pr
         f"{row['engine_seconds']:>8.1f} {row['keras_seconds']:>7.1f}"))
     for key, value in report.summary().items():
         print_fn(f"{key}: {value:.3g}")
+    os.makedirs(config.output_dir, exist_ok=True)
     report.to_json(os.path.join(config.output_dir, "parity.json"))
     plots.plot_parity(report.epochs, os.path.join(config.output_dir, "parity.png"),
                       title=f"{dataset.name}: engine ({config.mode}) vs tf.keras fit, same weights and batches")
