@@ -98,8 +98,9 @@ def main(argv):
     from engine.run.config import check_directories
     from engine.errors import ClusterError, ConfigError, DataError
     from engine.run.faults import RunFault, one_line
-    from engine.run.interrupts import Interrupted
+    from engine.run.interrupts import Interrupted, RememberedSigint
 
+    sigint = RememberedSigint()
     try:
         config = config_from_flags()
         check_directories(config)
@@ -110,6 +111,7 @@ def main(argv):
             side_by_side.compare_with_keras(config, print_fn=print_line)
         else:
             from engine.run import job
+            sigint.check()  # a Ctrl-C that TensorFlow's import swallowed
             job.run(config, print_fn=print_line)
     except (ConfigError, DataError) as error:
         print(f"train.py: error: {one_line(error)}", file=sys.stderr)
@@ -130,4 +132,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    try:
+        app.run(main)
+    except KeyboardInterrupt:  # a Ctrl-C before main's own handling (absl's start-up, TensorFlow's exit)
+        print("train.py: stopped by SIGINT", file=sys.stderr)
+        sys.exit(130)
