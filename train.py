@@ -53,7 +53,12 @@ flags.DEFINE_integer("checkpoint_every", 0, "Also write a checkpoint every this 
                      "every epoch, which is always done), into OUTPUT_DIR/checkpoints.", lower_bound=0,
                      flag_values=FLAGS)
 flags.DEFINE_boolean("resume", True, "Continue from the newest checkpoint in OUTPUT_DIR/checkpoints when there is one "
-                     "(said at start-up); --noresume starts over and deletes those checkpoints.", flag_values=FLAGS)
+                     "(said at start-up); --noresume starts over (they are deleted at its first checkpoint).",
+                     flag_values=FLAGS)
+flags.DEFINE_string("resume_from", None, "Resume from this checkpoint (a path prefix like OUTPUT_DIR/checkpoints/ckpt-3).",
+                    flag_values=FLAGS)
+flags.DEFINE_float("divergence_factor", 100.0, "Stop when a loss exceeds this times the run's first step's loss.",
+                   flag_values=FLAGS)
 flags.DEFINE_boolean("deterministic", None, "Op determinism and seeded generators: the same flags give the same "
                      "numbers. Default: on when the run lands on the CPU.", flag_values=FLAGS)
 flags.DEFINE_enum("strategy", "none", STRATEGIES, "tf.distribute strategy: none, mirrored (every local GPU, or the "
@@ -77,6 +82,7 @@ def config_from_flags():
         seed=FLAGS.seed, mode=FLAGS.mode, steps_per_execution=FLAGS.steps_per_execution, device=FLAGS.device,
         validate_on_test=FLAGS.validate_on_test,
         output_dir=FLAGS.output_dir, checkpoint_every=FLAGS.checkpoint_every, resume=FLAGS.resume,
+        resume_from=FLAGS.resume_from, divergence_factor=FLAGS.divergence_factor,
         deterministic=FLAGS.deterministic,
         tensorboard_dir=FLAGS.tensorboard_dir, early_stopping_patience=FLAGS.early_stopping_patience,
         early_stopping_min_delta=FLAGS.early_stopping_min_delta, early_stopping_monitor=FLAGS.early_stopping_monitor,
@@ -95,15 +101,16 @@ def main(argv: Sequence[str]) -> int:
     stop = cli.parse(FLAGS, argv, PROGRAM)
     if stop:
         return stop[0]
-    from engine.run.config import check_output_dir
+    from engine.run.config import check_directories
     from engine.errors import ClusterError, ConfigError, DataError
-    from engine.run.faults import NumericalFault
     from engine.run import quiet
-    from engine.run.interrupts import Interrupted
+    from engine.run.faults import RunFault, one_line
+    from engine.run.interrupts import Interrupted, RememberedSigint
 
+    sigint = RememberedSigint()
     try:
         config = config_from_flags()
-        check_output_dir(config.output_dir)
+        check_directories(config)
         print_line = lambda line: print(line, flush=True)  # noqa: E731
         # TensorFlow is imported only here, once the flags are known to be good.
         quiet.import_tensorflow()
@@ -112,15 +119,19 @@ def main(argv: Sequence[str]) -> int:
             side_by_side.compare_with_keras(config, print_fn=print_line)
         else:
             from engine.run import job
+            sigint.check()  # a Ctrl-C that TensorFlow's import swallowed
             job.run(config, print_fn=print_line)
     except (ConfigError, DataError) as error:
         return cli.error_line(PROGRAM, str(error))
-    except NumericalFault as fault:
-        print(f"train.py: error: {fault}", file=sys.stderr)
+    except RunFault as fault:
+        print(f"train.py: error: {one_line(fault)}", file=sys.stderr)
         return 1
     except Interrupted as stop:
         print(f"train.py: {stop}. To resume: {resume_command(argv)}", file=sys.stderr)
         return stop.exit_status
+    except KeyboardInterrupt:  # Ctrl-C while TensorFlow or the engine is still being imported
+        print("train.py: stopped by SIGINT before training began; nothing written", file=sys.stderr)
+        return 130
     except ClusterError as error:  # not the user's input: a peer worker died
         print(f"train.py: error: {error}", file=sys.stderr)
         return 1
@@ -128,4 +139,8 @@ def main(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    try:
+        sys.exit(main(sys.argv))
+    except KeyboardInterrupt:  # a Ctrl-C before main's own handling (the imports, TensorFlow's exit)
+        print("train.py: stopped by SIGINT", file=sys.stderr)
+        sys.exit(130)

@@ -19,7 +19,7 @@ from engine.run.job import announce_device, load_data
 
 def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = print) -> parity.ParityReport:
     """Trains the engine and tf.keras side by side (engine/compare/parity.py); writes parity.json and parity.png."""
-    check_output_dir(config.output_dir)
+    check_output_dir(config.output_dir)  # checked now, created only when there is something to write
     if config.strategy != "none":
         raise ConfigError(f"--compare_keras trains on one device; drop --strategy={config.strategy}")
     announce_device(config, print_fn)
@@ -45,6 +45,7 @@ def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = pr
                             (dataset.test_images, dataset.test_labels), on_epoch=print_row, progress=print_fn)
     for key, value in report.summary().items():
         print_fn(f"{key}: {describe(key, value, len(report.steps))}")
+    os.makedirs(config.output_dir, exist_ok=True)
     report.to_json(os.path.join(config.output_dir, "parity.json"))
     plots.plot_parity(report.epochs, os.path.join(config.output_dir, "parity.png"),
                       title=f"{dataset.name}: engine ({config.mode}) vs tf.keras fit, same weights and batches")

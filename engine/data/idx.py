@@ -7,7 +7,9 @@ C order, big-endian:
     dims  = ndim x uint32                    e.g. 10000, 28, 28
     data  = prod(dims) items                 exactly; a byte more or less is an error
 
-Files usually come gzipped (`*.gz`). `read_idx` turns every way such a file can be wrong
+Files usually come gzipped (`*.gz`). Reading is bounded by the header: the payload is read up
+to what the header announces (and one byte more, to refuse trailing data), so a gzip that
+expands far beyond its header never fills memory. `read_idx` turns every way such a file can be wrong
 (corrupt gzip, a foreign file, a cut-off download) into one `IdxError` line naming the file
 and the problem, so that a bad `--data_dir` never surfaces as a zlib or struct traceback.
 """
@@ -35,6 +37,12 @@ _DTYPES = {
 _CODES = {dtype.newbyteorder("="): code for code, dtype in _DTYPES.items()}
 
 
+_MAX_GZIP_RATIO = 1100  # deflate's largest expansion is 1032:1 (RFC 1951: 258 bytes per 2-bit code, roughly)
+
+
+_TRAILING_COUNTED = 64 << 20  # trailing bytes are counted (for the message) up to this many, 1 MiB at a time
+
+
 class IdxError(DataError):
     """An IDX file is unreadable, corrupt, or not an IDX file at all."""
 
@@ -53,24 +61,33 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise IdxError(f"{path}: cannot read: {e.strerror or e}") from None
-    if path.suffix == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as e:
+        size = path.stat().st_size
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as file:
+            return _read_stream(path, file, size, path.suffix == ".gz")
+    except (OSError, EOFError, zlib.error) as e:
+        if path.suffix == ".gz" and not isinstance(e, FileNotFoundError):
             raise IdxError(
                 f"{path}: corrupt gzip ({e}); download it again, or pass the uncompressed file"
             ) from None
-    if not data:
+        raise IdxError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _read_stream(path: Path, file, size: int, gzipped: bool) -> np.ndarray:
+    """Reads the header, then exactly the payload it announces, plus one byte to detect more.
+
+    Never more: a gzip bomb (a small file that expands without end) is refused after the header,
+    or after one byte past the payload, instead of being inflated whole into memory.
+    """
+    magic = file.read(4)
+    if not magic:
         raise IdxError(f"{path}: empty file, expected an IDX header")
-    if len(data) < 4:
-        raise IdxError(f"{path}: truncated header: {len(data)} bytes, expected at least 4")
-    zero, code, ndim = struct.unpack(">HBB", data[:4])
+    if len(magic) < 4:
+        raise IdxError(f"{path}: truncated header: {len(magic)} bytes, expected at least 4")
+    zero, code, ndim = struct.unpack(">HBB", magic)
     if zero != 0:
         raise IdxError(
-            f"{path}: bad magic number 0x{data[:4].hex()}: IDX files start with two zero bytes"
+            f"{path}: bad magic number 0x{magic.hex()}: IDX files start with two zero bytes"
             " (is this an IDX file?)"
         )
     if code not in _DTYPES:
@@ -79,24 +96,52 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if ndim == 0:
         raise IdxError(f"{path}: header declares 0 dimensions, expected at least 1")
     header_size = 4 + 4 * ndim
-    if len(data) < header_size:
+    raw_dims = file.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
         raise IdxError(
             f"{path}: truncated header: {ndim} dimensions need {header_size} bytes,"
-            f" file has {len(data)}"
+            f" file has {4 + len(raw_dims)}"
         )
-    dims = struct.unpack(f">{ndim}I", data[4:header_size])
+    dims = struct.unpack(f">{ndim}I", raw_dims)
     dtype = _DTYPES[code]
     items = math.prod(dims)
-    expected, actual = items * dtype.itemsize, len(data) - header_size
+    expected = items * dtype.itemsize
+    # deflate expands at most ~1032:1, so a payload beyond that cannot be in the file
+    if not gzipped and expected > size - header_size:
+        raise IdxError(
+            f"{path}: truncated: header says {items} items of {dtype.itemsize} byte"
+            f"{'s' * (dtype.itemsize > 1)} (shape {dims}), file has {size - header_size} bytes of payload"
+        )
+    if gzipped and expected > size * _MAX_GZIP_RATIO:
+        raise IdxError(
+            f"{path}: truncated: header says {items} items of {dtype.itemsize} byte"
+            f"{'s' * (dtype.itemsize > 1)} (shape {dims}), more than a {size}-byte gzip can hold"
+        )
+    data = file.read(expected + 1)
+    actual = len(data)
+    if actual > expected:
+        actual += _count_rest(file)
     if actual != expected:
         extra = actual - expected
         problem = "truncated" if extra < 0 else f"{extra} trailing byte{'s' * (extra > 1)}"
+        more = "at least " if actual >= expected + _TRAILING_COUNTED else ""
         raise IdxError(
             f"{path}: {problem}: header says {items} items of {dtype.itemsize} byte"
-            f"{'s' * (dtype.itemsize > 1)} (shape {dims}), file has {actual} bytes of payload"
+            f"{'s' * (dtype.itemsize > 1)} (shape {dims}), file has {more}{actual} bytes of payload"
         )
-    array = np.frombuffer(data, dtype, offset=header_size).reshape(dims)
+    array = np.frombuffer(data, dtype).reshape(dims)
     return array.astype(dtype.newbyteorder("="))
+
+
+def _count_rest(file) -> int:
+    """Counts what is left in `file`, a chunk at a time and at most `_TRAILING_COUNTED` bytes."""
+    count = 0
+    while count < _TRAILING_COUNTED:
+        chunk = file.read(1 << 20)
+        if not chunk:
+            break
+        count += len(chunk)
+    return count
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:

@@ -10,16 +10,25 @@
    minutes before failing, and this way we fail in seconds.
 4. Offline: the `fallback` dataset if it is available locally, announced with one `log`
    line; else a `DataError` naming the ways to get the data.
+
+The result carries a `fingerprint` of its content (train and test, images and labels): a
+checkpoint or a search's results are tied to it, so that other data of the same size is refused
+rather than silently mixed in. A prepared copy of IDX files that no longer reads back (a cut or
+corrupted TFRecord) is rebuilt from the files, with a line saying so.
 """
 
 import contextlib
 import dataclasses
+import errno
+import hashlib
 import io
 import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging as absl_logging
 
@@ -45,6 +54,7 @@ class ImageClassificationData:
     train_labels: np.ndarray  # int32 [N]
     test_images: np.ndarray
     test_labels: np.ndarray
+    fingerprint: str = ""  # sha256 (16 hex digits) of the splits' pixels and labels as stored
 
     @property
     def num_classes(self) -> int:
@@ -98,20 +108,24 @@ def _load(name: str, data_dir: str | None, tfds_dir: str | None,
     directory = _idx_dir(name, data_dir)
     if directory is not None:
         tfds_root = Path(tfds_dir or tfds.core.constants.DATA_DIR)
-        builder = tfds_idx.idx_builder(name, directory, tfds_root)
-        how = "reused"
-        if not builder.is_prepared():
-            log(f"Preparing {name} from {directory} for TFDS in {builder.data_dir} (once for "
-                "these files)")
-            with _no_stdout():
-                builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-                    manual_dir=os.fspath(directory), try_download_gcs=False))
-            how = "prepared now"
-        return _read(name, builder,
-                     f"IDX files in {directory}, via TFDS ({how}) in {builder.data_dir}")
+        try:
+            return _read_idx_route(name, directory, tfds_root, log)
+        except (tf.errors.OpError, OSError, ValueError) as error:
+            if isinstance(error, DataError) or getattr(error, "errno", None) == errno.ENOSPC:
+                raise
+            prepared = tfds_root / "scratchflow_idx" / tfds_idx.idx_fingerprint(directory)
+            log(f"The prepared copy of {name} in {prepared} is damaged ({type(error).__name__}); "
+                "preparing it again from the IDX files")
+            shutil.rmtree(prepared, ignore_errors=True)
+            return _read_idx_route(name, directory, tfds_root, log)
     builder = _tfds_builder(name, tfds_dir)
     if builder.is_prepared():
-        return _read(name, builder, f"TFDS {name}, prepared in {builder.data_dir}")
+        try:
+            return _read(name, builder, f"TFDS {name}, prepared in {builder.data_dir}")
+        except tf.errors.OpError as error:
+            raise DataError(f"{name}: the prepared copy in {builder.data_dir} does not read back "
+                            f"({type(error).__name__}): delete it (rm -r {builder.data_dir}) and run "
+                            "again to prepare it anew") from None
     if not network.reachable(network.TFDS_HOST):
         idx = "no IDX files (--data_dir), " if name in _IDX_DATASETS else ""
         raise _Offline(f"{name} is not available offline ({idx}not prepared in "
@@ -122,6 +136,25 @@ def _load(name: str, data_dir: str | None, tfds_dir: str | None,
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(try_download_gcs=False))
     return _read(name, builder, f"TFDS {name}, downloaded now into {builder.data_dir}")
+
+
+def _read_idx_route(name: str, directory: Path, tfds_root: Path,
+                    log: Callable[[str], None]) -> ImageClassificationData:
+    builder = tfds_idx.idx_builder(name, directory, tfds_root)
+    how = "reused"
+    if not builder.is_prepared():
+        log(f"Preparing {name} from {directory} for TFDS in {builder.data_dir} (once for "
+            "these files)")
+        try:
+            with _no_stdout():
+                builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+                    manual_dir=os.fspath(directory), try_download_gcs=False))
+        except (RuntimeError, tf.errors.OpError) as error:  # TFDS wraps a full disk in a RuntimeError
+            if "space left" in str(error) or "ResourceExhausted" in str(error):
+                raise OSError(errno.ENOSPC, "No space left on device", os.fspath(builder.data_dir)) from None
+            raise
+        how = "prepared now"
+    return _read(name, builder, f"IDX files in {directory}, via TFDS ({how}) in {builder.data_dir}")
 
 
 def _idx_dir(name: str, data_dir: str | None) -> Path | None:
@@ -165,16 +198,18 @@ def _read(name: str, builder: tfds.core.DatasetBuilder, source: str) -> ImageCla
     if missing:
         raise DataError(f"{name}: no {' or '.join(sorted(missing))} split; "
                         f"it has {', '.join(builder.info.splits)}")
-    arrays = {}
+    arrays, digest = {}, hashlib.sha256()
     for split in ("train", "test"):
         batch = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        digest.update(np.ascontiguousarray(batch["image"]).tobytes())
+        digest.update(np.ascontiguousarray(batch["label"], np.int64).tobytes())
         images = batch["image"].astype(np.float32)  # [N, H, W, C]
         images /= 255.0  # in place: for CIFAR-10 a second copy would be 600 MB
         arrays[f"{split}_images"] = images[..., 0] if images.shape[-1] == 1 else images
         arrays[f"{split}_labels"] = batch["label"].astype(np.int32)
     return ImageClassificationData(name=name, source=source,
                                    class_names=tuple(builder.info.features["label"].names),
-                                   **arrays)
+                                   fingerprint=digest.hexdigest()[:16], **arrays)
 
 
 def _available_offline(name: str, tfds_dir: str | None) -> str | None:

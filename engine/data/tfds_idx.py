@@ -151,11 +151,26 @@ def read_split(files: dict[str, Path], split: str, num_classes: int,
 
 
 def fingerprint(paths: list[Path]) -> str:
-    """The first 16 hex digits of the sha256 of the files' bytes, in the given order."""
+    """The first 16 hex digits of the sha256 of the files' bytes, in the given order.
+
+    Raises:
+      DataError: a file cannot be read (permissions, an I/O error), named.
+    """
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(path.read_bytes())
+        try:
+            with open(path, "rb") as file:
+                for chunk in iter(lambda: file.read(1 << 20), b""):
+                    digest.update(chunk)
+        except OSError as error:
+            raise DataError(f"{path}: cannot read ({error.strerror or error}): fix its permissions, "
+                            "or pass another --data_dir") from None
     return digest.hexdigest()[:16]
+
+
+def idx_fingerprint(source_dir: str | os.PathLike) -> str:
+    """The fingerprint naming the prepared copy of the IDX files in `source_dir`."""
+    return fingerprint(list(find_idx_files(source_dir).values()))
 
 
 def idx_builder(name: str, source_dir: str | os.PathLike, tfds_dir: str | os.PathLike,
@@ -169,6 +184,5 @@ def idx_builder(name: str, source_dir: str | os.PathLike, tfds_dir: str | os.Pat
     Raises:
       DataError: `source_dir` lacks some of the four files.
     """
-    files = find_idx_files(source_dir)
-    data_dir = Path(tfds_dir) / "scratchflow_idx" / fingerprint(list(files.values()))
+    data_dir = Path(tfds_dir) / "scratchflow_idx" / idx_fingerprint(source_dir)
     return IdxImages(config=name, data_dir=data_dir)

@@ -4,6 +4,8 @@
       saved_model/    TensorFlow's format: graph + weights; `tf.saved_model.load` needs no project code
       model.tflite    the same function converted for TensorFlow Lite (phones, microcontrollers, Coral)
       labels.txt      one class name per line, line i naming class i
+      manifest.json   each file's size and sha256: a reader checks a file before trusting it
+                      (a cut `.tflite` would crash TensorFlow Lite's interpreter: engine/deploy/serving.py)
 
 The serving signature is the contract with whoever deploys the model:
 
@@ -17,6 +19,8 @@ is converted from that SavedModel (`TFLiteConverter.from_saved_model`), in float
 quantization, so it computes the same function up to kernel rounding.
 """
 
+import hashlib
+import json
 import os
 from typing import Sequence, Tuple
 
@@ -27,7 +31,12 @@ from engine.errors import ConfigError
 
 SIGNATURE = "serving_default"
 INPUT, OUTPUT = "images", "probabilities"
-SAVED_MODEL, TFLITE, LABELS = "saved_model", "model.tflite", "labels.txt"
+SAVED_MODEL, TFLITE, LABELS, MANIFEST = "saved_model", "model.tflite", "labels.txt", "manifest.json"
+
+
+def file_entry(data: bytes) -> dict:
+    """A file's manifest entry: its size and sha256."""
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 class ServingModule(tf.Module):
@@ -76,6 +85,9 @@ def export(model: tf.Module, image_shape: Sequence[int], class_names: Sequence[s
     tflite = os.path.join(export_dir, TFLITE)
     with open(tflite, "wb") as file:
         file.write(tflite_model)
-    with open(os.path.join(export_dir, LABELS), "w") as file:
-        file.write("".join(f"{name}\n" for name in class_names))
+    labels = "".join(f"{name}\n" for name in class_names).encode()
+    with open(os.path.join(export_dir, LABELS), "wb") as file:
+        file.write(labels)
+    with open(os.path.join(export_dir, MANIFEST), "w") as file:
+        json.dump({TFLITE: file_entry(tflite_model), LABELS: file_entry(labels)}, file, indent=2)
     return saved_model, tflite

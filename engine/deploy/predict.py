@@ -14,14 +14,18 @@ What it reads, and how:
 - PNG files: decoded with `tf.io.decode_png` to as many channels as the model takes — one for
   MNIST-like models, colour turned to grey by TensorFlow's luminance weights — and scaled by
   /255. They are not resized: a PNG must already be exactly the model's size (28x28 for
-  MNIST), since a silently shrunk photo would be classified with confidence and wrongly.
+  MNIST), since a silently shrunk photo would be classified with confidence and wrongly. The
+  size is read from the PNG's header before anything is decoded: a 20000x20000 PNG is refused
+  in microseconds, not after 1.5 GB of pixels.
   Nor are they inverted: Fashion-MNIST and MNIST are light objects on a black background.
 
-A missing file, an image of the wrong size or a path that is not a model gets one
-`predict: error: ...` line and exit status 2.
+A missing file, an image of the wrong size or a path that is not a model (or a cut one) gets
+one `predict: error: ...` line and exit status 2; a `--csv` that cannot be written (a full
+disk) one line and exit status 1.
 """
 
 import csv
+import struct
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -63,6 +67,14 @@ def read_images(paths: Sequence[str], image_shape: Tuple[int, ...]) -> Tuple[np.
 def _read_png(path: Path, image_shape: Tuple[int, ...]) -> np.ndarray:
     tf = quiet.import_tensorflow()
     channels = image_shape[2] if len(image_shape) == 3 else 1
+    with open(path, "rb") as file:
+        header = file.read(24)  # signature (8), IHDR length and type (8), width and height (8)
+    if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+        raise DataError(f"--images {path} is not a readable PNG image")
+    width, height = struct.unpack(">II", header[16:24])
+    if (height, width) != tuple(image_shape[:2]):
+        raise DataError(f"--images {path} is {width}x{height} pixels, the model takes "
+                        f"{image_shape[1]}x{image_shape[0]}: resize it first")
     try:
         image = tf.io.decode_png(tf.io.read_file(str(path)), channels=channels).numpy()  # [H, W, channels]
     except tf.errors.InvalidArgumentError:
@@ -89,12 +101,20 @@ def write_csv(path: str, sources: Sequence[str], probabilities: np.ndarray, clas
         file = open(path, "w", newline="")
     except OSError as error:
         raise DataError(f"--csv {path} cannot be written ({error.strerror}): pass a writable file path") from None
-    with file:
-        writer = csv.writer(file)
-        writer.writerow(["source", "class", "name", "probability", *(f"p_{name}" for name in class_names)])
-        for source, row in zip(sources, probabilities):
-            best = int(row.argmax())
-            writer.writerow([source, best, class_names[best], f"{row[best]:.6f}", *(f"{p:.6f}" for p in row)])
+    try:
+        with file:
+            writer = csv.writer(file)
+            writer.writerow(["source", "class", "name", "probability", *(f"p_{name}" for name in class_names)])
+            for source, row in zip(sources, probabilities):
+                best = int(row.argmax())
+                writer.writerow([source, best, class_names[best], f"{row[best]:.6f}", *(f"{p:.6f}" for p in row)])
+    except OSError as error:  # a full disk shows only when the rows are flushed
+        raise CsvError(f"--csv {path} could not be written whole ({error.strerror}): free some space, or pass "
+                       "another file path") from None
+
+
+class CsvError(OSError):
+    """The predictions could not be written: the environment's fault, not the input's (exit status 1)."""
 
 
 def print_predictions(sources: Sequence[str], probabilities: np.ndarray, class_names: Sequence[str],
@@ -134,6 +154,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             write_csv(FLAGS.csv, sources, probabilities, classifier.class_names)
     except DataError as error:
         return cli.error_line(PROGRAM, str(error))
+    except CsvError as error:
+        print(f"predict: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("predict: stopped by SIGINT", file=sys.stderr)
+        return 130
     print(f"Model: {FLAGS.model}, {len(classifier.class_names)} classes, images {classifier.image_shape}; "
           f"{len(sources):,} images from {len(FLAGS.images)} file{'s' if len(FLAGS.images) > 1 else ''}"
           f"{f'; all written to {FLAGS.csv}' if FLAGS.csv else ''}")

@@ -5,8 +5,16 @@ Both formats hold the same function (engine/deploy/export.py): float32 images [N
 project's classes: the SavedModel through its `serving_default` signature, the TFLite model
 through `tf.lite.Interpreter`, whose input is resized to the batch at hand (TFLite tensors
 have fixed shapes; the converter records the batch axis as -1, resizable).
+
+A `.tflite` file is checked before the interpreter touches it: TensorFlow Lite's C++ loader
+trusts the flatbuffer, and a truncated file crashes the whole process (a segmentation fault,
+exit 139, no message). So its size and sha256 are compared with the export's `manifest.json`
+when there is one, and the flatbuffer is parsed in Python first (`check_tflite`), where a cut
+or corrupted file raises an error instead.
 """
 
+import hashlib
+import json
 import os
 import warnings
 from pathlib import Path
@@ -16,8 +24,8 @@ import numpy as np
 import tensorflow as tf
 
 from engine.errors import DataError
+from engine.deploy.export import INPUT, LABELS, MANIFEST, OUTPUT, SIGNATURE, file_entry
 from engine.run import quiet
-from engine.deploy.export import INPUT, LABELS, OUTPUT, SIGNATURE
 
 
 class Classifier:
@@ -36,8 +44,8 @@ class Classifier:
         load = _load_saved_model if self.path.is_dir() else _load_tflite
         self.image_shape, num_classes, self._predict = load(self.path)
         labels = self.path.parent / LABELS
-        names = tuple(labels.read_text().splitlines()) if labels.is_file() else ()
-        if names and len(names) != num_classes:
+        names = _read_labels(labels) if labels.is_file() else ()
+        if labels.is_file() and len(names) != num_classes:
             raise DataError(f"{labels} names {len(names)} classes, the model has {num_classes}: "
                             "use the labels.txt exported with this model")
         self.class_names = names or tuple(str(index) for index in range(num_classes))
@@ -66,10 +74,61 @@ def _load_saved_model(path: Path) -> Loaded:
     return tuple(spec.shape[1:]), num_classes, lambda images: serve(**{INPUT: tf.constant(images)})[OUTPUT].numpy()
 
 
+def _read_labels(path: Path) -> Tuple[str, ...]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start}): use the labels.txt "
+                        "exported with this model") from None
+    except OSError as error:
+        raise DataError(f"{path} cannot be read ({error.strerror})") from None
+    names = tuple(text.splitlines())
+    if any(not name.strip() for name in names):
+        raise DataError(f"{path} has an empty line among its {len(names)} class names: use the labels.txt exported "
+                        "with this model")
+    return names
+
+
+def check_tflite(path: Path) -> None:
+    """Refuses a file TensorFlow Lite's loader could crash on: see the module docstring.
+
+    Raises:
+      DataError: not a TensorFlow Lite flatbuffer, cut short, or unlike the export's manifest.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"--model {path} cannot be read ({error.strerror})") from None
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise DataError(f"--model {path} is neither a SavedModel directory nor a TensorFlow Lite file: "
+                        "pass the export's saved_model directory or its model.tflite file")
+    manifest = path.parent / MANIFEST
+    if manifest.is_file():
+        try:
+            expected = json.loads(manifest.read_text()).get(path.name)
+        except (OSError, ValueError, AttributeError):
+            expected = None
+        if expected is not None and expected != file_entry(data):
+            raise DataError(f"--model {path} is {len(data):,} bytes with sha256 {hashlib.sha256(data).hexdigest()[:12]}, "
+                            f"the export's {manifest} says {expected.get('bytes')} bytes, "
+                            f"{str(expected.get('sha256'))[:12]}: the file is cut or changed; export it again")
+    from tensorflow.lite.python import schema_py_generated as schema  # the flatbuffer's Python reader
+
+    try:
+        model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+        ends = [buffer.offset + buffer.size for buffer in model.buffers or () if buffer.offset > 1]
+        if not model.subgraphs or any(end > len(data) for end in ends):
+            raise ValueError("a buffer or subgraph is missing")
+    except Exception as error:  # a cut flatbuffer fails in many ways (struct, index, value errors)
+        raise DataError(f"--model {path} is a damaged TensorFlow Lite file ({type(error).__name__}): "
+                        "export it again") from None
+
+
 _XNNPACK_NOTE = r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$"
 
 
 def _load_tflite(path: Path) -> Loaded:
+    check_tflite(path)
     try:
         with warnings.catch_warnings():  # its successor (ai_edge_litert) is another package; this one still works
             warnings.simplefilter("ignore", UserWarning)

@@ -80,8 +80,9 @@ import numpy as np  # noqa: E402
 
 from engine.experiments import search_report  # noqa: E402
 from engine.errors import ConfigError, DataError  # noqa: E402
+from engine.run import files  # noqa: E402
 from engine.experiments.search_space import candidates  # noqa: E402
-from engine.experiments.search_store import ResultsFile, trial_key  # noqa: E402
+from engine.experiments.search_store import ResultsFile, data_fingerprint, trial_key  # noqa: E402
 from engine.experiments.search_trials import run_trials  # noqa: E402
 
 
@@ -98,10 +99,13 @@ def search(trials: Sequence[Dict], images: np.ndarray, labels: np.ndarray, num_c
     if smallest < folds:
         raise ConfigError(f"a class has only {smallest} of the {len(labels):,} images, fewer than the {folds} folds "
                           "that each need one: search on more images (--train_subset) or use fewer folds")
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"--output_dir {output_dir} cannot be created ({error.strerror}): pass a writable directory") from None
+    with files.claim(output_dir):  # one search per directory: two would overwrite each other's results.json
+        return _search(trials, images, labels, num_classes, output_dir, setup, folds, seed, mode, jobs, max_trials,
+                       print_fn)
+
+
+def _search(trials, images, labels, num_classes, output_dir, setup, folds, seed, mode, jobs, max_trials,
+            print_fn) -> List[Dict]:
     store = ResultsFile(os.path.join(output_dir, "results.json"), setup)
     todo = [params for params in trials if not store.finished(trial_key(params))]
     print_fn(f"Search: {len(trials)} trials, {len(trials) - len(todo)} already finished in {store.path} "
@@ -113,8 +117,10 @@ def search(trials: Sequence[Dict], images: np.ndarray, labels: np.ndarray, num_c
         nonlocal done
         store.add(trial_key(params), record)
         done += 1
-        print_fn(f"Trial {done}/{len(todo)} {trial_key(params)}: accuracy {record['accuracy']:.4f} "
-                 f"± {record['accuracy_std']:.4f}, loss {record['loss']:.4f} ({record['seconds']:.1f} s)")
+        record = store.trials[trial_key(params)]
+        outcome = ("diverged (a NaN or Inf loss: ranked last)" if record["diverged"] else
+                   f"accuracy {record['accuracy']:.4f} ± {record['accuracy_std']:.4f}, loss {record['loss']:.4f}")
+        print_fn(f"Trial {done}/{len(todo)} {trial_key(params)}: {outcome} ({record['seconds']:.1f} s)")
 
     run_trials(todo, finish, jobs, images, labels, num_classes, folds, seed, mode)
     ranked = store.ranked()
@@ -147,11 +153,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         rate_range = tuple(map(float, FLAGS.learning_rate_range)) if FLAGS.learning_rate_range else None
         trials = candidates(space, FLAGS.strategy, FLAGS.n_iter, FLAGS.seed, rate_range)
         setup = {"dataset": dataset.name, "train_subset": len(labels), "folds": FLAGS.folds, "seed": FLAGS.seed,
-                 "mode": FLAGS.mode}
+                 "mode": FLAGS.mode, "data_fingerprint": data_fingerprint(images, labels)}
         search(trials, images, labels, dataset.num_classes, FLAGS.output_dir, setup, FLAGS.folds, FLAGS.seed,
                FLAGS.mode, FLAGS.jobs, FLAGS.max_trials, print_fn=lambda line: print(line, flush=True))
     except (ConfigError, DataError) as error:
         return cli.error_line(PROGRAM, str(error))
+    except KeyboardInterrupt:
+        print(f"{PROGRAM}: stopped by SIGINT; finished trials are in results.json: rerun the same command to "
+              "continue", file=sys.stderr)
+        return 130
+    except OSError as error:
+        print(f"{PROGRAM}: error: cannot write ({error.strerror or error}"
+              f"{' writing ' + str(error.filename) if error.filename else ''}): free some space", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -12,12 +12,18 @@ from matplotlib.figure import Figure  # noqa: E402
 COLUMNS = ("rank", "hidden", "batch_size", "epochs", "learning_rate", "accuracy", "accuracy_std", "loss", "seconds")
 
 
+def _number(value, digits: int) -> str:
+    """A score as text; None (what a diverged trial records for NaN) as 'diverged'."""
+    return "diverged" if value is None else f"{value:.{digits}f}"
+
+
 def rows(ranked: Sequence[Dict]) -> List[Dict]:
     """One flat row per trial, in rank order: its parameters, then its cross-validated scores."""
     return [{"rank": rank, "hidden": "-".join(map(str, record["params"]["hidden"])),
              **{name: record["params"][name] for name in ("batch_size", "epochs", "learning_rate")},
-             "accuracy": f"{record['accuracy']:.4f}", "accuracy_std": f"{record['accuracy_std']:.4f}",
-             "loss": f"{record['loss']:.4f}", "seconds": f"{record['seconds']:.1f}"}
+             "accuracy": _number(record["accuracy"], 4), "accuracy_std": _number(record.get("accuracy_std"), 4),
+             "loss": "diverged" if record.get("diverged") else _number(record["loss"], 4),
+             "seconds": _number(record.get("seconds"), 1)}
             for rank, record in enumerate(ranked, 1)]
 
 
@@ -43,12 +49,13 @@ def ranking_figure(ranked: Sequence[Dict], title: str) -> Figure:
     """
     labels = [f"h {row['hidden']}, b {row['batch_size']}, e {row['epochs']}, lr {row['learning_rate']:g}"
               for row in rows(ranked)]
-    accuracies = [record["accuracy"] for record in ranked]
+    accuracies = [record["accuracy"] or 0.0 for record in ranked]  # a diverged trial: an empty bar
+    spreads = [record.get("accuracy_std") or 0.0 for record in ranked]
     figure, axis = plt.subplots(figsize=(9, 1.8 + 0.35 * len(ranked)))
-    axis.barh(range(len(ranked)), accuracies, xerr=[record["accuracy_std"] for record in ranked], capsize=3)
+    axis.barh(range(len(ranked)), accuracies, xerr=spreads, capsize=3)
     axis.set_yticks(range(len(ranked)), labels)
     axis.invert_yaxis()
-    low = min(accuracies) - max(0.05, 2 * max(record["accuracy_std"] for record in ranked))
+    low = min(accuracies) - max(0.05, 2 * max(spreads))
     axis.set_xlim(max(0.0, low), min(1.0, max(accuracies) + 0.05))
     axis.set_xlabel("mean validation accuracy over folds (bar: ± one standard deviation)")
     figure.suptitle(textwrap.fill(title, width=80), fontsize=11)

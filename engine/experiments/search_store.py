@@ -7,12 +7,22 @@ A rerun loads the file and skips every trial already in it, so only unfinished w
 
 The file also records the search's setup (data, subset, folds, seed, mode): trials scored on
 other folds or data are not comparable, so a rerun with another setup is refused rather than
-mixed in.
+mixed in. Data means content: the setup holds a fingerprint of the images and labels searched
+on, so another subset of the same size is refused too.
+
+The file is strict JSON: a trial whose loss went to NaN or Inf is recorded with `"diverged":
+true` (engine/experiments/search_trials.py says when) and `null` in place of each non-finite number (Python's `json` would write a bare `NaN`,
+which other JSON readers reject), and it ranks last. A file that is not what this module
+writes is refused with one line.
 """
 
+import hashlib
 import json
+import math
 import os
 from typing import Dict, List
+
+import numpy as np
 
 from engine.errors import ConfigError
 from engine.run.files import write_json_atomically
@@ -22,6 +32,24 @@ def trial_key(params: Dict) -> str:
     """A trial's identity, stable across runs: `batch_size=32,epochs=1,hidden=16-8,learning_rate=0.1`."""
     return ",".join(f"{name}={'-'.join(map(str, value)) if isinstance(value, (list, tuple)) else value}"
                     for name, value in sorted(params.items()))
+
+
+def data_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
+    """16 hex digits of the sha256 of the arrays' bytes: the identity of the data searched on."""
+    digest = hashlib.sha256(np.ascontiguousarray(images).tobytes())
+    digest.update(np.ascontiguousarray(labels, np.int64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def strict(value):
+    """`value` with every NaN or infinite float (in lists and dicts too) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(item) for item in value]
+    return value
 
 
 class ResultsFile:
@@ -43,6 +71,11 @@ class ResultsFile:
             except (OSError, ValueError) as error:
                 raise ConfigError(f"{path} is not a readable results file ({error}): delete it, or pass "
                                   "another --output_dir") from None
+            if not (isinstance(saved, dict) and isinstance(saved.get("trials"), dict) and all(
+                    isinstance(record, dict) and {"params", "accuracy", "loss"} <= record.keys()
+                    for record in saved["trials"].values())):
+                raise ConfigError(f"{path} is not a results file of this search (expected {{\"setup\": ..., "
+                                  "\"trials\": {...}} as search writes it): delete it, or pass another --output_dir")
             if saved.get("setup") != setup:
                 raise ConfigError(f"{path} holds trials of another setup ({saved.get('setup')}, now {setup}): "
                                   "pass another --output_dir, or the same data, subset, folds, seed and mode")
@@ -53,9 +86,15 @@ class ResultsFile:
 
     def add(self, key: str, record: Dict) -> None:
         """Records one finished trial and rewrites the file at once."""
-        self.trials[key] = record
+        diverged = bool(record.get("diverged")) or not all(
+            isinstance(record.get(name), (int, float)) and math.isfinite(record[name]) for name in ("accuracy", "loss"))
+        self.trials[key] = {**strict(record), "diverged": diverged}
         write_json_atomically({"setup": self.setup, "trials": self.trials}, self.path)
 
     def ranked(self) -> List[Dict]:
-        """Finished trials, best mean cross-validated accuracy first (ties: lower loss first)."""
-        return sorted(self.trials.values(), key=lambda record: (-record["accuracy"], record["loss"]))
+        """Finished trials, best mean cross-validated accuracy first (ties: lower loss first); diverged ones last."""
+        def key(record: Dict):
+            if record.get("diverged") or record["accuracy"] is None or record["loss"] is None:
+                return (1, 0.0, 0.0)
+            return (0, -record["accuracy"], record["loss"])
+        return sorted(self.trials.values(), key=key)

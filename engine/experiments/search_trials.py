@@ -8,6 +8,7 @@ receives the data once, when it starts, and gives TensorFlow 1/`jobs` of the cor
 """
 
 import datetime
+import math
 import multiprocessing
 import os
 from concurrent import futures
@@ -24,7 +25,9 @@ def trial(params: Dict, images: np.ndarray, labels: np.ndarray, num_classes: int
           mode: str) -> Dict:
     """Cross-validates one candidate; returns its record: params, scores, and when and where it finished."""
     scores = cross_validate(params, images, labels, num_classes, folds, seed, mode)
-    return {"params": {**params, "hidden": list(params["hidden"])}, **scores, "pid": os.getpid(),
+    # Diverged: a validation loss that is not a number, or 100x an untrained model's (ln classes).
+    diverged = not math.isfinite(scores["loss"]) or scores["loss"] > 100 * math.log(num_classes)
+    return {"params": {**params, "hidden": list(params["hidden"])}, **scores, "diverged": diverged, "pid": os.getpid(),
             "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat()}
 
 

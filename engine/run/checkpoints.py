@@ -9,19 +9,32 @@ skipping the steps already done continues with exactly the batches that were lef
 
 Writes are atomic: `tf.train.CheckpointManager` writes the data files first, then points the
 small `checkpoint` index at them with a rename. A crash mid-write leaves the index on the
-previous, complete checkpoint; the two newest are kept.
+previous, complete checkpoint.
+
+A new checkpoint is only *pending* until the loss of the state it holds is known to be sane:
+the first loss of the next compiled call is that state's loss. Then it is `confirm`ed, and only
+then are older checkpoints pruned to the `max_to_keep` newest confirmed ones. When the run
+diverges instead, its pending checkpoints are `discard`ed and the index is put back as it was:
+a diverging run never rotates the last good checkpoint out, nor leaves its exploded state as
+the one to resume from.
+
+What is on disk is trusted only after it is checked (`engine.run.checkpoint_files`). A run that starts over (`--noresume`) writes into `checkpoints.new`
+and swaps it in when its first checkpoint is complete: until then the old run's checkpoints are
+untouched, so a new run that fails its checks or dies early has deleted nothing.
 """
 
 import dataclasses
+import glob
 import json
+import os
+import shutil
 from typing import Dict, List, Optional
 
 import tensorflow as tf
 from absl import logging as absl_logging
 
 from engine.errors import ConfigError
-
-_IDENTITY_KEY = "identity/.ATTRIBUTES/VARIABLE_VALUE"
+from engine.run.checkpoint_files import IDENTITY_KEY, _advice, _recover, found_checkpoints
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +44,7 @@ class Position:
     epoch: int = 1
     step: int = 0
     history: List[dict] = dataclasses.field(default_factory=list)
+    first_loss: float = 0.0  # the run's first step's loss, the untrained model's (0: not yet known)
 
 
 class Checkpointer:
@@ -47,31 +61,104 @@ class Checkpointer:
     """
 
     def __init__(self, directory: str, trainer, identity: dict, max_to_keep: int = 2,
-                 states: Optional[Dict[str, tf.Module]] = None):
-        self.directory = directory
+                 states: Optional[Dict[str, tf.Module]] = None, replace: bool = False):
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise ConfigError(f"{directory} is a file, not the checkpoint directory: move it away, or pass another "
+                              "--output_dir")
+        _recover(directory)
+        self.directory, self.max_to_keep = directory, max_to_keep
+        self._staging = f"{directory}.new" if replace and found_checkpoints(directory) else None
+        if self._staging:
+            shutil.rmtree(self._staging, ignore_errors=True)
         self.identity = json.loads(json.dumps(identity))  # as it reads back: tuples become lists
         self._epoch = tf.Variable(1, dtype=tf.int64, trainable=False)
         self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._history = tf.Variable("[]", dtype=tf.string, trainable=False)
+        self._first_loss = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self._identity = tf.Variable(json.dumps(self.identity, sort_keys=True), dtype=tf.string, trainable=False)
         self.checkpoint = tf.train.Checkpoint(
             model=trainer.model, optimizer=trainer.optimizer, loss=trainer.train_loss,
             accuracy=trainer.train_accuracy, epoch=self._epoch, step=self._step,
-            history=self._history, identity=self._identity, **(states or {}))
-        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=max_to_keep)
+            history=self._history, first_loss=self._first_loss, identity=self._identity, **(states or {}))
+        self.manager = self._manager(self._staging or directory)
+        self._kept = [] if self._staging else found_checkpoints(directory)  # confirmed, oldest first
+        self._pending: List[str] = []
+        self._index = self._read_index()
+
+    def _manager(self, directory: str) -> tf.train.CheckpointManager:
+        # max_to_keep=None: the manager deletes nothing; pruning waits for confirmation (`confirm`)
+        try:
+            return tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=None)
+        except ValueError:  # an index without a checkpoint path: already refused or overridden (resume_point)
+            os.remove(os.path.join(directory, "checkpoint"))
+            return tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=None)
+
+    def _read_index(self) -> Optional[bytes]:
+        index = os.path.join(self.directory, "checkpoint")
+        return open(index, "rb").read() if os.path.isfile(index) else None
+
+    def _write_index(self, content: Optional[bytes]) -> None:
+        index = os.path.join(self.directory, "checkpoint")
+        if content is None:
+            if os.path.exists(index):
+                os.remove(index)
+        else:
+            with open(f"{index}.tmp", "wb") as file:
+                file.write(content)
+            os.replace(f"{index}.tmp", index)
+        self.manager = self._manager(self.directory)
+
+    @property
+    def kept(self) -> Optional[str]:
+        """The newest confirmed checkpoint (its state's loss was checked), or None."""
+        return self._kept[-1] if self._kept else None
+
+    def confirm(self) -> None:
+        """The pending checkpoints hold sane states: keep them, and prune to the `max_to_keep` newest."""
+        if not self._pending:
+            return
+        self._kept = [path for path in self._kept if path not in self._pending] + self._pending
+        self._pending = []
+        for path in self._kept[:-self.max_to_keep]:
+            for file in glob.glob(f"{glob.escape(path)}.*"):
+                os.remove(file)
+        self._kept = self._kept[-self.max_to_keep:]
+        names = [os.path.basename(path) for path in self._kept]
+        self._write_index("".join([f'model_checkpoint_path: "{names[-1]}"\n',
+                                   *(f'all_model_checkpoint_paths: "{name}"\n' for name in names)]).encode())
+        self._index = self._read_index()
+
+    def discard(self) -> None:
+        """The run diverged: deletes its pending checkpoints and puts the index back as it was."""
+        if self._staging:
+            shutil.rmtree(self._staging, ignore_errors=True)
+        for path in self._pending:
+            for file in glob.glob(f"{glob.escape(path)}.*"):
+                os.remove(file)
+        if self._pending:
+            self._pending = []
+            self._write_index(self._index)
+
+    @property
+    def replacing(self) -> bool:
+        """Whether this run starts over beside checkpoints it will delete at its first save."""
+        return self._staging is not None
 
     @property
     def latest(self) -> Optional[str]:
         """The newest complete checkpoint's path prefix (e.g. .../ckpt-3), or None."""
+        if self._staging:
+            return None
         return self.manager.latest_checkpoint
 
-    def restore(self) -> Position:
-        """Loads the newest checkpoint into the trainer; returns where that run stood.
+    def restore(self, path: Optional[str] = None) -> Position:
+        """Loads checkpoint `path` (default: the newest) into the trainer; returns where that run stood.
 
         Raises:
-          ConfigError: the checkpoint is of a run with other settings, or cannot be read.
+          ConfigError: the checkpoint is of a run with other settings, or cannot be read (the newest
+            intact one is named).
         """
-        path = self.latest
+        path = path or self.latest
         stored = self._stored_identity(path)
         differences = [f"{key} {stored.get(key)!r} there, {value!r} now"
                        for key, value in self.identity.items() if stored.get(key) != value]
@@ -81,27 +168,38 @@ class Checkpointer:
         try:
             self.checkpoint.restore(path).assert_existing_objects_matched()
         except (tf.errors.OpError, ValueError, IndexError, AssertionError) as error:
-            reason = str(error).strip().splitlines()[0]
-            raise ConfigError(f"{path} cannot be restored ({reason}): pass --noresume to start over") from None
+            reason = str(error).strip().splitlines()[0][:200]
+            raise ConfigError(f"{path} cannot be restored ({reason}): {_advice(path)}") from None
         return Position(int(self._epoch.numpy()), int(self._step.numpy()),
-                        json.loads(self._history.numpy().decode()))
+                        json.loads(self._history.numpy().decode()), float(self._first_loss.numpy()))
 
     def save(self, position: Position) -> str:
         """Writes the trainer's state at `position`; returns the checkpoint's path prefix."""
         self._epoch.assign(position.epoch)
         self._step.assign(position.step)
         self._history.assign(json.dumps(position.history))
+        self._first_loss.assign(position.first_loss)
         verbosity = absl_logging.get_verbosity()
         absl_logging.set_verbosity(absl_logging.WARNING)  # TF logs an INFO line per save
         try:
-            return self.manager.save()
+            path = self.manager.save()
         finally:
             absl_logging.set_verbosity(verbosity)
+        if self._staging:  # the new run's first checkpoint is complete: now the old run's may go
+            old = f"{self.directory}.old"
+            os.replace(self.directory, old)
+            os.replace(self._staging, self.directory)
+            shutil.rmtree(old)
+            self._staging = None
+            self.manager = self._manager(self.directory)
+            path = os.path.join(self.directory, os.path.basename(path))
+            self._kept, self._index = [], None
+        self._pending.append(path)
+        return path
 
     def _stored_identity(self, path: str) -> dict:
         try:
-            return json.loads(tf.train.load_checkpoint(path).get_tensor(_IDENTITY_KEY).decode())
+            return json.loads(tf.train.load_checkpoint(path).get_tensor(IDENTITY_KEY).decode())
         except (tf.errors.OpError, ValueError, IndexError) as error:
-            reason = str(error).strip().splitlines()[0]
-            raise ConfigError(f"{path} is not a readable scratchflow checkpoint ({reason}): "
-                              "pass --noresume to start over, or another --output_dir") from None
+            reason = str(error).strip().splitlines()[0][:200]
+            raise ConfigError(f"{path} is not a readable scratchflow checkpoint ({reason}): {_advice(path)}") from None

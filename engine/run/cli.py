@@ -52,8 +52,10 @@ def exit_early(flag_values: flags.FlagValues, program: str, module_name: str) ->
 
 
 def error_line(program: str, message: str) -> int:
-    """Prints `PROGRAM: error: MESSAGE` to stderr; returns the exit status 2."""
-    print(f"{program}: error: {message}", file=sys.stderr)
+    """Prints `PROGRAM: error: MESSAGE` to stderr as one capped line (`faults.one_line`); returns the exit status 2."""
+    from engine.run.faults import one_line
+
+    print(f"{program}: error: {one_line(message)}", file=sys.stderr)
     return 2
 
 

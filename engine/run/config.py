@@ -5,9 +5,11 @@ second and fails with one line, instead of after TensorFlow's multi-second start
 """
 
 import dataclasses
+import errno
+import math
 import os
 import tempfile
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 from engine.errors import ConfigError
 
@@ -45,6 +47,8 @@ class TrainConfig:
     export_dir: Optional[str] = None  # engine/deploy/export.py; None exports nothing
     checkpoint_every: int = 0  # steps; 0: at the end of every epoch only (always done)
     resume: bool = True  # continue from OUTPUT_DIR/checkpoints when a checkpoint is there
+    resume_from: Optional[str] = None  # a checkpoint path prefix (.../ckpt-3) to resume from instead of the newest
+    divergence_factor: float = 100.0  # stop when a loss exceeds this times the run's first step's (engine/run/faults.py)
     deterministic: Optional[bool] = None  # None: on where the run lands on the CPU (engine/run/determinism.py)
     strategy: str = "none"
     cpu_devices: int = 0  # 0: leave the CPU whole; N: split it into N logical devices
@@ -56,6 +60,11 @@ class TrainConfig:
             (self.batch_size >= 1, f"--batch_size must be >= 1, got {self.batch_size}"),
             (len(self.hidden) > 0 and all(h >= 1 for h in self.hidden),
              f"--hidden must be a comma-separated list of positive integers like 256,128, got {','.join(map(str, self.hidden)) or 'nothing'}"),
+            (0 <= self.seed < 2**31, f"--seed must be in [0, 2**31), got {self.seed}"),
+            (self.divergence_factor > 1,
+             f"--divergence_factor must be > 1 (a bound on the loss, times the first step's), got {self.divergence_factor}"),
+            (not (self.resume_from and not self.resume),
+             "--resume_from and --noresume contradict each other: pass one of them"),
             (self.learning_rate > 0, f"--learning_rate must be > 0, got {self.learning_rate}"),
             (0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}"),
             (self.mode in MODES, f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
@@ -82,15 +91,68 @@ class TrainConfig:
                 raise ConfigError(message)
 
 
-def check_output_dir(path: str) -> None:
-    """Fails early (before any training) if results could not be written to `path`."""
+def check_output_dir(path: str, flag: str = "--output_dir") -> None:
+    """Fails early (before any training) if files could not be written to `path`; creates nothing.
+
+    A missing `path` is checked through its nearest existing ancestor, which must be a writable
+    directory, so that a refused run leaves no empty directory behind.
+    """
     if os.path.exists(path) and not os.path.isdir(path):
-        raise ConfigError(f"--output_dir {path} is a file, not a directory: pass a directory path")
+        raise ConfigError(f"{flag} {path} is a file, not a directory: pass a directory path")
+    existing = path
+    while not os.path.exists(existing) and os.path.dirname(os.path.abspath(existing)) != os.path.abspath(existing):
+        existing = os.path.dirname(os.path.abspath(existing))
     try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path):
+        if not os.path.isdir(existing):
+            raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        with tempfile.NamedTemporaryFile(dir=existing):
             pass
     except OSError as error:
-        raise ConfigError(f"--output_dir {path} is not writable ({error.strerror}): pass a writable directory") from None
+        raise ConfigError(f"{flag} {path} is not writable ({error.strerror}): pass a writable directory") from None
 
 
+def check_directories(config: TrainConfig) -> None:
+    """Every directory the run will write, checked before TensorFlow is imported (nothing is created)."""
+    check_output_dir(config.output_dir)
+    checkpoints = os.path.join(config.output_dir, "checkpoints")
+    if os.path.exists(checkpoints) and not os.path.isdir(checkpoints):
+        raise ConfigError(f"{checkpoints} is a file, not the checkpoint directory: move it away, or pass another "
+                          "--output_dir")
+    for flag, path in (("--tensorboard_dir", config.tensorboard_dir), ("--tfds_dir", config.tfds_dir),
+                       ("--export_dir", config.export_dir)):
+        if path:
+            check_output_dir(path, flag)
+    if config.resume_from and not os.path.isfile(f"{config.resume_from}.index"):
+        raise ConfigError(f"--resume_from {config.resume_from} is not a checkpoint (no {config.resume_from}.index): "
+                          "pass a path prefix like OUTPUT_DIR/checkpoints/ckpt-3")
+
+
+
+
+def check_model_fits(config: TrainConfig, image_shape: Sequence[int], num_classes: int) -> None:
+    """Refuses, from its parameter count, a model whose training state cannot fit in memory.
+
+    Training holds each parameter about four times (the weight, its gradient, a momentum slot and
+    TensorFlow's temporaries), plus a batch of activations per layer forward and backward;
+    `--hidden=100000000` would otherwise die of an out-of-memory error after minutes.
+    """
+    sizes = [math.prod(image_shape), *config.hidden, num_classes]
+    parameters = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes, sizes[1:]))
+    needed = 4 * (4 * parameters + 2 * config.batch_size * sum(sizes))  # float32 bytes
+    available = _available_memory()
+    if available and needed > available:
+        raise ConfigError(f"the model {'-'.join(map(str, config.hidden))} has {parameters:,} parameters and needs "
+                          f"about {needed / 2**30:.1f} GiB to train at --batch_size={config.batch_size}, "
+                          f"more than the {available / 2**30:.1f} GiB of memory available: pass smaller --hidden")
+
+
+def _available_memory() -> int:
+    """Bytes of memory available (MemAvailable of /proc/meminfo), or 0 where unknown."""
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0

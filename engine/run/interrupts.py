@@ -56,3 +56,23 @@ class SignalStop:
         self.requested = signum
         if signum == signal.SIGINT:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+class RememberedSigint:
+    """Until training's own handler takes over: SIGINT raises `KeyboardInterrupt` at once, as
+    Python's default does, and is remembered. Some native code swallows that exception (a Ctrl-C
+    two seconds into TensorFlow's import is lost, and the run trains on as if never stopped), so
+    `check()` raises it again once that code has returned.
+    """
+
+    def __init__(self):
+        self.requested = False
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Optional[types.FrameType]) -> None:
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt

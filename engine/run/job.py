@@ -6,12 +6,18 @@ The run's machinery is callbacks given to `Trainer.fit` (`run_callbacks`), in an
 matters: the epoch's line is printed, TensorBoard logs the epoch's weights, early stopping
 decides, and only then are the checkpoint written and a pending signal honoured; the progress
 bar draws last, after a block's losses have been checked.
+
+Everything is checked before TensorFlow trains a step: the directories (`check_directories`),
+the lock on the output directory (`files.claim`, one run per directory), the data, the model's
+size against the memory there is (`check_model_fits`), the checkpoint to resume from.
+A full disk or a vanished directory while writing becomes one line (`faults.RunFault`), and
+Ctrl-C before training starts exits like Ctrl-C during training.
 """
 
 import contextlib
 import dataclasses
 import os
-import shutil
+import signal
 from typing import Callable, List, Optional, Tuple
 
 import tensorflow as tf
@@ -23,12 +29,14 @@ from engine.data.validation import hold_out
 from engine.deploy import export
 from engine.distribute import strategies
 from engine.distribute.distributed_training import DistributedTrainer
-from engine.run import determinism, devices, plots
+from engine.errors import ConfigError
+from engine.run import determinism, devices, faults, files, plots
+from engine.run.checkpoint_files import resume_point
 from engine.run.checkpoints import Checkpointer, Position
-from engine.run.config import TrainConfig, check_output_dir
+from engine.run.config import TrainConfig, check_directories, check_model_fits
 from engine.run.early_stopping import EarlyStopping
 from engine.run.files import write_json_atomically
-from engine.run.interrupts import SignalStop
+from engine.run.interrupts import Interrupted, SignalStop
 from engine.run.progress import ProgressBar
 from engine.run.safeguards import Safeguards
 from engine.run.tensorboard import TensorBoardLogger
@@ -54,9 +62,7 @@ def announce_device(config: TrainConfig, print_fn: Callable[[str], None]) -> dev
 
 def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     """Runs the job described by `config`; returns what it writes to history.json."""
-    check_output_dir(config.output_dir)
-    if config.export_dir:
-        export.check_export_dir(config.export_dir)
+    check_directories(config)
     if config.cpu_devices:
         strategies.split_cpu(config.cpu_devices)  # before any op runs
     device = announce_device(config, print_fn)
@@ -65,10 +71,29 @@ def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     strategy = strategies.create(config.strategy, device.kind, config.collective_timeout)
     print_fn(f"Strategy: {strategies.describe(strategy)}")
     config = dataclasses.replace(config, output_dir=strategies.worker_output_dir(strategy, config.output_dir))
-    check_output_dir(config.output_dir)
-    dataset = load_data(config, print_fn)
-    with tf.device(device.name) if strategy is None else contextlib.nullcontext():  # a strategy places by itself
-        return _train(config, dataset, print_fn, strategy)
+    check_directories(config)
+    try:
+        with files.claim(config.output_dir):
+            dataset = load_data(config, print_fn)
+            check_model_fits(config, dataset.image_shape, dataset.num_classes)
+            with tf.device(device.name) if strategy is None else contextlib.nullcontext():  # a strategy places itself
+                return _train(config, dataset, print_fn, strategy)
+    except KeyboardInterrupt:  # Ctrl-C outside training's own handler (loading the data, evaluating, exporting)
+        raise Interrupted(signal.SIGINT, "stopped by SIGINT outside the training loop; the checkpoints are as "
+                                         "they were") from None
+    except OSError as error:  # a full disk, a directory removed under the run
+        latest = tf.train.latest_checkpoint(os.path.join(config.output_dir, "checkpoints"))
+        kept = f"the last checkpoint, {latest}, is intact" if latest else ""
+        raise faults.RunFault(f"cannot write: {faults.describe_os_error(error, kept)}") from None
+    except tf.errors.OpError as error:
+        if "space left" not in str(error):  # TensorFlow's own file writes report a full disk as an OpError
+            raise
+        latest = tf.train.latest_checkpoint(os.path.join(config.output_dir, "checkpoints"))
+        kept = f"; the last checkpoint, {latest}, is intact" if latest else ""
+        raise faults.RunFault(f"cannot write: no space left on device{kept}") from None
+    except MemoryError:
+        raise faults.RunFault(f"out of memory for the model {list(config.hidden)} at batch size {config.batch_size}: "
+                              "pass smaller --hidden or --batch_size") from None
 
 
 def _train(config: TrainConfig, dataset: loading.ImageClassificationData, print_fn: Callable[[str], None],
@@ -87,7 +112,10 @@ def _train(config: TrainConfig, dataset: loading.ImageClassificationData, print_
     train = (dataset.train_images, dataset.train_labels)
     held_out = (dataset.test_images, dataset.test_labels) if config.validate_on_test else None
     if config.validation_split:
-        train, held_out = hold_out(*train, config.validation_split)
+        try:
+            train, held_out = hold_out(*train, config.validation_split)
+        except ValueError as error:
+            raise ConfigError(f"--{error}") from None
         print_fn(f"Validation: the last {len(held_out[1]):,} of {len(dataset.train_labels):,} training images "
                  f"(--validation_split={config.validation_split}); the test set is read once, at the end")
     epochs = config.epochs
@@ -96,7 +124,8 @@ def _train(config: TrainConfig, dataset: loading.ImageClassificationData, print_
                  f"to train; its best weights are restored (--noresume starts over)")
         epochs = 0
     with SignalStop() as stop:
-        guard = Safeguards(checkpointer, list(model.trainable_variables), start, config.checkpoint_every, stop)
+        guard = Safeguards(checkpointer, list(model.trainable_variables), start, config.checkpoint_every, stop,
+                           config.divergence_factor)
         callbacks = run_callbacks(config, trainer, stopper, guard, print_fn)
         trainer.fit(*train, epochs, config.batch_size, validation_data=held_out, seed=config.seed,
                     callbacks=callbacks, **guard.fit_arguments())
@@ -146,7 +175,8 @@ def resume_or_start(config: TrainConfig, dataset: loading.ImageClassificationDat
     The checkpoint must be of the same run (the settings below); the learning rate may change
     (lowering it is the usual fix after a divergence), so it is set from `config` after restoring.
     """
-    identity = {"dataset": dataset.name, "train_examples": len(dataset.train_labels),
+    identity = {"dataset": dataset.name, "data_fingerprint": dataset.fingerprint,
+                "train_examples": len(dataset.train_labels),
                 "image_shape": list(dataset.image_shape), "num_classes": dataset.num_classes,
                 "hidden": list(config.hidden), "batch_size": config.batch_size, "momentum": config.momentum,
                 "nesterov": config.nesterov, "seed": config.seed, "validation_split": config.validation_split,
@@ -154,22 +184,27 @@ def resume_or_start(config: TrainConfig, dataset: loading.ImageClassificationDat
                                     config.early_stopping_min_delta] if stopper is not None else None)}
     directory = os.path.join(config.output_dir, "checkpoints")
     states = {"early_stopping": stopper} if stopper is not None else {}
-    checkpointer = Checkpointer(directory, trainer, identity, states=states)
+    path = resume_point(directory, config.resume, config.resume_from)
+    # Starting over writes beside the old checkpoints and deletes them only once its first one is complete.
+    checkpointer = Checkpointer(directory, trainer, identity, states=states, replace=path is None)
     every = f" and every {config.checkpoint_every} steps" if config.checkpoint_every else ""
     print_fn(f"Checkpoints: {directory}, at every epoch's end{every}")
-    if checkpointer.latest is None:
+    if path is None:
+        if checkpointer.replacing:
+            print_fn(f"--noresume: starting over; the previous run's checkpoints in {directory} are deleted "
+                     "once this run's first checkpoint is written")
         return checkpointer, Position()
-    if not config.resume:
-        print_fn(f"--noresume: starting over; deleting the previous run's checkpoints in {directory}")
-        shutil.rmtree(directory)
-        return Checkpointer(directory, trainer, identity, states=states), Position()
-    start = checkpointer.restore()
+    start = checkpointer.restore(path)
+    if len(start.history) > config.epochs:
+        raise ConfigError(f"{path} has {len(start.history)} epochs trained, more than --epochs={config.epochs}: pass "
+                          f"--epochs={len(start.history)} or more to resume it, --noresume to start over, "
+                          "or another --output_dir")
     trainer.optimizer.learning_rate.assign(config.learning_rate)
     if start.epoch > config.epochs:  # "epoch 31, 0 steps of it done" would read as work left
-        print_fn(f"Resuming from {checkpointer.latest}: the run is complete, {start.epoch - 1} epochs trained "
+        print_fn(f"Resuming from {path}: the run is complete, {start.epoch - 1} epochs trained "
                  f"(--epochs={config.epochs}): nothing left to train, only the test set is evaluated "
                  f"(a larger --epochs trains on; --noresume starts over)")
     else:
-        print_fn(f"Resuming from {checkpointer.latest}: epoch {start.epoch}, {start.step} steps of it done, "
+        print_fn(f"Resuming from {path}: epoch {start.epoch}, {start.step} steps of it done, "
                  f"{len(start.history)} epochs in the history (--noresume starts over)")
     return checkpointer, start

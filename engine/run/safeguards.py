@@ -3,10 +3,13 @@
 `Trainer.fit` stays a plain epoch loop; after each compiled call and each epoch this callback
 decides what happens, in an order that matters:
 
-1. the block's losses are checked first (`engine.run.faults`): a NaN raises before anything is saved;
-2. then a checkpoint is written when the global step reaches a multiple of `checkpoint_every`
-   (`fit` ends its compiled blocks on those steps, so the boundary is exact), after checking that
-   every weight is finite — the last good checkpoint is never replaced by a diverged one;
+1. the block's losses are checked first (`engine.run.faults`): a NaN, or a loss above
+   `divergence_factor` times the run's first step's, raises before anything is saved;
+2. then the checkpoints written since the previous check are confirmed (this block's first loss
+   is the loss of the state they hold), and a checkpoint is written when the global step reaches a
+   multiple of `checkpoint_every` (`fit` ends its compiled blocks on those steps, so the boundary
+   is exact), after checking that every weight is finite; on a divergence the unconfirmed ones
+   are discarded — the last good checkpoint is never replaced by a diverged one;
 3. then a pending SIGINT/SIGTERM (`engine.run.interrupts`) saves, if step 2 did not, and stops.
 """
 
@@ -32,12 +35,14 @@ class Safeguards(Callback):
         continued, so every checkpoint holds every epoch of the run.
       checkpoint_every: also save every this many steps (counted across epochs); 0: epoch ends only.
       stop: the signal flag to honour, or None.
+      divergence_factor: stop when a loss exceeds this times the run's first step's (0: NaN/Inf only).
     """
 
     def __init__(self, checkpointer: Checkpointer, variables: List[tf.Variable], start: Optional[Position] = None,
-                 checkpoint_every: int = 0, stop: Optional[SignalStop] = None):
+                 checkpoint_every: int = 0, stop: Optional[SignalStop] = None, divergence_factor: float = 100.0):
         self.checkpointer, self.variables, self.position = checkpointer, variables, start or Position()
         self.history = list(self.position.history)
+        self.first_loss, self.divergence_factor = self.position.first_loss, divergence_factor
         self.cut_every, self.stop = checkpoint_every, stop
         self.steps_per_epoch = 0
 
@@ -55,20 +60,26 @@ class Safeguards(Callback):
 
     def on_block_end(self, epoch: int, step: int, losses: tf.Tensor) -> None:
         """After a compiled call that ended on `step` of `epoch`: check, maybe save, maybe stop."""
+        if not self.first_loss:  # the untrained model's loss, kept in every checkpoint of the run
+            self.first_loss = float(losses[0])
         try:
-            faults.check_losses(losses, epoch, step)
+            faults.check_losses(losses, epoch, step, self.first_loss, self.divergence_factor)
         except faults.NumericalFault as fault:
             raise self._diverged(fault) from None
+        self.checkpointer.confirm()  # the block's first loss is that of the state last saved: it is sane
         saved = False
         if self.cut_every and self.global_step(epoch, step) % self.cut_every == 0:
-            self._save(Position(epoch, step, list(self.history)))
+            self._save(self._at(epoch, step))
             saved = True
-        self._stop_if_asked(Position(epoch, step, list(self.history)), saved)
+        self._stop_if_asked(self._at(epoch, step), saved)
+
+    def _at(self, epoch: int, step: int) -> Position:
+        return Position(epoch, step, list(self.history), self.first_loss)
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         """After epoch `epoch` is logged: always save (the next epoch, step 0), maybe stop."""
         self.history.append(logs)
-        position = Position(epoch + 1, 0, list(self.history))
+        position = self._at(epoch + 1, 0)
         self._save(position)
         self._stop_if_asked(position, saved=True)
 
@@ -80,9 +91,13 @@ class Safeguards(Callback):
         self.checkpointer.save(position)
         self.position = position
 
+    def on_train_end(self, history) -> None:
+        self.checkpointer.confirm()  # the final state: nothing comes after it to check it by
+
     def _diverged(self, fault: faults.NumericalFault) -> faults.NumericalFault:
-        kept = self.checkpointer.latest
-        where = f"the last good checkpoint, {kept}, is kept" if kept else "no checkpoint was written"
+        self.checkpointer.discard()  # what this run saved since its last sane loss
+        kept = self.checkpointer.kept
+        where = f"the last good checkpoint, {kept}, is kept" if kept else "no good checkpoint was written"
         return faults.NumericalFault(f"{fault}; {where}. Lower --learning_rate, or check the data")
 
     def _stop_if_asked(self, position: Position, saved: bool) -> None:

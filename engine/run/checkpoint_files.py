@@ -1,0 +1,86 @@
+"""The checkpoints on disk: found, checked and chosen before any of them is trusted.
+
+A damaged or missing `checkpoint` index while `ckpt-*` files exist is refused, naming them,
+rather than silently starting over on top of them (`resume_point`); `--resume_from` picks one
+by hand; a checkpoint that does not read back is refused with the newest intact one named
+(`_advice`, `intact`). What a killed run left half done, a `*_temp` folder of a save or a swap
+of a start-over run's `checkpoints.new`, is finished or cleared when the next run (holding the
+output directory's lock) opens the directory (`_recover`).
+"""
+
+import glob
+import json
+import os
+import re
+import shutil
+from typing import List, Optional
+
+import tensorflow as tf
+
+from engine.errors import ConfigError
+
+IDENTITY_KEY = "identity/.ATTRIBUTES/VARIABLE_VALUE"  # where a checkpoint keeps its run's identity
+
+
+def _number(path: str) -> int:
+    found = re.search(r"-(\d+)$", path)
+    return int(found.group(1)) if found else -1
+
+
+def found_checkpoints(directory: str) -> List[str]:
+    """The checkpoint path prefixes in `directory` (by their .index files), oldest first."""
+    return sorted((path[:-len(".index")] for path in glob.glob(os.path.join(glob.escape(directory), "ckpt-*.index"))),
+                  key=_number)
+
+
+def intact(path: str) -> bool:
+    """Whether every tensor of checkpoint `path` reads back (a cut data file does not)."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+        json.loads(reader.get_tensor(IDENTITY_KEY).decode())
+    except (tf.errors.OpError, ValueError, IndexError, KeyError):
+        return False
+    return True
+
+
+def _advice(refused: str) -> str:
+    others = [path for path in found_checkpoints(os.path.dirname(refused)) if path != refused]
+    good = next((path for path in reversed(others) if intact(path)), None)
+    resume = f"pass --resume_from={good} to resume from the newest intact checkpoint, " if good else ""
+    return f"{resume}--noresume to start over, or another --output_dir"
+
+
+def resume_point(directory: str, resume: bool, resume_from: Optional[str] = None) -> Optional[str]:
+    """The checkpoint to resume from: `resume_from`, else the index's newest, else None (start over).
+
+    Raises:
+      ConfigError: `ckpt-*` files are there but the index naming the newest is missing or damaged.
+    """
+    if resume_from or not resume:
+        return resume_from
+    found = found_checkpoints(directory)
+    if not found:
+        return None
+    try:
+        state = tf.train.get_checkpoint_state(directory)
+    except ValueError:
+        state = None
+    newest = state.model_checkpoint_path if state is not None else None
+    if newest not in found:
+        names = ", ".join(os.path.basename(path) for path in found)
+        raise ConfigError(f"{directory}/checkpoint, the index of the checkpoints, is missing or damaged, and {names} "
+                          f"are there: pass --resume_from={found[-1]} to resume from the newest, --noresume to "
+                          "start over, or another --output_dir")
+    return newest
+
+
+def _recover(directory: str) -> None:
+    """Finishes what a killed run left half done: a swap of `.new` in, `*_temp` folders of a save."""
+    if not os.path.exists(directory) and os.path.isdir(f"{directory}.new"):
+        os.replace(f"{directory}.new", directory)
+    shutil.rmtree(f"{directory}.new", ignore_errors=True)  # a start-over run that died before its first save
+    shutil.rmtree(f"{directory}.old", ignore_errors=True)
+    for temporary in glob.glob(os.path.join(glob.escape(directory), "*_temp")):
+        shutil.rmtree(temporary, ignore_errors=True)

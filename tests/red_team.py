@@ -1,0 +1,564 @@
+"""The red team: every way issue 14 found to break the command line, tried again, as a table.
+
+    python tests/red_team.py                 # all probes, in a fresh temporary directory
+    python tests/red_team.py lock damaged    # only the probes whose names contain these words
+
+Each probe is what the program's most suspicious user would try: resume on other data, two runs
+in one output directory, a damaged checkpoint index, a finite divergence, a cut `.tflite`, a gzip
+bomb, a full disk, Ctrl-C while the data loads... Each runs the real programs (`train.py`,
+`python -m engine.experiments.search`, `python -m engine.deploy.predict`) as processes on a tiny
+data set (640 Fashion-MNIST training images) and grades what happened:
+
+    PASS  the exit status README documents, one error line (no traceback, at most 1,000
+          characters) saying what the probe expects, and no file that was there before changed
+    WEAK  the right exit status and nothing lost, but the line is unclear or too long, or a
+          bound (memory, time) was not met
+    FAIL  anything else: a wrong exit status, a traceback, a changed or lost file
+
+Lines TensorFlow's C++ runtime writes to stderr on every start (`I0000 ... cudart_stub.cc ...`,
+"Created TensorFlow Lite XNNPACK delegate"), whatever TF_CPP_MIN_LOG_LEVEL says, are not the
+program's output and are not counted (`TF_CHATTER`). The exit status is 1 if any probe FAILs or
+is WEAK. `tests/test_red_team.py` runs each probe as a test (most marked slow). A full disk is
+simulated with a 2 MB tmpfs (needs root; the probe is skipped, and says so, elsewhere), with
+/dev/full, and at `metrics.png` by a directory in its place (any write failure takes one path).
+"""
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+PYTHON = sys.executable
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
+TRAIN_FLAGS = ("--hidden=16", "--epochs=1", "--mode=graph", "--steps_per_execution=8", "--batch_size=32")
+
+
+@dataclasses.dataclass
+class Outcome:
+    verdict: str  # PASS, WEAK, FAIL or SKIP
+    detail: str
+
+
+def snapshot(directory: Path) -> Dict[str, str]:
+    """sha256 of every file under `directory` but the lock file (its content is the holder's pid)."""
+    if not directory.exists():
+        return {}
+    return {str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(directory.rglob("*")) if path.is_file() and path.name != ".lock"}
+
+
+def peak_rss_mb(result: subprocess.CompletedProcess) -> float:
+    return getattr(result, "peak_rss_mb", 0.0)
+
+
+class Lab:
+    """A fresh working directory with two tiny data sets and helpers to run the programs."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.tfds = root / "tfds"
+        self.data_a = self._data("data_a", slice(0, 640))
+        self.data_b = self._data("data_b", slice(640, 1280))  # same size, other images
+        self._count = 0
+
+    def _data(self, name: str, train: slice) -> Path:
+        sys.path.insert(0, str(REPO))
+        from engine.data import idx
+
+        folder = self.root / name
+        if not folder.exists():
+            folder.mkdir(parents=True)
+            for kind, part in (("images-idx3", train), ("labels-idx1", train)):
+                array = idx.read_idx(FASHION / f"train-{kind}-ubyte.gz")[part]
+                idx.write_idx(folder / f"train-{kind}-ubyte.gz", array)
+            for kind in ("images-idx3", "labels-idx1"):
+                idx.write_idx(folder / f"t10k-{kind}-ubyte.gz", idx.read_idx(FASHION / f"t10k-{kind}-ubyte.gz")[:160])
+        return folder
+
+    def fresh(self, name: str) -> Path:
+        self._count += 1
+        return self.root / f"{self._count:02d}-{name}"
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        """Runs a command (python and its arguments); records the child's own peak resident memory."""
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            process = subprocess.Popen([PYTHON, *args], cwd=REPO, env=ENV, stdout=out, stderr=err, text=True)
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0), err.seek(0)
+            result = subprocess.CompletedProcess(process.args, process.returncode, out.read(), err.read())
+        result.peak_rss_mb = usage.ru_maxrss / 1024  # KiB on Linux
+        return result
+
+    def train(self, out: Path, *flags: str, data: Optional[Path] = None) -> subprocess.CompletedProcess:
+        return self.run("train.py", "--dataset=mnist", f"--data_dir={data or self.data_a}", f"--tfds_dir={self.tfds}",
+                        *TRAIN_FLAGS, f"--output_dir={out}", *flags)
+
+    def start_train(self, out: Path, *flags: str) -> subprocess.Popen:
+        command = [PYTHON, "train.py", "--dataset=mnist", f"--data_dir={self.data_a}", f"--tfds_dir={self.tfds}",
+                   *TRAIN_FLAGS, f"--output_dir={out}", *flags]
+        return subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def search(self, out: Path, *flags: str, data: Optional[Path] = None) -> subprocess.CompletedProcess:
+        return self.run("-m", "engine.experiments.search", "--dataset=mnist", f"--data_dir={data or self.data_a}",
+                        f"--tfds_dir={self.tfds}", "--train_subset=200", "--folds=2", "--hidden", "8",
+                        "--batch_size", "32", "--epochs", "1", f"--output_dir={out}", *flags)
+
+    def predict(self, *flags: str) -> subprocess.CompletedProcess:
+        return self.run("-m", "engine.deploy.predict", *flags)
+
+    def exported(self) -> Path:
+        """An export of a tiny trained model (made once)."""
+        folder = self.root / "export"
+        if not (folder / "model.tflite").exists():
+            result = self.train(self.root / "export-run", f"--export_dir={folder}")
+            assert result.returncode == 0, result.stderr[-2000:]
+        return folder
+
+
+# TensorFlow's C++ start-up lines, written to stderr before its logging is set up, whatever
+# TF_CPP_MIN_LOG_LEVEL says (TensorFlow 2.21): not the program's output, so not counted.
+TF_CHATTER = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\]|WARNING: All log messages before "
+                        r"absl::InitializeLog|To enable the following instructions|INFO: Created TensorFlow Lite XNNPACK delegate)")
+
+
+def error_lines(stderr: str) -> List[str]:
+    """stderr's lines, without TensorFlow's C++ start-up chatter."""
+    return [line for line in stderr.strip().splitlines() if not TF_CHATTER.match(line)]
+
+
+def grade(result: subprocess.CompletedProcess, status: int, fragment: str = "", before=None, after=None,
+          weak_if: Optional[str] = None) -> Outcome:
+    """PASS/WEAK/FAIL of one run against what README promises (see the module docstring)."""
+    lines = error_lines(result.stderr)
+    last = lines[-1] if lines else ""
+    if result.returncode != status:
+        return Outcome("FAIL", f"exit {result.returncode}, expected {status}: {result.stderr.strip()[-300:]}")
+    if "Traceback" in result.stderr or "Fatal Python error" in result.stderr:
+        return Outcome("FAIL", f"a traceback: {result.stderr.strip()[-300:]}")
+    if status != 0 and len(lines) != 1:
+        return Outcome("FAIL", f"{len(lines)} lines on stderr, expected one: {result.stderr.strip()[-300:]}")
+    if before is not None and before != after:
+        changed = sorted(set(before.items()) ^ set(after.items()))
+        return Outcome("FAIL", f"earlier files changed: {changed[:3]}")
+    if fragment and fragment not in result.stderr + result.stdout:
+        return Outcome("WEAK", f"expected {fragment!r} in: {(last or result.stdout.strip()[-200:])[:300]}")
+    if len(last) > 1000:
+        return Outcome("WEAK", f"an error line of {len(last)} characters")
+    if weak_if:
+        return Outcome("WEAK", weak_if)
+    return Outcome("PASS", (last or result.stdout.strip().splitlines()[-1])[:160])
+
+
+# ----------------------------------------------------------------------------------------------- the probes
+
+def probe_resume_on_other_data(lab: Lab) -> Outcome:
+    out = lab.fresh("other-data")
+    lab.train(out)
+    before = snapshot(out)
+    result = lab.train(out, "--epochs=2", data=lab.data_b)
+    return grade(result, 2, "data_fingerprint", before, snapshot(out))
+
+
+def probe_two_runs_one_output_dir(lab: Lab) -> Outcome:
+    out = lab.fresh("two-runs")
+    first = lab.start_train(out, "--epochs=100000", "--hidden=32")
+    deadline = time.monotonic() + 120
+    while not (out / ".lock").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)
+    second = lab.train(out, "--hidden=64")
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=300)
+    return grade(second, 2, f"is in use by another run (pid {first.pid})")
+
+
+def probe_lock_of_a_killed_run(lab: Lab) -> Outcome:
+    out = lab.fresh("killed-holder")
+    first = lab.start_train(out, "--epochs=100000")
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoints" / "checkpoint").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=60)
+    result = lab.train(out, "--noresume")  # the killed run's lock must not block; its checkpoints are replaced
+    return grade(result, 0, "--noresume: starting over")
+
+
+def _finished(lab: Lab, name: str, *flags: str) -> Path:
+    out = lab.fresh(name)
+    result = lab.train(out, "--epochs=2", *flags)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out
+
+
+def probe_garbage_index(lab: Lab) -> Outcome:
+    out = _finished(lab, "garbage-index")
+    (out / "checkpoints" / "checkpoint").write_text("this is not an index {{{")
+    before = snapshot(out)
+    return grade(lab.train(out, "--epochs=3"), 2, "ckpt-1, ckpt-2 are there: pass --resume_from=", before, snapshot(out))
+
+
+def probe_missing_index(lab: Lab) -> Outcome:
+    out = _finished(lab, "missing-index")
+    (out / "checkpoints" / "checkpoint").unlink()
+    before = snapshot(out)
+    return grade(lab.train(out, "--epochs=3"), 2, "is missing or damaged", before, snapshot(out))
+
+
+def probe_resume_from_a_chosen_checkpoint(lab: Lab) -> Outcome:
+    out = _finished(lab, "resume-from")
+    (out / "checkpoints" / "checkpoint").unlink()
+    result = lab.train(out, "--epochs=3", f"--resume_from={out}/checkpoints/ckpt-1")
+    return grade(result, 0, f"Resuming from {out}/checkpoints/ckpt-1: epoch 2")
+
+
+def probe_corrupted_newest_names_the_intact_one(lab: Lab) -> Outcome:
+    out = _finished(lab, "corrupt-newest")
+    data = next((out / "checkpoints").glob("ckpt-2.data-*"))
+    data.write_bytes(data.read_bytes()[:100])
+    before = snapshot(out)
+    result = lab.train(out, "--epochs=3")
+    return grade(result, 2, f"pass --resume_from={out}/checkpoints/ckpt-1", before, snapshot(out))
+
+
+def probe_noresume_with_a_bad_flag_deletes_nothing(lab: Lab) -> Outcome:
+    out = _finished(lab, "noresume-bad-tb")
+    before = snapshot(out)
+    result = lab.train(out, "--noresume", "--tensorboard_dir=/dev/null/tb")
+    return grade(result, 2, "--tensorboard_dir /dev/null/tb is not writable", before, snapshot(out))
+
+
+def probe_noresume_with_bad_data_deletes_nothing(lab: Lab) -> Outcome:
+    out = _finished(lab, "noresume-bad-data")
+    bad = lab.root / "bad-data"
+    shutil.copytree(lab.data_a, bad, dirs_exist_ok=True)
+    (bad / "train-labels-idx1-ubyte.gz").write_bytes(b"garbage")
+    before = snapshot(out)
+    result = lab.train(out, "--noresume", data=bad)
+    return grade(result, 2, "corrupt gzip", before, snapshot(out))
+
+
+def probe_finite_divergence(lab: Lab) -> Outcome:
+    out = lab.fresh("finite-divergence")
+    result = lab.train(out, "--hidden=32", "--learning_rate=1e3", "--checkpoint_every=1", "--steps_per_execution=1")
+    return grade(result, 1, "(--divergence_factor): training diverged; no good checkpoint was written")
+
+
+def probe_divergence_keeps_the_good_checkpoint(lab: Lab) -> Outcome:
+    out = _finished(lab, "good-then-diverge", "--hidden=32")
+    before = snapshot(out)
+    result = lab.train(out, "--hidden=32", "--epochs=4", "--learning_rate=1e4", "--checkpoint_every=1",
+                       "--steps_per_execution=1")
+    return grade(result, 1, f"the last good checkpoint, {out}/checkpoints/ckpt-2, is kept", before, snapshot(out))
+
+
+def probe_truncated_tflite(lab: Lab) -> Outcome:
+    export = lab.exported()
+    folder = lab.fresh("cut-tflite")
+    folder.mkdir()
+    data = (export / "model.tflite").read_bytes()
+    results = []
+    for keep in (len(data) // 2, len(data) - 100, 64):
+        (folder / "model.tflite").write_bytes(data[:keep])  # no manifest: the flatbuffer check alone
+        results.append(lab.predict("--model", str(folder / "model.tflite"), "--images",
+                                   str(lab.data_a / "t10k-images-idx3-ubyte.gz")))
+    worst = next((r for r in results if r.returncode != 2), results[0])
+    return grade(worst, 2, "damaged TensorFlow Lite file")
+
+
+def probe_tflite_unlike_its_manifest(lab: Lab) -> Outcome:
+    export = lab.exported()
+    folder = lab.fresh("manifest")
+    shutil.copytree(export, folder)
+    data = bytearray((folder / "model.tflite").read_bytes())
+    data[-10] ^= 0xFF
+    (folder / "model.tflite").write_bytes(bytes(data))
+    result = lab.predict("--model", str(folder / "model.tflite"), "--images", str(lab.data_a / "t10k-images-idx3-ubyte.gz"))
+    return grade(result, 2, "the file is cut or changed")
+
+
+def probe_unreadable_data_file(lab: Lab) -> Outcome:
+    data = lab.fresh("unreadable-data")
+    shutil.copytree(lab.data_a, data)
+    (data / "train-images-idx3-ubyte.gz").unlink()
+    (data / "train-images-idx3-ubyte.gz").symlink_to("/proc/self/mem")  # reads fail with EIO, even as root
+    out = lab.fresh("unreadable-out")
+    return grade(lab.train(out, data=data), 2, "cannot read")
+
+
+def probe_corrupted_prepared_cache(lab: Lab) -> Outcome:
+    out, tfds = lab.fresh("cache-run"), lab.fresh("cache-tfds")
+    first = lab.run("train.py", "--dataset=mnist", f"--data_dir={lab.data_a}", f"--tfds_dir={tfds}", *TRAIN_FLAGS,
+                    f"--output_dir={out}")
+    assert first.returncode == 0, first.stderr[-2000:]
+    for record in tfds.rglob("*.tfrecord*"):
+        record.write_bytes(record.read_bytes()[: len(record.read_bytes()) // 2])
+    again = lab.run("train.py", "--dataset=mnist", f"--data_dir={lab.data_a}", f"--tfds_dir={tfds}", *TRAIN_FLAGS,
+                    f"--output_dir={lab.fresh('cache-rerun')}")
+    return grade(again, 0, "; preparing it again from the IDX files")
+
+
+def _flag_probe(flag: str, fragment: str, status: int = 2) -> Callable[[Lab], Outcome]:
+    def probe(lab: Lab) -> Outcome:
+        out = lab.fresh("flag")
+        result = lab.train(out, flag.format(root=lab.root))
+        outcome = grade(result, status, fragment.format(root=lab.root))
+        if outcome.verdict == "PASS" and out.exists():
+            return Outcome("WEAK", f"a refused run left {out} behind")
+        return outcome
+    return probe
+
+
+probe_negative_seed = _flag_probe("--seed=-1", "--seed must be in [0, 2**31), got -1")
+probe_tiny_validation_split = _flag_probe("--validation_split=1e-6", "leaves an empty training or validation set")
+probe_model_too_large = _flag_probe("--hidden=100000000", "parameters and needs about")
+probe_unusable_tensorboard_dir = _flag_probe("--tensorboard_dir=/dev/null/tb", "--tensorboard_dir /dev/null/tb is not writable")
+probe_unusable_tfds_dir = _flag_probe("--tfds_dir=/dev/null/tfds", "--tfds_dir /dev/null/tfds is not writable")
+probe_unusable_export_dir = _flag_probe("--export_dir=/dev/null/export", "--export_dir /dev/null/export is not writable")
+probe_resume_from_nothing = _flag_probe("--resume_from={root}/nothing/ckpt-1", "is not a checkpoint")
+probe_long_error_line = _flag_probe("--hidden=" + ",".join(["7"] * 3000 + ["-1"]), "--hidden must be")
+
+
+def probe_checkpoints_is_a_file(lab: Lab) -> Outcome:
+    out = lab.fresh("checkpoints-file")
+    out.mkdir()
+    (out / "checkpoints").write_text("precious")
+    before = snapshot(out)
+    started = time.monotonic()
+    result = lab.train(out)
+    slow = f"refused only after {time.monotonic() - started:.0f} s" if time.monotonic() - started > 10 else None
+    return grade(result, 2, "is a file, not the checkpoint directory", before, snapshot(out), weak_if=slow)
+
+
+def _tmpfs(lab: Lab, name: str, size: str = "2m") -> Optional[Path]:
+    mount = lab.fresh(name)
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        return None
+    return mount
+
+
+def _fill(mount: Path, leave: int) -> None:
+    free = shutil.disk_usage(mount).free
+    with open(mount / "filler", "wb") as file:
+        file.write(b"\0" * max(0, free - leave))
+
+
+def probe_full_disk_at_a_checkpoint(lab: Lab) -> Outcome:
+    mount = _tmpfs(lab, "full-disk-checkpoint")
+    if mount is None:
+        return Outcome("SKIP", "cannot mount a tmpfs here (not root?): a full disk is not simulated")
+    try:
+        out = mount / "run"
+        first = lab.train(out)
+        assert first.returncode == 0, first.stderr[-2000:]
+        before = {k: v for k, v in snapshot(out / "checkpoints").items() if "ckpt-1" in k}
+        _fill(mount, 4096)
+        result = lab.train(out, "--epochs=2")
+        after = {k: v for k, v in snapshot(out / "checkpoints").items() if "ckpt-1" in k}
+        return grade(result, 1, "o space left on device", before, after)
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def probe_full_disk_while_preparing_data(lab: Lab) -> Outcome:
+    mount = _tmpfs(lab, "full-disk-tfds")
+    if mount is None:
+        return Outcome("SKIP", "cannot mount a tmpfs here (not root?): a full disk is not simulated")
+    try:
+        _fill(mount, 64 * 1024)
+        out = lab.fresh("full-tfds-out")
+        result = lab.run("train.py", "--dataset=mnist", f"--data_dir={lab.data_a}", f"--tfds_dir={mount}",
+                         *TRAIN_FLAGS, f"--output_dir={out}")
+        return grade(result, 1, "o space left on device")
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def probe_unwritable_metrics_png(lab: Lab) -> Outcome:
+    out = lab.fresh("metrics-png")
+    (out / "metrics.png").mkdir(parents=True)  # a write failure at the very end, after training
+    result = lab.train(out)
+    return grade(result, 1, "cannot write")
+
+
+def probe_labels_not_utf8(lab: Lab) -> Outcome:
+    folder = lab.fresh("labels-latin1")
+    shutil.copytree(lab.exported(), folder)
+    (folder / "labels.txt").write_bytes("".join(f"cl\xe4ss {i}\n" for i in range(10)).encode("latin-1"))
+    result = lab.predict("--model", str(folder / "model.tflite"), "--images", str(lab.data_a / "t10k-images-idx3-ubyte.gz"))
+    return grade(result, 2, "is not UTF-8 text")
+
+
+def probe_labels_empty(lab: Lab) -> Outcome:
+    folder = lab.fresh("labels-empty")
+    shutil.copytree(lab.exported(), folder)
+    (folder / "labels.txt").write_text("")
+    result = lab.predict("--model", str(folder / "model.tflite"), "--images", str(lab.data_a / "t10k-images-idx3-ubyte.gz"))
+    return grade(result, 2, "names 0 classes, the model has 10")
+
+
+def probe_csv_on_a_full_disk(lab: Lab) -> Outcome:
+    result = lab.predict("--model", str(lab.exported() / "model.tflite"), "--images",
+                         str(lab.data_a / "t10k-images-idx3-ubyte.gz"), "--csv", "/dev/full")
+    return grade(result, 1, "could not be written whole (No space left on device)")
+
+
+def probe_huge_png(lab: Lab) -> Outcome:
+    path = lab.fresh("huge") .with_suffix(".png")
+    width = height = 20000
+    compressor, body = zlib.compressobj(1), bytearray()
+    row = b"\0" * (width + 1)
+    for _ in range(height):
+        body += compressor.compress(row)
+    body += compressor.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", bytes(body)) + chunk(b"IEND", b""))
+    result = lab.predict("--model", str(lab.exported() / "model.tflite"), "--images", str(path))
+    heavy = f"peak memory {peak_rss_mb(result):.0f} MB" if peak_rss_mb(result) > 1200 else None
+    return grade(result, 2, "is 20000x20000 pixels, the model takes 28x28", weak_if=heavy)
+
+
+def probe_gzip_bomb(lab: Lab) -> Outcome:
+    data = lab.fresh("gzip-bomb")
+    shutil.copytree(lab.data_a, data)
+    header = struct.pack(">HBBI", 0, 8, 1, 640)  # 640 labels announced...
+    with gzip.open(data / "train-labels-idx1-ubyte.gz", "wb", compresslevel=9) as file:
+        file.write(header)
+        for _ in range(400):
+            file.write(b"\0" * (1 << 20))  # ...400 MB follow
+    started = time.monotonic()
+    result = lab.train(lab.fresh("gzip-bomb-out"), data=data)
+    slow = f"took {time.monotonic() - started:.0f} s" if time.monotonic() - started > 60 else None
+    return grade(result, 2, "trailing byte", weak_if=slow)
+
+
+def probe_fewer_epochs_than_trained(lab: Lab) -> Outcome:
+    out = _finished(lab, "fewer-epochs")
+    before = snapshot(out)
+    result = lab.train(out, "--epochs=1")
+    return grade(result, 2, "has 2 epochs trained, more than --epochs=1", before, snapshot(out))
+
+
+def probe_temp_checkpoint_folders(lab: Lab) -> Outcome:
+    out = _finished(lab, "temp-folders")
+    (out / "checkpoints" / "ckpt-9_temp").mkdir()
+    (out / "checkpoints" / "ckpt-9_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"half")
+    result = lab.train(out, "--epochs=3")
+    outcome = grade(result, 0, "Resuming from")
+    left = list((out / "checkpoints").glob("*_temp"))
+    return Outcome("FAIL", f"left behind: {left}") if left else outcome
+
+
+def probe_failed_run_leaves_no_directory(lab: Lab) -> Outcome:
+    bad = lab.fresh("empty-data")
+    shutil.copytree(lab.data_a, bad)
+    (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(b"")
+    out = lab.fresh("failed-out")
+    outcome = grade(lab.train(out, data=bad), 2, "t10k-labels-idx1-ubyte.gz")
+    return Outcome("FAIL", f"{out} left behind: {list(out.iterdir())}") if out.exists() else outcome
+
+
+def probe_ctrl_c_while_loading(lab: Lab) -> Outcome:
+    out = lab.fresh("ctrl-c")
+    command = [PYTHON, "train.py", "--dataset=fashion_mnist", f"--data_dir={FASHION}", f"--tfds_dir={lab.fresh('ctrl-c-tfds')}",
+               *TRAIN_FLAGS, f"--output_dir={out}"]
+    process = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:  # the whole of Fashion-MNIST takes seconds to prepare: Ctrl-C lands in it
+        if line.startswith("Preparing fashion_mnist"):
+            time.sleep(1)
+            process.send_signal(signal.SIGINT)
+            break
+    stdout, stderr = process.communicate(timeout=300)
+    outcome = grade(subprocess.CompletedProcess(command, process.returncode, stdout, stderr), 130, "stopped by SIGINT")
+    return Outcome("FAIL", f"{out} left behind") if outcome.verdict == "PASS" and out.exists() else outcome
+
+
+def probe_search_on_other_data(lab: Lab) -> Outcome:
+    out = lab.fresh("search-other-data")
+    first = lab.search(out)
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = snapshot(out)
+    return grade(lab.search(out, data=lab.data_b), 2, "holds trials of another setup", before, snapshot(out))
+
+
+def probe_search_diverged_trial(lab: Lab) -> Outcome:
+    out = lab.fresh("search-nan")
+    result = lab.search(out, "--learning_rate", "1e6", "0.05")
+    text = (out / "results.json").read_text() if (out / "results.json").exists() else ""
+    try:
+        json.loads(text, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(f"bare {name}")))
+    except ValueError as error:
+        return Outcome("FAIL", f"results.json is not strict JSON: {error}")
+    ranking = (out / "ranking.csv").read_text().splitlines() if (out / "ranking.csv").exists() else []
+    if len(ranking) != 3 or "1000000" not in ranking[-1] or "diverged" not in ranking[-1]:
+        return Outcome("FAIL", f"the diverged trial is not ranked last: {ranking}")
+    return grade(result, 0, "diverged (a NaN or Inf loss: ranked last)")
+
+
+def probe_search_malformed_results(lab: Lab) -> Outcome:
+    out = lab.fresh("search-malformed")
+    out.mkdir()
+    results = []
+    for text in ("[1, 2]", '{"setup": {}, "trials": 5}', "{not json"):
+        (out / "results.json").write_text(text)
+        before = snapshot(out)
+        results.append((lab.search(out), before, snapshot(out)))
+    worst = next((r for r in results if r[0].returncode != 2), results[0])
+    return grade(worst[0], 2, "results", worst[1], worst[2])
+
+
+PROBES: Dict[str, Callable[[Lab], Outcome]] = {
+    name[len("probe_"):]: function for name, function in sorted(globals().items()) if name.startswith("probe_")}
+
+
+def run(names: List[str], root: Path, print_fn=print) -> Dict[str, Outcome]:
+    lab = Lab(root)
+    outcomes = {}
+    for name, probe in PROBES.items():
+        if names and not any(word in name for word in names):
+            continue
+        started = time.monotonic()
+        try:
+            outcome = probe(lab)
+        except Exception as error:  # a probe that cannot even set up is a failure of the program too
+            outcome = Outcome("FAIL", f"the probe broke: {type(error).__name__}: {str(error)[:300]}")
+        outcomes[name] = outcome
+        print_fn(f"| {name:<44} | {outcome.verdict:<4} | {time.monotonic() - started:5.1f} s | {outcome.detail[:150]}")
+    return outcomes
+
+
+def main(argv: List[str]) -> int:
+    root = Path(tempfile.mkdtemp(prefix="red_team_"))
+    print(f"Red team in {root}\n")
+    print(f"| {'probe':<44} | verdict | time | what happened")
+    print(f"|{'-' * 46}|------|---------|---")
+    outcomes = run(argv, root, lambda line: print(line, flush=True))
+    counts = {verdict: sum(o.verdict == verdict for o in outcomes.values()) for verdict in ("PASS", "WEAK", "FAIL", "SKIP")}
+    print(f"\n{len(outcomes)} probes: " + ", ".join(f"{count} {verdict}" for verdict, count in counts.items()))
+    shutil.rmtree(root, ignore_errors=True)
+    return 1 if counts["FAIL"] or counts["WEAK"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

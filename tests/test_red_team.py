@@ -1,0 +1,30 @@
+"""The red team's probes (tests/red_team.py) as tests: each must PASS, in real processes.
+
+The probes refused before TensorFlow is imported take about a second each and run by default;
+the others train, export or search in several processes and are marked slow
+(`python -m pytest tests/test_red_team.py -m slow`, or `python tests/red_team.py` for the table).
+"""
+
+import pytest
+
+from tests import red_team
+from tests.conftest import FASHION_MNIST
+
+FAST = {"negative_seed", "unusable_tensorboard_dir", "unusable_tfds_dir", "unusable_export_dir",
+        "resume_from_nothing", "long_error_line", "checkpoints_is_a_file"}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("the red team trains on Fashion-MNIST: apt-get install -y dataset-fashion-mnist")
+    return red_team.Lab(tmp_path_factory.mktemp("red_team"))
+
+
+@pytest.mark.parametrize("name", [name if name in FAST else pytest.param(name, marks=pytest.mark.slow)
+                                  for name in red_team.PROBES])
+def test_the_probe_passes(lab, name):
+    outcome = red_team.PROBES[name](lab)
+    if outcome.verdict == "SKIP":
+        pytest.skip(outcome.detail)
+    assert outcome.verdict == "PASS", outcome.detail
