@@ -331,7 +331,8 @@ probe_unusable_tensorboard_dir = _flag_probe("--tensorboard_dir=/dev/null/tb", "
 probe_unusable_tfds_dir = _flag_probe("--tfds_dir=/dev/null/tfds", "--tfds_dir /dev/null/tfds is not writable")
 probe_unusable_export_dir = _flag_probe("--export_dir=/dev/null/export", "--export_dir /dev/null/export is not writable")
 probe_resume_from_nothing = _flag_probe("--resume_from={root}/nothing/ckpt-1", "is not a checkpoint")
-probe_long_error_line = _flag_probe("--hidden=" + ",".join(["7"] * 3000 + ["-1"]), "--hidden must be")
+probe_long_error_line = _flag_probe("--hidden=" + ",".join(["7"] * 3000 + ["-1"]),
+                                    "expected a comma-separated list of positive integers")
 
 
 def probe_checkpoints_is_a_file(lab: Lab) -> Outcome:

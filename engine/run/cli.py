@@ -10,6 +10,7 @@ TensorFlow is imported, so `--help` and a bad flag cost a fraction of a second. 
 user can fix is one `PROGRAM: error: ...` line on stderr and exit status 2 (`--help`: exit 0).
 """
 
+import re
 import sys
 from typing import List, Optional, Sequence, Tuple
 
@@ -29,7 +30,7 @@ def parse(flag_values: flags.FlagValues, argv: Sequence[str], program: str) -> O
     try:
         leftover = flag_values(list(argv))
     except flags.Error as error:
-        return [error_line(program, str(error))]
+        return [error_line(program, _reason_first(str(error)))]
     if flag_values["help"].value:
         print(f"usage: {program} [--flag=value ...]; its flags, then those it shares with other programs:")
         print(flag_values.get_help())
@@ -37,6 +38,21 @@ def parse(flag_values: flags.FlagValues, argv: Sequence[str], program: str) -> O
     if len(leftover) > 1:
         return [error_line(program, f"unexpected arguments {leftover[1:]}: every option is a --flag")]
     return None
+
+
+def _reason_first(message: str) -> str:
+    """absl's "flag --NAME=VALUE: REASON" with a long VALUE shortened, so the reason stays on the
+    capped error line: `--hidden` with 3,000 sizes must still say what is wrong with them."""
+    match = re.fullmatch(r"flag --(\w+)=(.*?): (.*)", message, flags=re.DOTALL)
+    if match is None:
+        return message
+    name, value, reason = match.groups()
+    return f"flag --{name}={shortened(value)}: {reason}"
+
+
+def shortened(text: str, limit: int = 60) -> str:
+    """`text`, or its first `limit` characters and how many there were."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def exit_early(flag_values: flags.FlagValues, program: str, module_name: str) -> None:
@@ -78,8 +94,7 @@ class HiddenParser(flags.ArgumentParser):
         except ValueError:
             sizes = ()
         if not sizes or min(sizes) < 1:
-            raise ValueError("expected a comma-separated list of positive integers like 256,128, "
-                             f"got {text or 'nothing'}")
+            raise ValueError("expected a comma-separated list of positive integers like 256,128")
         return sizes
 
     def flag_type(self) -> str:
