@@ -24,6 +24,8 @@ ENTRY_POINTS = [
     (["-m", "bench.scaling"], "python -m bench.scaling", "--examples=abc"),
 ]
 IDS = [" ".join(command) for command, _, _ in ENTRY_POINTS]
+# The tour's flags are all strings absl takes as given; its own bad values are tests/test_tour.py's.
+WITH_THE_TOUR = ENTRY_POINTS + [(["-m", "engine.tour"], "python -m engine.tour", None)]
 FAILURE_LOOKALIKES = ("cuInit", "cuda drivers", "cudart_stub", "E0000", "NodeDef", "absl::InitializeLog")
 
 
@@ -32,7 +34,7 @@ def run(*args, timeout=120, env=None):
                           env=env)
 
 
-@pytest.mark.parametrize("command, program, bad_value", ENTRY_POINTS, ids=IDS)
+@pytest.mark.parametrize("command, program, bad_value", WITH_THE_TOUR, ids=IDS + ["-m engine.tour"])
 def test_help_exits_0_in_under_3_seconds_without_importing_tensorflow(command, program, bad_value):
     start = time.monotonic()
     result = run("-X", "importtime", *command, "--help")
