@@ -8,16 +8,14 @@ the others train, export or search in several processes and are marked slow
 import pytest
 
 from tests import red_team
-from tests.conftest import FASHION_MNIST
 
 FAST = {"negative_seed", "unusable_tensorboard_dir", "unusable_tfds_dir", "unusable_export_dir",
         "resume_from_nothing", "long_error_line", "checkpoints_is_a_file"}
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip("the red team trains on Fashion-MNIST: apt-get install -y dataset-fashion-mnist")
+def lab(tmp_path_factory, fashion_mnist_dir):
+    """The red team trains on Fashion-MNIST (conftest's fixture says what to install if it is missing)."""
     return red_team.Lab(tmp_path_factory.mktemp("red_team"))
 
 
@@ -26,5 +24,5 @@ def lab(tmp_path_factory):
 def test_the_probe_passes(lab, name):
     outcome = red_team.PROBES[name](lab)
     if outcome.verdict == "SKIP":
-        pytest.skip(outcome.detail)
+        pytest.skip(reason=f"this machine cannot stage the probe: {outcome.detail}")
     assert outcome.verdict == "PASS", outcome.detail
