@@ -505,7 +505,7 @@ def probe_search_on_other_data(lab: Lab) -> Outcome:
 
 def probe_search_diverged_trial(lab: Lab) -> Outcome:
     out = lab.fresh("search-nan")
-    result = lab.search(out, "--learning_rate", "1e6", "0.05")
+    result = lab.search(out, "--learning_rate=1e6", "--learning_rate=0.05")
     text = (out / "results.json").read_text() if (out / "results.json").exists() else ""
     try:
         json.loads(text, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(f"bare {name}")))

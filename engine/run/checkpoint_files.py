@@ -8,8 +8,10 @@ of a start-over run's `checkpoints.new`, is finished or cleared when the next ru
 output directory's lock) opens the directory (`_recover`).
 """
 
+import contextlib
 import glob
 import json
+import logging
 import os
 import re
 import shutil
@@ -64,7 +66,8 @@ def resume_point(directory: str, resume: bool, resume_from: Optional[str] = None
     if not found:
         return None
     try:
-        state = tf.train.get_checkpoint_state(directory)
+        with index_warnings_off():
+            state = tf.train.get_checkpoint_state(directory)
     except ValueError:
         state = None
     newest = state.model_checkpoint_path if state is not None else None
@@ -74,6 +77,19 @@ def resume_point(directory: str, resume: bool, resume_from: Optional[str] = None
                           f"are there: pass --resume_from={found[-1]} to resume from the newest, --noresume to "
                           "start over, or another --output_dir")
     return newest
+
+
+@contextlib.contextmanager
+def index_warnings_off():
+    """Silences TensorFlow's Python warnings while a checkpoint index is read: a damaged index makes
+    it log the parse error and "Checkpoint ignored", lines the run's own one-line error says better."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _recover(directory: str) -> None:

@@ -34,7 +34,7 @@ import tensorflow as tf
 from absl import logging as absl_logging
 
 from engine.errors import ConfigError
-from engine.run.checkpoint_files import IDENTITY_KEY, _advice, _recover, found_checkpoints
+from engine.run.checkpoint_files import IDENTITY_KEY, _advice, _recover, found_checkpoints, index_warnings_off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +88,8 @@ class Checkpointer:
     def _manager(self, directory: str) -> tf.train.CheckpointManager:
         # max_to_keep=None: the manager deletes nothing; pruning waits for confirmation (`confirm`)
         try:
-            return tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=None)
+            with index_warnings_off():
+                return tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=None)
         except ValueError:  # an index without a checkpoint path: already refused or overridden (resume_point)
             os.remove(os.path.join(directory, "checkpoint"))
             return tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=None)
