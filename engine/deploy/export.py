@@ -28,6 +28,7 @@ import tensorflow as tf
 from absl import logging as absl_logging
 
 from engine.errors import ConfigError
+from engine.run import quiet
 
 SIGNATURE = "serving_default"
 INPUT, OUTPUT = "images", "probabilities"
@@ -79,7 +80,9 @@ def export(model: tf.Module, image_shape: Sequence[int], class_names: Sequence[s
     absl_logging.set_verbosity(absl_logging.WARNING)  # the saver's INFO lines ("Assets written to ...") are noise here
     try:
         tf.saved_model.save(module, saved_model, signatures={SIGNATURE: module.serve})
-        tflite_model = tf.lite.TFLiteConverter.from_saved_model(saved_model).convert()
+        # The converter notes that it ignored a default option, on stderr at warning level, every time.
+        with quiet.without_lines(r"Ignored (output_format|drop_control_dependency)\.$"):
+            tflite_model = tf.lite.TFLiteConverter.from_saved_model(saved_model).convert()
     finally:
         absl_logging.set_verbosity(verbosity)
     tflite = os.path.join(export_dir, TFLITE)
