@@ -29,7 +29,7 @@ reference configuration, 2-core x86 CPU, TensorFlow 2.21):
   falls within ~1e-6 of zero for some example, it is on in one model and off in the other, and
   that unit's gradient differs wholesale (measured: the second hidden layer's gradient jumps
   from 1e-8 to 5e-3 apart at step 253 of epoch 1). The report counts these splits per step
-  (`relu_splits`). After that the two runs are two equally good trainings of the same model,
+  (`steps.relu_splits`). After that the two runs are two equally good trainings of the same model,
   1e-3 to 1e-2 apart in weights, while their test loss and accuracy stay close.
 """
 
@@ -44,12 +44,12 @@ import numpy as np
 import tensorflow as tf
 
 from engine import losses, optimizers
-from engine.compare import keras_twin
 from engine.batches import epoch_batches
 from engine.callbacks import LambdaCallback
 from engine.training import Trainer
-from engine.compare.weights import copy_variables, max_abs_diff, max_rel_diff, weights_diff
-from layers import Model, mlp
+from engine.compare.steps import compare_steps
+from engine.compare.weights import copy_variables, max_abs_diff
+from layers import mlp
 from engine.run import quiet
 
 # Under op determinism (engine/run/determinism.py) tf.data rewrites the parallel map of Keras's array
@@ -114,23 +114,6 @@ class RecordingLoss(keras.losses.SparseCategoricalCrossentropy):
         return value
 
 
-def relu_splits(ours, theirs, images: tf.Tensor) -> int:
-    """How many (example, hidden unit) pairs are active (> 0) in one model and not the other.
-
-    Walks both layer stacks side by side; every hidden layer of the MLP is a ReLU layer. A
-    functional model (a graph, not a stack) is compared at its ReLU layers, matched by name.
-    """
-    if isinstance(ours, Model):
-        return sum(int(tf.reduce_sum(tf.cast((a > 0) != (b > 0), tf.int32))) for a, b in zip(
-            keras_twin.relu_outputs(ours, images), keras_twin.twin_relu_outputs(ours, theirs, images), strict=True))
-    ours_h, theirs_h, splits = images, images, 0
-    for our_layer, their_layer in zip(ours.layers[:-1], theirs.layers[:-1]):
-        ours_h, theirs_h = our_layer(ours_h), their_layer(theirs_h)
-        if isinstance(their_layer, keras.layers.Dense):
-            splits += int(tf.reduce_sum(tf.cast((ours_h > 0) != (theirs_h > 0), tf.int32)))
-    return splits
-
-
 @dataclasses.dataclass
 class ParityReport:
     setup: Dict
@@ -189,39 +172,12 @@ def compare(setup: ParitySetup, train: Tuple[np.ndarray, np.ndarray], test: Tupl
                       "examples": len(x_test)}
     steps = min(setup.recorded_steps, -(-len(y) // setup.batch_size))  # at most one epoch's batches
     progress(f"Steps: the first {steps} batches through both sides' tape and optimizer, one by one")
-    report.steps = _compare_steps(setup, ours, our_loss, theirs, their_loss, x, y)
+    report.steps = compare_steps(setup, ours, our_loss, theirs, their_loss, x, y)
     for model in (ours, theirs):
         copy_variables([tf.constant(w) for w in initial], model.trainable_variables)
     report.fit_steps, report.epochs = _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epoch,
                                                     progress)
     return report
-
-
-def _compare_steps(setup, ours, our_loss, theirs, their_loss, x, y) -> List[Dict]:
-    """Both sides' tape, gradients and optimizer on the first `recorded_steps` batches."""
-    our_sgd = optimizers.SGD(setup.learning_rate, setup.momentum, setup.nesterov)
-    their_sgd = keras.optimizers.SGD(setup.learning_rate, momentum=setup.momentum, nesterov=setup.nesterov)
-    rows = []
-    for step, index in enumerate(epoch_batches(len(y), setup.batch_size, setup.seed, epoch=1), 1):
-        if step > setup.recorded_steps:
-            break
-        xb, yb = tf.constant(x[index]), tf.constant(y[index])
-        splits = relu_splits(ours, theirs, xb)
-        with tf.GradientTape(persistent=True) as tape:
-            our_value, their_value = our_loss(yb, ours(xb)), their_loss(yb, theirs(xb))
-        our_grads = tape.gradient(our_value, ours.trainable_variables)
-        their_grads = tape.gradient(their_value, theirs.trainable_variables)
-        our_sgd.apply_gradients(zip(our_grads, ours.trainable_variables))
-        their_sgd.apply_gradients(zip(their_grads, theirs.trainable_variables))
-        rows.append({
-            "step": step, "engine_loss": float(our_value), "keras_loss": float(their_value),
-            "loss_rel_diff": abs(float(our_value) - float(their_value)) / abs(float(their_value)),
-            "gradient_max_abs_diff": [max_abs_diff(a, b) for a, b in zip(our_grads, their_grads)],
-            "gradient_max_rel_diff": [max_rel_diff(a, b) for a, b in zip(our_grads, their_grads)],
-            "weights_max_abs_diff": weights_diff(ours.trainable_variables, theirs.trainable_variables),
-            "relu_splits": splits,
-        })
-    return rows
 
 
 def _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epoch, progress):
