@@ -14,7 +14,7 @@ from typing import Sequence
 from absl import flags
 
 from engine.run import cli
-from engine.run.config import DEVICES, EARLY_STOPPING_MONITORS, STRATEGIES
+from engine.run.config import DEVICES, EARLY_STOPPING_MONITORS, GRADIENTS, STRATEGIES
 
 PROGRAM = "train.py"
 FLAGS = cli.new_flag_values()
@@ -30,6 +30,9 @@ flags.DEFINE_integer("seed", 0, "Seed for weights and per-epoch shuffling.", fla
 cli.define_mode(FLAGS, "xla")
 flags.DEFINE_integer("steps_per_execution", 64, "Training steps run inside one compiled call (graph and xla modes).",
                      lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_enum("gradients", "tape", GRADIENTS, "How each step's gradients are computed: tape "
+                  "(tf.GradientTape) or manual (each layer's backward rule, written out beside its forward).",
+                  flag_values=FLAGS)
 flags.DEFINE_enum("device", "auto", DEVICES, "auto (TPU, else GPU, else CPU), cpu, gpu or tpu.", flag_values=FLAGS)
 flags.DEFINE_boolean("validate_on_test", True, "Evaluate the test set after every epoch (monitoring only).",
                      flag_values=FLAGS)
@@ -79,7 +82,8 @@ def config_from_flags():
         dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, tfds_dir=FLAGS.tfds_dir,
         epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, hidden=FLAGS.hidden,
         learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov,
-        seed=FLAGS.seed, mode=FLAGS.mode, steps_per_execution=FLAGS.steps_per_execution, device=FLAGS.device,
+        seed=FLAGS.seed, mode=FLAGS.mode, steps_per_execution=FLAGS.steps_per_execution, gradients=FLAGS.gradients,
+        device=FLAGS.device,
         validate_on_test=FLAGS.validate_on_test,
         output_dir=FLAGS.output_dir, checkpoint_every=FLAGS.checkpoint_every, resume=FLAGS.resume,
         resume_from=FLAGS.resume_from, divergence_factor=FLAGS.divergence_factor,

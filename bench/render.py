@@ -48,6 +48,7 @@ def markdown(result: dict, chart_name: str) -> str:
               "|---:|---|---:|---:|---:|"]
     lines += [f"| {row['batch_size']} | {row['setting']} | {row['samples_per_second']:.0f} | {row['gflops']:.2f} "
               f"| {row['roofline_fraction']:.1%} |" for row in result["sweep"]]
+    lines += gradients_section(result.get("gradients", []))
     lines += scaling_section(result["scaling"])
     lines += ["", f"![settings and sweep]({chart_name})", "",
               "## Method", "",
@@ -77,6 +78,19 @@ def ceiling_section(rows: list) -> list:
     lines += [f"| {row['batch_size']} | {row['engine_setting']} | {row['steps_per_second']:.0f} | {row['vs_keras']:.2f} "
               f"| {row['roofline_fraction']:.1%} | {row['engine_steps_per_second']:.0f} | {row['engine_vs_keras']:.2f} "
               f"| {row['engine_of_skeleton']:.0%} | {row['keras_setting']} |" for row in rows]
+    return lines
+
+
+def gradients_section(rows: list) -> list:
+    """Manual gradients (each layer's backward rule) beside the tape's, per compiled setting."""
+    if not rows:
+        return []
+    lines = ["", "## Manual gradients beside the tape (batch 32)", "",
+             "The same step with its gradients from `tf.GradientTape` and from the backward pass written out "
+             "(`Trainer(gradients=\"manual\")`), each pair timed in interleaved rounds.", "",
+             "| mode | K | tape steps/s | manual steps/s | manual / tape |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {row['mode']} | {row['steps_per_execution']} | {row['tape_steps_per_second']:.0f} "
+              f"| {row['manual_steps_per_second']:.0f} | {row['manual_vs_tape']:.2f} |" for row in rows]
     return lines
 
 

@@ -21,7 +21,9 @@ Measures, in order, printing one line per measurement:
    two `tf.data` pipelines feeding the same compiled step.
 5. A batch-size sweep of the best engine setting and keras-jit-spe64: samples/s and fraction of
    the roofline.
-6. Data-parallel scaling, 1 vs 2 replicas (`bench/scaling.py`, in its own process).
+6. Manual gradients (the backward pass written out, engine/gradients.py) beside the tape, in graph
+   and XLA at K=1 and K=64, each pair timed in interleaved rounds (`workloads.GRADIENT_PAIRS`).
+7. Data-parallel scaling, 1 vs 2 replicas (`bench/scaling.py`, in its own process).
 
 Writes `<out>/<device>.json`, `.md` and `.png`, `<device>` being "gpu" when TensorFlow sees one,
 else "cpu". `--quick` shrinks every measurement (a test runs it: 3 min 21 s measured on the
@@ -215,6 +217,20 @@ def batch_sweep(x: np.ndarray, y: np.ndarray, budget: Budget, roof: float, engin
     return rows
 
 
+def gradient_rows(x: np.ndarray, y: np.ndarray, budget: Budget) -> list:
+    """Section 6: each (tape, manual) pair of `workloads.GRADIENT_PAIRS` at batch 32, interleaved."""
+    rows = []
+    for tape, manual in workloads.GRADIENT_PAIRS:
+        runners = {setting.name: workloads.step_runner(setting, x, y) for setting in (tape, manual)}
+        steady = measure.interleaved_steps_per_second(runners, budget.steps, budget.repeats)
+        rates = [steady[setting.name]["steps_per_second"] for setting in (tape, manual)]
+        rows.append({"mode": tape.mode, "steps_per_execution": tape.steps_per_execution, "steady": steady,
+                     "tape_steps_per_second": rates[0], "manual_steps_per_second": rates[1],
+                     "manual_vs_tape": rates[1] / rates[0]})
+        say(f"  {tape.name:<9} tape {rates[0]:7.1f} steps/s, manual {rates[1]:7.1f} steps/s: x{rates[1] / rates[0]:.2f}")
+    return rows
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the whole report (argv[0] is the program); returns the exit status."""
     stop = cli.parse(FLAGS, sys.argv if argv is None else argv, PROGRAM)
@@ -239,6 +255,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     engine_best = max((r for r in settings if r["side"] == "engine"), key=lambda r: r["steps_per_second"])["setting"]
     say(f"batch-size sweep ({engine_best} and keras-jit-spe{workloads.FUSED_K}):")
     sweep = batch_sweep(x, y, budget, roof["gflops"], engine_best)
+    say("manual gradients beside the tape (batch 32, interleaved rounds):")
+    backward = gradient_rows(x, y, budget)
     say("data-parallel scaling (own process, graph-K64, global batch 256):")
     scaling_result = scaling.in_subprocess(4096 if FLAGS.quick else 32768)
     for row in scaling_result["rows"]:
@@ -248,7 +266,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         "train_flops_per_step": workloads.train_flops_per_step(workloads.BATCH_SIZE),
                         "eval_flops_per_example": workloads.eval_flops_per_example()},
               "roofline": roof, "settings": settings, "ceiling": ceiling_result, "input_pipeline": pipeline, "sweep": sweep,
-              "scaling": scaling_result}
+              "gradients": backward, "scaling": scaling_result}
     out = Path(FLAGS.out or ("runs/bench_quick" if FLAGS.quick else "bench/results"))
     out.mkdir(parents=True, exist_ok=True)
     stem = out / info["device"]

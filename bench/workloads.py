@@ -39,12 +39,14 @@ FUSED_K = 64  # the K of xla-K64 and keras-jit-spe64
 @dataclasses.dataclass(frozen=True)
 class Setting:
     """One way to run the training: `side` "engine" (mode eager/graph/xla) or "keras"
-    (mode default/eager/jit/jit-spe), K steps per compiled call."""
+    (mode default/eager/jit/jit-spe), K steps per compiled call; the engine's gradients by "tape"
+    or "manual" (engine/gradients.py)."""
 
     name: str
     side: str
     mode: str
     steps_per_execution: int = 1
+    gradients: str = "tape"
 
 
 ENGINE_SETTINGS = (
@@ -60,7 +62,12 @@ KERAS_SETTINGS = (
     Setting("keras-jit", "keras", "jit"),  # jit_compile=True
     Setting(f"keras-jit-spe{FUSED_K}", "keras", "jit-spe", FUSED_K),  # jit_compile=True, steps_per_execution=K
 )
-SETTINGS = {s.name: s for s in ENGINE_SETTINGS + KERAS_SETTINGS}
+# The backward pass written out against the tape, in the compiled modes (bench.report times each pair
+# in interleaved rounds).
+GRADIENT_PAIRS = tuple((Setting(f"{mode}-K{k}", "engine", mode, k), Setting(f"{mode}-K{k}-manual", "engine", mode, k,
+                                                                            "manual"))
+                       for mode in ("graph", "xla") for k in (1, FUSED_K))
+SETTINGS = {s.name: s for s in ENGINE_SETTINGS + KERAS_SETTINGS + tuple(s for pair in GRADIENT_PAIRS for s in pair)}
 _KERAS_COMPILE = {"default": {}, "eager": {"run_eagerly": True}, "jit": {"jit_compile": True},
                   "jit-spe": {"jit_compile": True}}
 
@@ -104,7 +111,7 @@ def engine_trainer(setting: Setting, seed: int = 0) -> Trainer:
     model = mlp(HIDDEN, 10)
     model.build((None, 28, 28))
     return Trainer(model, losses.sparse_categorical_crossentropy, optimizers.SGD(LEARNING_RATE),
-                   setting.mode, setting.steps_per_execution)
+                   setting.mode, setting.steps_per_execution, setting.gradients)
 
 
 def keras_model(setting: Setting, seed: int = 0) -> keras.Model:

@@ -1,12 +1,23 @@
-"""How scratchflow learns. The modules directly here are the core: the math (activations,
-initializers, losses), the optimizer, the metrics, the training step and `Trainer`, the execution
-modes, an epoch's batches and the callback hooks. They import only the standard library, NumPy,
-TensorFlow and each other.
+"""How scratchflow learns. The modules directly here are the core: the math and its derivatives
+(activations, initializers, losses), the gradients two ways (the tape's, and the backward pass
+written out) and their numerical check, the optimizer, the metrics, the training step and
+`Trainer`, the execution modes, an epoch's batches and the callback hooks. They import only the
+standard library, NumPy, TensorFlow and each other.
 
 The subpackages are the rings around the core: `run` (a training job and the callbacks that make
 it survive and report), `data`, `distribute`, `experiments`, `deploy`, `compare` (against Keras)
 and `tour` (learning aids).
 
-A newcomer should read `layers/dense.py`, then `engine/losses.py`, `engine/optimizers.py` and
-`engine/training.py` top to bottom: that is the whole of how training works.
+Reading order, top to bottom — the whole of how training works (README.md gives the same):
+
+1. engine/tour/sections/loop.py — one epoch as a bare `for` loop: forward, loss, tape, SGD.
+2. layers/dense.py — `activation(x @ kernel + bias)`, and beside it its backward rule.
+3. engine/activations.py — relu, softmax, log-softmax, each with its derivative.
+4. engine/losses.py — the cross-entropies and MSE with their derivatives; why softmax +
+   cross-entropy is computed from the logits (`output_loss`).
+5. engine/gradients.py — the tape's gradients and the manual ones side by side; the chain rule
+   over a model is layers/sequential.py's and layers/model.py's `backward`.
+6. engine/gradient_check.py — central differences that prove both.
+7. engine/optimizers.py — the update rules.
+8. engine/training.py — the step and the epoch loop, `Trainer.fit`.
 """

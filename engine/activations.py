@@ -1,17 +1,25 @@
-"""Activation functions, written out from elementary ops.
+"""Activation functions, written out from elementary ops, each with its derivative beside it.
 
 Each function maps a tensor of pre-activations `z` (any shape; the class axis is the last
-one) to a tensor of the same shape. They are the functions `keras.activations` provides
+one) to a tensor `y` of the same shape. They are the functions `keras.activations` provides
 under the same names, and `tests/test_activations.py` checks them against both NumPy and
 Keras. Keras's `relu(x, negative_slope, max_value, threshold)` options are left out on
 purpose: each makes another activation (leaky, capped), which the engine's models never use.
+
+The backward rules. Beside each activation `f` stands `f_backward(outputs, upstream)`: given
+what the forward pass gave, `y = f(z)`, and the gradient of the loss with respect to it,
+`dL/dy` (upstream), it returns `dL/dz`. Every rule here needs only `y`, not `z` (as
+micrograd's tanh keeps its output t): relu's mask is `y > 0`, softmax's Jacobian is made of
+`y` itself. So a layer keeps its outputs from the forward pass, and nothing else, for its
+activation. `backward(f)` finds the rule of `f`; `BACKWARD` lists them.
 """
 
-from typing import Callable, Union
+from typing import Callable, Dict, Optional, Union
 
 import tensorflow as tf
 
 Activation = Callable[[tf.Tensor], tf.Tensor]
+BackwardRule = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
 def linear(z: tf.Tensor) -> tf.Tensor:
@@ -19,15 +27,28 @@ def linear(z: tf.Tensor) -> tf.Tensor:
     return z
 
 
+def linear_backward(outputs: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
+    """`dy/dz = 1`: the gradient passes unchanged."""
+    return upstream
+
+
 def relu(z: tf.Tensor) -> tf.Tensor:
     """Rectified linear unit: `f(z) = max(z, 0)`.
 
-    Its derivative is 1 where z > 0 and 0 elsewhere, so gradients pass unchanged through
-    active units. Written with `tf.where` rather than `tf.maximum(z, 0)` because the
-    gradient of `tf.maximum` at a tie goes to the first argument, which would make the
-    derivative 1 at z == 0; `tf.nn.relu` (and so Keras) uses 0 there.
+    Written with `tf.where` rather than `tf.maximum(z, 0)` because the gradient of
+    `tf.maximum` at a tie goes to the first argument, which would make the derivative 1 at
+    z == 0; `tf.nn.relu` (and so Keras) uses 0 there.
     """
     return tf.where(z > 0, z, tf.zeros_like(z))
+
+
+def relu_backward(outputs: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
+    """`dy/dz = [z > 0]`, the mask: the gradient passes through active units and stops at the others.
+
+    `y > 0` exactly where `z > 0` (y is z there, 0 elsewhere), so the output is all the rule needs;
+    at z == 0 the derivative is 0, as `tf.nn.relu`'s.
+    """
+    return tf.where(outputs > 0, upstream, tf.zeros_like(upstream))
 
 
 def softmax(z: tf.Tensor, axis=-1) -> tf.Tensor:
@@ -38,37 +59,26 @@ def softmax(z: tf.Tensor, axis=-1) -> tf.Tensor:
     overflows (exp(89) is already inf in float32), and the sum is at least 1, so the
     division is safe.
 
+    A softmax followed by a cross-entropy is never computed through these probabilities in
+    training: the step computes the loss from the logits (`losses.output_loss` says why).
+
     Example:
         >>> softmax(tf.constant([[1000.0, 0.0]])).numpy()   # no overflow
         array([[1., 0.]], dtype=float32)
     """
     shifted = z - tf.reduce_max(z, axis=axis, keepdims=True)  # [..., classes], max is 0
     exponentials = tf.exp(shifted)
-    probabilities = exponentials / tf.reduce_sum(exponentials, axis=axis, keepdims=True)
-    # Keep the logits with the probabilities, as keras.activations.softmax does: a cross-entropy
-    # given these probabilities then computes from the logits — exact, and with a gradient that
-    # never vanishes (see engine/losses.py). Only for the last axis, unlike Keras, on purpose:
-    # the cross-entropies normalise over the last axis, so other logits would give a wrong loss.
-    if axis == -1:
-        remember_logits(probabilities, z)
-    return probabilities
+    return exponentials / tf.reduce_sum(exponentials, axis=axis, keepdims=True)
 
 
-def remember_logits(probabilities: tf.Tensor, logits: tf.Tensor) -> None:
-    """Records on a softmax output the logits it came from (read back by `logits_of`).
+def softmax_backward(outputs: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
+    """Softmax's Jacobian `dp_i/dz_j = p_i ([i == j] - p_j)`, applied to the upstream gradient g:
 
-    The attribute is Keras 3's own, `_keras_logits`, so either library's cross-entropy finds
-    the logits behind either library's softmax.
+        dL/dz_j = sum_i g_i p_i ([i == j] - p_j) = p_j (g_j - sum_i g_i p_i)
+
+    one row at a time, over the last axis, without building the [classes, classes] matrix.
     """
-    try:
-        probabilities._keras_logits = logits
-    except AttributeError:  # a C-level tensor type that takes no attributes: the loss clips
-        pass
-
-
-def logits_of(probabilities: tf.Tensor):
-    """The logits `softmax` recorded on `probabilities`, or None for any other tensor."""
-    return getattr(probabilities, "_keras_logits", None)
+    return outputs * (upstream - tf.reduce_sum(upstream * outputs, axis=-1, keepdims=True))
 
 
 def log_softmax(z: tf.Tensor, axis=-1) -> tf.Tensor:
@@ -85,7 +95,14 @@ def log_softmax(z: tf.Tensor, axis=-1) -> tf.Tensor:
     return shifted - log_sum_exp
 
 
+def log_softmax_backward(outputs: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
+    """`d log p_i / dz_j = [i == j] - p_j`, so `dL/dz_j = g_j - p_j sum_i g_i`, with `p = exp(outputs)`."""
+    return upstream - tf.exp(outputs) * tf.reduce_sum(upstream, axis=-1, keepdims=True)
+
+
 _BY_NAME = {"linear": linear, "relu": relu, "softmax": softmax, "log_softmax": log_softmax}
+BACKWARD: Dict[Activation, BackwardRule] = {linear: linear_backward, relu: relu_backward,
+                                            softmax: softmax_backward, log_softmax: log_softmax_backward}
 
 
 def get(identifier: Union[None, str, Activation]) -> Activation:
@@ -111,3 +128,9 @@ def get(identifier: Union[None, str, Activation]) -> Activation:
         f"Unknown activation {identifier!r}: expected None, one of "
         f"{sorted(_BY_NAME)}, or a callable from engine.activations"
     )
+
+
+def backward(activation: Activation) -> Optional[BackwardRule]:
+    """The backward rule of `activation` (`BACKWARD[activation]`), or None for one without a rule,
+    such as a user's own function: manual gradients then refuse the model (`engine.gradients`)."""
+    return BACKWARD.get(activation)

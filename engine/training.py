@@ -2,11 +2,16 @@
 
 One training step, the heart of it all (`train_step`):
 
-    with tf.GradientTape() as tape:          # record the forward pass
-        predictions = model(images)          # [batch, classes]
-        loss = loss_fn(labels, predictions)  # scalar: mean over the batch
+    with tf.GradientTape() as tape:                     # record the forward pass
+        logits = model.logits(images)                   # [batch, classes], before the output softmax
+        loss = output_loss(loss_fn, labels, logits, model.output_activation)  # scalar: the batch's mean
     gradients = tape.gradient(loss, variables)           # backprop: dloss/dw for every w
     optimizer.apply_gradients(zip(gradients, variables)) # w <- w - lr * dloss/dw
+
+The model hands the step its logits and names its output activation; `losses.output_loss`
+scores softmax + cross-entropy from the logits (engine/losses.py says why: exact, and a gradient
+that never vanishes). The gradients come from the tape, or from the backward pass written out
+beside every layer (`Trainer(gradients="manual")`; engine/gradients.py shows both side by side).
 
 `Trainer.fit` runs it over every batch of a freshly shuffled epoch, `epochs` times, and
 measures loss and accuracy as it goes. The step is a plain function of tensors; the
@@ -24,7 +29,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from engine import execution
+from engine import execution, gradients as backprop, losses
 from engine.batches import epoch_batches, execution_blocks
 from engine.callbacks import Callback, Logs
 from engine.errors import DataError
@@ -32,42 +37,44 @@ from engine.metrics import Mean, SparseCategoricalAccuracy
 
 
 def train_step(model, loss_fn, optimizer, loss_metric: Mean, accuracy_metric: Mean,
-               images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+               images: tf.Tensor, labels: tf.Tensor, gradients: Callable = backprop.tape_gradients) -> tf.Tensor:
     """One step of gradient descent on one batch; returns the batch's mean loss.
 
-    The name scopes change no math: they name the step's ops ('loss/...', 'gradients/...',
-    'update/...'; each layer names its own), so a picture of the graph reads as these parts
+    `gradients` is `engine.gradients.tape_gradients` (the default) or `manual_gradients`. The name
+    scopes change no math: they name the step's ops ('loss/...', 'gradients/...', 'update/...';
+    each layer names its own), so a picture of the graph reads as these parts
     (`python -m engine.tour.graph_picture`).
     """
-    with tf.GradientTape() as tape:
-        predictions = model(images)  # [batch, classes]
-        with tf.name_scope("loss"):
-            loss = loss_fn(labels, predictions)  # scalar: the batch's mean
-    variables = model.trainable_variables
-    with tf.name_scope("gradients"):
-        gradients = tape.gradient(loss, variables)  # one tensor per variable, same shapes
+    loss, logits, grads = gradients(model, loss_fn, images, labels)  # scalar, [batch, classes], dloss/dw
     with tf.name_scope("update"):
-        optimizer.apply_gradients(zip(gradients, variables))
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
     with tf.name_scope("metrics"):
-        batch_size = tf.cast(tf.shape(labels)[0], tf.float32)
-        loss_metric.update_state(loss, sample_weight=batch_size)  # mean over examples, as Keras
-        accuracy_metric.update_state(labels, predictions)
+        _update_metrics(loss_metric, accuracy_metric, loss, model.output_activation(logits), labels)
     return loss
 
 
 def test_step(model, loss_fn, loss_metric: Mean, accuracy_metric: Mean,
               images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     """The forward half of `train_step`: loss and accuracy, no update; same returned loss."""
-    predictions = model(images)  # [batch, classes]
-    loss = loss_fn(labels, predictions)
+    logits = model.logits(images)  # [batch, classes]
+    loss = losses.output_loss(loss_fn, labels, logits, model.output_activation)
+    _update_metrics(loss_metric, accuracy_metric, loss, model.output_activation(logits), labels)
+    return loss
+
+
+def _update_metrics(loss_metric: Mean, accuracy_metric: Mean, loss: tf.Tensor, predictions: tf.Tensor,
+                    labels: tf.Tensor) -> None:
+    """The batch's mean loss weighted by its size (so the epoch's is the mean over examples, as Keras),
+    and its accuracy on the model's outputs."""
     loss_metric.update_state(loss, sample_weight=tf.cast(tf.shape(labels)[0], tf.float32))
     accuracy_metric.update_state(labels, predictions)
-    return loss
 
 
 class Trainer:
     """Trains and evaluates a model with a loss and an optimizer, in one execution mode.
 
+    `gradients` is "tape" (`tf.GradientTape`) or "manual" (each layer's backward rule; see
+    engine/gradients.py); a model or loss without rules is refused here, with the layer named.
     Training and evaluation keep their own metrics (`train_loss`, `train_accuracy`;
     `eval_loss`, `eval_accuracy`), so an evaluation in the middle of an epoch (a callback's)
     leaves the epoch's running figures alone.
@@ -79,9 +86,13 @@ class Trainer:
       {'loss': 0.33, 'accuracy': 0.88}
     """
 
-    def __init__(self, model, loss_fn: Callable, optimizer, mode: str = "graph", steps_per_execution: int = 1):
+    def __init__(self, model, loss_fn: Callable, optimizer, mode: str = "graph", steps_per_execution: int = 1,
+                 gradients: str = "tape"):
         if steps_per_execution < 1:
             raise ValueError(f"steps_per_execution must be >= 1, got {steps_per_execution}")
+        self.gradients = backprop.by_name(gradients)
+        if gradients == "manual":
+            backprop.check_manual(model, loss_fn)  # one clear error now, not a failure inside a trace
         self.model, self.loss_fn, self.optimizer, self.mode = model, loss_fn, optimizer, mode
         self.steps_per_execution = steps_per_execution
         self.stop_training = False  # a callback sets it to end `fit` after the current epoch, as in Keras
@@ -190,7 +201,7 @@ class Trainer:
         signature = (tf.TensorSpec((None,) + example_shape, tf.float32),
                      tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, None), tf.int32))
         train = functools.partial(train_step, self.model, self.loss_fn, self.optimizer,
-                                  self.train_loss, self.train_accuracy)
+                                  self.train_loss, self.train_accuracy, gradients=self.gradients)
         test = functools.partial(test_step, self.model, self.loss_fn, self.eval_loss, self.eval_accuracy)
         runner = execution.run_steps if self.steps_per_execution > 1 else execution.run_one_step
         return (execution.compile_step(functools.partial(runner, train), self.mode, signature),

@@ -7,11 +7,21 @@ Every output unit is a weighted sum of every input feature plus its own offset, 
 nonlinearity. Stacking such layers with a nonlinearity in between is the multilayer
 perceptron; without it, the stack would collapse into a single linear map.
 
-How it learns: nothing here knows about gradients. `tf.GradientTape` records the matmul,
-the add and the activation, and differentiates them: for `z = x @ W + b`,
-dL/dW = x^T @ dL/dz, dL/db = sum over the batch of dL/dz, dL/dx = dL/dz @ W^T.
+How it learns. With `tf.GradientTape` (the default), the tape records the matmul, the add and
+the activation, and differentiates them. With manual gradients (`Trainer(gradients="manual")`)
+the step calls `backward`, below `call`: for `y = f(z)`, `z = x @ W + b` and the gradient
+dL/dy arriving from the layer above,
+
+    delta = dL/dz = f'(z) * dL/dy        (the activation's rule, engine/activations.py; relu: the mask)
+    dL/dW = x^T @ delta                  [in, batch] @ [batch, units] -> [in, units]
+    dL/db = sum over the batch of delta  [units]
+    dL/dx = delta @ W^T                  [batch, units] @ [units, in] -> [batch, in], for the layer below
+
+The forward pass keeps x and y for it (`Layer.forward`). As the output layer of a classifier
+the step starts at delta itself, (softmax(z) - onehot(y)) / batch (`backward_logits`).
 """
 
+import numbers
 from typing import Callable, Optional, Union
 
 import tensorflow as tf
@@ -25,8 +35,8 @@ class Dense(Layer):
 
     Variables are created on the first call (or an explicit `build`), from the input's last
     dimension, as Keras's `build` does: `kernel` (in, units) and `bias` (units,), or
-    `bias = None` with `use_bias=False`. Inputs are cast to float32 (the kernel's dtype), as
-    Keras casts them to the layer's dtype; naming, build and shape checks are `Layer`'s.
+    `bias = None` with `use_bias=False`. Inputs are cast to the layer's dtype (float32 unless
+    `dtype=` says otherwise), as Keras does; naming, build and shape checks are `Layer`'s.
     `seed` fixes the kernel's initial values; None draws one from TensorFlow's global seed.
     Keras's regularizers, constraints, LoRA and quantization are left out on purpose: none is
     part of the layer's math, and the training step adds no penalty terms.
@@ -51,11 +61,12 @@ class Dense(Layer):
         bias_initializer: Union[str, Callable] = "zeros",
         name: Optional[str] = None,
         seed: Optional[int] = None,
+        dtype: str = "float32",
     ):
-        super().__init__(name=name)
-        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+        super().__init__(name=name, dtype=dtype)
+        if not isinstance(units, numbers.Integral) or isinstance(units, bool) or units <= 0:
             raise ValueError(f"Dense '{self.name}' expected units to be a positive integer, got {units!r}")
-        self.units = units
+        self.units = int(units)  # np.int64(3) too, as Keras takes it
         self.activation = activation
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -90,11 +101,11 @@ class Dense(Layer):
                 # so `tf.random.set_seed(s)` makes the model reproducible and layers differ.
                 self.seed = int(tf.random.uniform([], maxval=2**31 - 1, dtype=tf.int64))
             self.kernel = tf.Variable(
-                self.kernel_initializer([self.input_last_dim, self.units], tf.float32, self.seed),
+                self.kernel_initializer([self.input_last_dim, self.units], self.dtype, self.seed),
                 name="kernel",
             )
             self.bias = tf.Variable(
-                self.bias_initializer([self.units], tf.float32, self.seed), name="bias"
+                self.bias_initializer([self.units], self.dtype, self.seed), name="bias"
             ) if self.use_bias else None
         self.built = True
 
@@ -108,8 +119,35 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
         return tf.TensorShape(input_shape)[:-1].concatenate([self.units])
 
+    @property
+    def output_activation(self) -> Callable:
+        return self._activation
+
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        return self.activation(self.pre_activation(inputs))  # [batch, ..., units]
+
+    def pre_activation(self, inputs: tf.Tensor) -> tf.Tensor:
+        """z = x @ kernel + bias: the layer before its activation (the logits of an output layer)."""
         outputs = tf.matmul(inputs, self.kernel)  # [batch, ..., in] @ [in, units] -> [batch, ..., units]
         if self.use_bias:
             outputs = outputs + self.bias  # bias [units] broadcasts over the batch
-        return self.activation(outputs)  # [batch, ..., units]
+        return outputs
+
+    def backward(self, kept, d_outputs: tf.Tensor):
+        """dL/dz = f'(z) * dL/dy from the activation's rule (it needs only y), then `backward_logits`."""
+        outputs = kept[1]
+        with tf.name_scope(self.name):
+            d_logits = activations.backward(self.activation)(outputs, d_outputs)  # [batch, ..., units]
+        return self.backward_logits(kept, d_logits)
+
+    def backward_logits(self, kept, d_logits: tf.Tensor):
+        """From delta = dL/dz: dW = x^T delta, db = sum delta, dx = delta W^T (module docstring)."""
+        inputs = kept[0]
+        with tf.name_scope(self.name):
+            # Rank > 2 inputs ([batch, time, in]) share one kernel: their positions add up like more examples.
+            x = tf.reshape(inputs, [-1, self.input_last_dim])  # [examples, in]
+            delta = tf.reshape(d_logits, [-1, self.units])  # [examples, units]
+            d_kernel = tf.matmul(x, delta, transpose_a=True)  # [in, examples] @ [examples, units] -> [in, units]
+            d_inputs = tf.matmul(d_logits, self.kernel, transpose_b=True)  # [..., units] @ [units, in] -> [..., in]
+            d_variables = [d_kernel, tf.reduce_sum(delta, axis=0)] if self.use_bias else [d_kernel]  # db: [units]
+        return d_inputs, d_variables

@@ -1,4 +1,4 @@
-"""Flatten: (batch, d1, d2, ...) -> (batch, d1 * d2 * ...)."""
+"""Flatten: (batch, d1, d2, ...) -> (batch, d1 * d2 * ...), and back for the gradient."""
 
 import math
 
@@ -31,3 +31,8 @@ class Flatten(Layer):
         # -1 lets the batch size be read at run time; the feature size is static when known.
         features = tf.reduce_prod(tf.shape(inputs)[1:]) if None in dims else math.prod(dims)
         return tf.reshape(inputs, [-1, features])  # [batch, d1 * ... * dk]
+
+    def backward(self, kept, d_outputs: tf.Tensor):
+        """A reshape moves no number, so its derivative is the reshape back: dL/dx = reshape(dL/dy, shape of x)."""
+        inputs = kept[0]
+        return tf.reshape(d_outputs, tf.shape(inputs)), []  # [batch, d1, ..., dk]; no variables

@@ -3,6 +3,9 @@
 A skip (residual) connection is `Add()([x, f(x)])`: the block only has to learn the change
 f(x) to its input, and the gradient reaches x directly through the sum (d(x + f(x))/dx = 1 +
 f'(x)), however deep f is. `Concatenate` instead keeps both branches side by side.
+
+Their backward rules route the gradient: `Add` hands its whole upstream gradient to every
+input, `Concatenate` hands each input its own slice of it.
 """
 
 import functools
@@ -43,13 +46,17 @@ class Add(_Merge):
     def call(self, inputs: Sequence[tf.Tensor]) -> tf.Tensor:
         return functools.reduce(tf.add, inputs)
 
+    def backward(self, kept, d_outputs: tf.Tensor):
+        """d(x_1 + ... + x_n)/dx_i = 1: every input receives the whole upstream gradient."""
+        return [d_outputs for _ in kept[0]], []
+
 
 class Concatenate(_Merge):
     """Joins its inputs along `axis` (default: the last, the features): shapes [b, m] and [b, n]
     give [b, m + n]. All other dimensions must agree. No variables."""
 
-    def __init__(self, axis: int = -1, name: Optional[str] = None):
-        super().__init__(name=name)
+    def __init__(self, axis: int = -1, name: Optional[str] = None, dtype: str = "float32"):
+        super().__init__(name=name, dtype=dtype)
         self.axis = axis
 
     def compute_output_shape(self, input_shapes: Sequence[tf.TensorShape]) -> tf.TensorShape:
@@ -67,3 +74,8 @@ class Concatenate(_Merge):
 
     def call(self, inputs: Sequence[tf.Tensor]) -> tf.Tensor:
         return tf.concat(inputs, axis=self.axis)
+
+    def backward(self, kept, d_outputs: tf.Tensor):
+        """Each input's slice of the upstream gradient: split dL/dy along `axis` at the inputs' sizes."""
+        sizes = [tf.shape(x)[self.axis] for x in kept[0]]
+        return tf.split(d_outputs, sizes, axis=self.axis), []

@@ -43,9 +43,9 @@ def fresh(strategy=None):
         return model, optimizers.SGD(0.05, momentum=0.9)
 
 
-def train(strategy, mode: str, steps_per_execution: int, images, labels) -> dict:
+def train(strategy, mode: str, steps_per_execution: int, images, labels, gradients: str = "tape") -> dict:
     model, optimizer = fresh(strategy)
-    arguments = (model, losses.sparse_categorical_crossentropy, optimizer, mode, steps_per_execution)
+    arguments = (model, losses.sparse_categorical_crossentropy, optimizer, mode, steps_per_execution, gradients)
     trainer = DistributedTrainer(strategy, *arguments) if strategy else Trainer(*arguments)
     step_losses = []
     history = trainer.fit(images, labels, epochs=1, batch_size=BATCH, seed=None,
@@ -83,6 +83,7 @@ def main(out: str) -> None:
     # Fewer steps where each step is one call: a call builds a distributed iterator (~0.3 s here).
     runs = {"single": train(None, "graph", 1, images, labels),
             "mirrored_graph_k16": train(strategy, "graph", 16, images, labels),
+            "mirrored_manual_k16": train(strategy, "graph", 16, images, labels, "manual"),
             "mirrored_graph_k1": train(strategy, "graph", 1, images[:20 * BATCH], labels[:20 * BATCH]),
             "mirrored_eager": train(strategy, "eager", 1, images[:5 * BATCH], labels[:5 * BATCH])}
     result = {"replicas": strategy.num_replicas_in_sync,

@@ -62,12 +62,16 @@ def test_quick_report_measures_every_setting_and_writes_json_md_png_outside_the_
     assert len(sweep) == 2 * len({batch for _, batch in sweep}) >= 4
     assert all(row["samples_per_second"] > 0 and 0 < row["roofline_fraction"] < 1.5 for row in sweep.values())
 
+    pairs = {(row["mode"], row["steps_per_execution"]): row for row in report["gradients"]}
+    assert set(pairs) == {("graph", 1), ("graph", 64), ("xla", 1), ("xla", 64)}
+    assert all(row["tape_steps_per_second"] > 0 and row["manual_steps_per_second"] > 0 for row in pairs.values())
+
     scaling = {row["replicas"]: row for row in report["scaling"]["rows"] if row["setting"].startswith("mirrored")}
     assert set(scaling) == {1, 2} and all(row["steps_per_second"] > 0 for row in report["scaling"]["rows"])
 
     page = written[".md"].read_text()
     for needle in (*SETTINGS, "python -m bench.report --quick", f"TensorFlow {report['tensorflow']}",
                    report["cpu"], "Ceiling: the skeleton step", "Input pipeline", "Batch-size sweep",
-                   "Data-parallel scaling", written[".png"].name):
+                   "Manual gradients beside the tape", "Data-parallel scaling", written[".png"].name):
         assert needle in page, needle
     assert written[".png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written[".png"].stat().st_size > 20_000

@@ -103,8 +103,9 @@ def test_a_broken_idx_file_is_named(small_mnist_dir, tmp_path):
 
 
 def test_compare_keras_prints_the_side_by_side_table_and_writes_parity_files(small_mnist_dir, tmp_path):
+    """With the manual backward pass on the engine's side (the tape's is tests/test_parity.py's)."""
     out = tmp_path / "parity"
-    result = run_train("--compare_keras", "--dataset=mnist", f"--data_dir={small_mnist_dir}",
+    result = run_train("--compare_keras", "--dataset=mnist", f"--data_dir={small_mnist_dir}", "--gradients=manual",
                        f"--tfds_dir={tmp_path / 'tfds'}", "--epochs=2", "--hidden=32", f"--output_dir={out}")
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
@@ -123,7 +124,8 @@ def test_compare_keras_prints_the_side_by_side_table_and_writes_parity_files(sma
     report = json.loads((out / "parity.json").read_text())
     assert report["summary"]["forward_max_abs_diff"] <= 1e-6
     assert report["summary"]["step1_gradient_max_abs_diff"] <= 1e-6
-    assert len(report["epochs"]) == 2 and report["setup"]["hidden"] == [32]
+    assert report["summary"]["step_loss_max_rel_diff"] <= 1e-5
+    assert len(report["epochs"]) == 2 and report["setup"]["hidden"] == [32] and report["setup"]["gradients"] == "manual"
     assert (out / "parity.png").read_bytes().startswith(b"\x89PNG")
 
 

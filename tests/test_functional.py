@@ -54,12 +54,12 @@ def test_eager_and_graph_agree_and_the_batch_may_be_unknown():
     np.testing.assert_array_equal(model(x).numpy(), graph(x).numpy())
 
 
-def test_the_softmax_output_keeps_its_logits_so_the_loss_takes_the_logits_route():
+def test_the_model_hands_the_step_its_logits_and_names_the_softmax_after_them():
     model = skip_model(units=8)
-    probabilities = model(tf.random.stateless_uniform([4, 28, 28], seed=[3, 4]))
-    logits = activations.logits_of(probabilities)
-    assert logits is not None and logits.shape == (4, 10)
-    np.testing.assert_allclose(tf.nn.softmax(logits).numpy(), probabilities.numpy(), rtol=1e-6)
+    images = tf.random.stateless_uniform([4, 28, 28], seed=[3, 4])
+    logits = model.logits(images)
+    assert logits.shape == (4, 10) and model.output_activation is activations.softmax
+    np.testing.assert_array_equal(activations.softmax(logits).numpy(), model(images).numpy())
 
 
 def test_trainer_runs_a_functional_model_the_same_in_every_mode(fashion_mnist):

@@ -104,10 +104,15 @@ def test_softmax_and_log_softmax_take_keras_axis_argument(name, shape, axis):
     np.testing.assert_allclose(ours.numpy(), keras.ops.convert_to_numpy(theirs), rtol=1e-6, atol=1e-7)
 
 
-def test_softmax_over_another_axis_leaves_no_logits_for_the_loss_unlike_keras():
-    z = tf.constant(RNG.normal(size=(3, 4)).astype(np.float32))
-    assert activations.logits_of(activations.softmax(z)) is z
-    assert activations.logits_of(activations.softmax(z, axis=0)) is None  # on purpose (see softmax)
+def test_a_dense_softmax_over_the_last_axis_is_the_output_activation_the_loss_skips():
+    """A Dense(softmax) hands the step its logits (x @ W + b) and names softmax as what follows; the
+    loss then computes from the logits (`losses.output_loss`), as Keras's does for such a layer."""
+    layer = Dense(4, activation="softmax")
+    x = tf.constant(RNG.normal(size=(3, 5)).astype(np.float32))
+    logits = layer.logits(x)
+    assert layer.output_activation is activations.softmax
+    np.testing.assert_array_equal(activations.softmax(logits).numpy(), layer(x).numpy())
+    np.testing.assert_array_equal(logits.numpy(), (x @ layer.kernel + layer.bias).numpy())
 
 
 @pytest.mark.parametrize("shape", [(None, 2, 3), (5, 2, None), (None, None, 7)])

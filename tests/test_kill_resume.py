@@ -42,21 +42,23 @@ def stop_at_a_random_checkpoint(command: list, checkpoints: Path, signum: int) -
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
-@pytest.mark.parametrize("mode, signum, exit_status", [
-    ("graph", signal.SIGKILL, -signal.SIGKILL),
-    ("eager", signal.SIGTERM, 143),
-    pytest.param("eager", signal.SIGKILL, -signal.SIGKILL, marks=pytest.mark.slow),
-    pytest.param("graph", signal.SIGTERM, 143, marks=pytest.mark.slow),
-    pytest.param("graph", signal.SIGINT, 130, marks=pytest.mark.slow),
-    pytest.param("xla", signal.SIGKILL, -signal.SIGKILL, marks=pytest.mark.slow),
+@pytest.mark.parametrize("mode, gradients, signum, exit_status", [
+    ("graph", "tape", signal.SIGKILL, -signal.SIGKILL),
+    ("eager", "manual", signal.SIGTERM, 143),
+    pytest.param("eager", "tape", signal.SIGKILL, -signal.SIGKILL, marks=pytest.mark.slow),
+    pytest.param("graph", "tape", signal.SIGTERM, 143, marks=pytest.mark.slow),
+    pytest.param("graph", "manual", signal.SIGINT, 130, marks=pytest.mark.slow),
+    pytest.param("xla", "tape", signal.SIGKILL, -signal.SIGKILL, marks=pytest.mark.slow),
+    pytest.param("xla", "manual", signal.SIGKILL, -signal.SIGKILL, marks=pytest.mark.slow),
 ])
 def test_a_stopped_run_resumes_to_the_uninterrupted_result_bitwise(run_train, tiny_mnist_dir, tfds_dir,  # noqa: F811
-                                                                   tmp_path, mode, signum, exit_status):
-    assert run_train(f"--output_dir={tmp_path / 'reference'}", f"--mode={mode}", *FLAGS)[0] == 0
+                                                                   tmp_path, mode, gradients, signum, exit_status):
+    flags = (f"--mode={mode}", f"--gradients={gradients}", *FLAGS)
+    assert run_train(f"--output_dir={tmp_path / 'reference'}", *flags)[0] == 0
 
     stopped = tmp_path / "stopped"
     command = [sys.executable, str(REPO / "train.py"), "--dataset=mnist", f"--data_dir={tiny_mnist_dir}",
-               f"--tfds_dir={tfds_dir}", f"--mode={mode}", *FLAGS, f"--output_dir={stopped}"]
+               f"--tfds_dir={tfds_dir}", *flags, f"--output_dir={stopped}"]
     result = stop_at_a_random_checkpoint(command, stopped / "checkpoints", signum)
     assert result.returncode == exit_status, result.stderr[-3000:]
     assert not (stopped / "history.json").exists(), "the run must have been stopped before its end"
@@ -66,7 +68,7 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result_bitwise(run_train, ti
         assert f"; checkpoint written to {stopped}/checkpoints/ckpt-" in last
         assert f". To resume: python {REPO / 'train.py'} --dataset=mnist" in last and "--noresume" not in last
 
-    status, out, err = run_train(f"--output_dir={stopped}", f"--mode={mode}", *FLAGS)
+    status, out, err = run_train(f"--output_dir={stopped}", *flags)
     assert status == 0 and f"Resuming from {stopped}/checkpoints/ckpt-" in out, err[-3000:]
     assert numbers(stopped) == numbers(tmp_path / "reference")
     reference = final_weights(tmp_path / "reference")

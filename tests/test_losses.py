@@ -1,9 +1,10 @@
 """engine.losses against float64 NumPy oracles and keras.losses.
 
 Keras 3's cross-entropy switches to the logits when its input came out of
-`keras.activations.softmax` (the output carries `_keras_logits`). So every comparison with
-Keras on probabilities goes through `plain(...)`, which strips that attribute, and the
-divergence on the Keras-softmax route is pinned down by its own tests at the end.
+`keras.activations.softmax` (the output carries a hidden attribute, `_keras_logits`). So every
+comparison with Keras on probabilities goes through `plain(...)`, which strips it. The engine
+carries nothing on a tensor: the training step hands the loss the model's logits in plain code
+(`losses.output_loss`), pinned down by the tests at the end, beside each loss's backward rule.
 """
 
 import functools
@@ -22,6 +23,7 @@ _rng = np.random.default_rng(0)
 LOGITS = _rng.normal(0.0, 2.0, size=(32, CLASSES)).astype(np.float32)  # [batch, classes]
 LABELS = _rng.integers(0, CLASSES, size=32)  # [batch]
 SOFT_LABELS = _rng.dirichlet(np.ones(CLASSES), size=32).astype(np.float32)  # rows sum to 1
+RNG_TARGETS = _rng.normal(size=(32, CLASSES)).astype(np.float32)  # regression targets
 
 RUNNERS = {
     "eager": lambda fn: fn,
@@ -290,9 +292,10 @@ def test_graph_and_xla_give_the_eager_loss(name, mode):
     )
 
 
-# The softmax route: Keras's softmax output carries its logits (`_keras_logits`) and so does
-# ours (`activations.remember_logits`); both cross-entropies then compute from the logits
-# instead of clipping. Plain probability tensors are clipped by both.
+# The softmax route. Keras hides the logits on its softmax's output; the engine never does: the
+# step asks the model for its logits and calls `output_loss`, which a reader can follow.
+
+SATURATED_LOGITS = tf.constant([[30.0, 0.0, -5.0]])  # label 2: p = e^-35 ~ 6e-16, far below 1e-7
 
 
 def test_keras_softmax_output_carries_its_logits_and_plain_tensors_do_not():
@@ -303,30 +306,47 @@ def test_keras_softmax_output_carries_its_logits_and_plain_tensors_do_not():
     assert not hasattr(tf.constant(output.numpy()), "_keras_logits")
 
 
-def test_our_softmax_output_carries_its_logits_too():
-    z = tf.constant(LOGITS)
-    assert activations.logits_of(activations.softmax(z)) is z
-    assert activations.logits_of(tf.identity(activations.softmax(z))) is None
+def test_our_softmax_output_is_a_plain_tensor_so_a_tf_identity_changes_no_loss():
+    """What a learner tries: put tf.identity between the softmax and the loss. Nothing is hidden on
+    the tensor, so the loss of probabilities is the loss of probabilities, either way."""
+    probabilities = activations.softmax(SATURATED_LOGITS)
+    assert not hasattr(probabilities, "_keras_logits")
+    direct = losses.sparse_categorical_crossentropy([2], probabilities)
+    through_identity = losses.sparse_categorical_crossentropy([2], tf.identity(probabilities))
+    assert direct.numpy() == through_identity.numpy() == pytest.approx(-np.log(EPSILON), rel=1e-6)
 
 
-SATURATED_LOGITS = tf.constant([[30.0, 0.0, -5.0]])  # label 2: p = e^-35 ~ 6e-16, far below 1e-7
-
-
-@pytest.mark.parametrize("softmax", [activations.softmax, keras.activations.softmax], ids=["ours", "keras"])
-def test_a_softmax_output_is_scored_from_its_logits_exactly_as_keras_does(softmax):
-    """Keras returns the exact 35 (not the clipped 16.12) for a saturated softmax output,
-    and a gradient p - onehot that does not vanish; so do we, from either softmax."""
+@pytest.mark.parametrize("loss_fn, labels", [(losses.sparse_categorical_crossentropy, [2]),
+                                              (losses.categorical_crossentropy, [[0.0, 0.0, 1.0]])],
+                         ids=["sparse", "categorical"])
+def test_output_loss_scores_a_softmax_output_from_its_logits_exactly_as_keras_does(loss_fn, labels):
+    """Keras returns the exact 35 (not the clipped 16.12) for a saturated softmax output, and a
+    gradient p - onehot that does not vanish; `output_loss` on the logits gives the same."""
     exact = numpy_sparse_ce([2], SATURATED_LOGITS.numpy(), from_logits=True)[0]  # 35 + log(1 + e^-30 + e^-35)
+    keras_loss = keras.losses.get(loss_fn.__name__)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(SATURATED_LOGITS)
-        probabilities = softmax(SATURATED_LOGITS)
-        ours = losses.sparse_categorical_crossentropy([2], probabilities)
-        theirs = keras_sparse([2], probabilities, False)[0]
+        ours = losses.output_loss(loss_fn, labels, SATURATED_LOGITS, activations.softmax)
+        theirs = keras_loss(tf.constant(labels), keras.activations.softmax(SATURATED_LOGITS))[0]
     np.testing.assert_allclose(ours.numpy(), exact, rtol=1e-6)
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
     expected_gradient = numpy_softmax(SATURATED_LOGITS.numpy()) - np.eye(3)[2]
-    np.testing.assert_allclose(tape.gradient(ours, SATURATED_LOGITS).numpy()[0], expected_gradient[0], atol=1e-7)
+    np.testing.assert_allclose(tape.gradient(ours, SATURATED_LOGITS).numpy(), expected_gradient, atol=1e-7)
     np.testing.assert_allclose(tape.gradient(theirs, SATURATED_LOGITS).numpy(), expected_gradient, atol=1e-7)
+    rule = losses.output_loss_backward(loss_fn, labels, SATURATED_LOGITS, activations.softmax)
+    np.testing.assert_allclose(rule.numpy(), expected_gradient, atol=1e-7)
+
+
+def test_output_loss_scores_the_outputs_for_any_other_activation_or_loss():
+    """The logits route is softmax + cross-entropy only: a softmax over another axis, or another loss,
+    scores `activation(logits)` as given."""
+    z = tf.constant(LOGITS[:4, :3])
+    over_rows = functools.partial(activations.softmax, axis=0)
+    assert losses.output_loss(losses.sparse_categorical_crossentropy, [0, 1, 2, 0], z, over_rows).numpy() == \
+        losses.sparse_categorical_crossentropy([0, 1, 2, 0], over_rows(z)).numpy()
+    targets = tf.constant(RNG_TARGETS[:4, :3])
+    assert losses.output_loss(losses.mean_squared_error, targets, z, activations.softmax).numpy() == \
+        losses.mean_squared_error(targets, activations.softmax(z)).numpy()
 
 
 def test_the_same_probabilities_as_a_plain_tensor_are_clipped_by_both():
@@ -336,11 +356,12 @@ def test_the_same_probabilities_as_a_plain_tensor_are_clipped_by_both():
     assert ours == pytest.approx(-np.log(EPSILON), rel=1e-6)
 
 
-def test_the_logits_gradient_is_bit_for_bit_the_fused_keras_kernel_on_most_batches():
-    """Our written-out derivative vs tf.nn's fused kernel (what Keras calls): identical in the
-    large majority of batches; the rest differ in the last bit of a few elements, because the
-    kernel sums the exponentials in a different order. Those last-bit differences are what
-    engine/compare/parity.py measures growing over thousands of steps."""
+def test_the_logits_rule_is_bit_for_bit_the_fused_keras_kernel_on_most_batches():
+    """Our written-out derivative `(softmax(z) - onehot) / batch` vs tf.nn's fused kernel (what Keras
+    calls): identical in the large majority of batches; the rest differ in the last bit of a few
+    elements, because the kernel sums the exponentials in a different order. The tape, which
+    differentiates log, exp and the division one op at a time, stays within a few float32 ulps.
+    Those last-bit differences are what engine/compare/parity.py measures growing over thousands of steps."""
     rng = np.random.default_rng(1)
     identical = 0
     for _ in range(50):
@@ -350,7 +371,62 @@ def test_the_logits_gradient_is_bit_for_bit_the_fused_keras_kernel_on_most_batch
             tape.watch(z)
             ours = losses.sparse_categorical_crossentropy(y, z, from_logits=True)
             theirs = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, z)
-        difference = np.abs(tape.gradient(ours, z).numpy() - tape.gradient(theirs, z).numpy())
-        assert difference.max() <= 1e-8
-        identical += int(difference.max() == 0.0)
+        kernel = tape.gradient(theirs, z).numpy()
+        rule = losses.sparse_categorical_crossentropy_backward(y, z, from_logits=True).numpy()
+        assert np.abs(rule - kernel).max() <= 1e-8
+        assert np.abs(tape.gradient(ours, z).numpy() - kernel).max() <= 1e-8
+        identical += int(np.abs(rule - kernel).max() == 0.0)
     assert identical >= 35, identical
+
+
+# Each loss's backward rule against the tape and against central differences in float64.
+
+BACKWARD_CASES = {
+    "sparse-logits": (losses.sparse_categorical_crossentropy, LABELS, LOGITS, True),
+    "sparse-probabilities": (losses.sparse_categorical_crossentropy, LABELS, None, False),
+    "categorical-logits": (losses.categorical_crossentropy, SOFT_LABELS, LOGITS, True),
+    "categorical-probabilities": (losses.categorical_crossentropy, SOFT_LABELS, None, False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BACKWARD_CASES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_each_cross_entropy_backward_rule_is_the_tapes_gradient(name, dtype):
+    loss_fn, labels, logits, from_logits = BACKWARD_CASES[name]
+    y_pred = tf.constant((LOGITS if from_logits else PROBABILITIES * 1.3).astype(dtype))  # unnormalised rows too
+    with tf.GradientTape() as tape:
+        tape.watch(y_pred)
+        loss = loss_fn(labels, y_pred, from_logits=from_logits)
+    rule = losses.backward(functools.partial(loss_fn, from_logits=from_logits))(labels, y_pred)
+    assert rule.dtype == y_pred.dtype and rule.shape == y_pred.shape
+    tolerance = 1e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(rule.numpy(), tape.gradient(loss, y_pred).numpy(), rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("shape", [(8, 1), (8, 5), (4, 3, 5), (8,)])
+def test_the_mean_squared_error_rule_is_the_tapes_gradient_in_the_predictions_shape(shape):
+    rng = np.random.default_rng(7)
+    y_true = rng.normal(size=shape)
+    y_pred = tf.constant(rng.normal(size=shape))
+    with tf.GradientTape() as tape:
+        tape.watch(y_pred)
+        loss = losses.mean_squared_error(y_true, y_pred)
+    rule = losses.mean_squared_error_backward(y_true, y_pred)
+    np.testing.assert_allclose(rule.numpy(), tape.gradient(loss, y_pred).numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_a_clipped_probability_gets_the_zero_gradient_the_clip_gives_from_the_rule_too():
+    rule = losses.sparse_categorical_crossentropy_backward(EDGE_LABELS, tf.constant(EDGE_PROBABILITIES)).numpy()
+    assert rule[1, 1] == 0.0 and rule[2, 0] == 0.0  # true class at p = 0: the clip stops it
+    probabilities = tf.constant(EDGE_PROBABILITIES)
+    with tf.GradientTape() as tape:
+        tape.watch(probabilities)
+        loss = losses.sparse_categorical_crossentropy(EDGE_LABELS, probabilities)
+    np.testing.assert_allclose(rule, tape.gradient(loss, probabilities).numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_a_loss_without_a_rule_has_none_and_a_partial_of_a_listed_loss_keeps_its_keywords():
+    assert losses.backward(lambda y, p: tf.reduce_mean(p)) is None
+    rule = losses.backward(functools.partial(losses.sparse_categorical_crossentropy, from_logits=True))
+    np.testing.assert_array_equal(rule(LABELS, tf.constant(LOGITS)).numpy(),
+                                  losses.sparse_categorical_crossentropy_backward(LABELS, tf.constant(LOGITS), True).numpy())

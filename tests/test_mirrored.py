@@ -3,7 +3,7 @@
 One subprocess (tests/mirrored_run.py: the CPU must be split before TensorFlow starts)
 trains the reference MLP with SGD + momentum for 100 steps of global batch 64 in order, on
 one device and under the strategy (graph mode, 16 steps per call; 1 step per call for 20
-steps; eager for 5), then cross-restores checkpoints. Each replica sees 32 examples per step, so equal numbers
+steps; eager for 5; the manual backward pass for all 100), then cross-restores checkpoints. Each replica sees 32 examples per step, so equal numbers
 mean the loss scaling, the gradient sum and the metric reduction are all right.
 """
 
@@ -44,7 +44,8 @@ def test_100_steps_match_one_device_in_per_step_loss_and_final_weights_and_slots
             np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE)
 
 
-@pytest.mark.parametrize("run, steps", [("mirrored_graph_k1", 20), ("mirrored_eager", 5)])
+@pytest.mark.parametrize("run, steps", [("mirrored_graph_k1", 20), ("mirrored_eager", 5),
+                                        ("mirrored_manual_k16", 100)])
 def test_one_step_per_call_and_eager_give_the_same_losses_as_one_device(result, run, steps):
     losses = np.array(result["runs"][run]["losses"])
     expected = np.array(result["runs"]["single"]["losses"][:steps])  # the same batches, in order

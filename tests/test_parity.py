@@ -34,8 +34,9 @@ def run_parity(data, examples=None, **changes):
 @pytest.fixture(scope="module")
 def reference_report(fashion_mnist):
     """The reference configuration for 5 epochs on all 60,000 images, in the default (graph)
-    mode, with 300 steps compared one by one (the bounds cover the first 200)."""
-    return run_parity(fashion_mnist, epochs=5, mode="graph", recorded_steps=300)
+    mode, with 700 steps compared one by one (the bounds cover the first 200; the first ReLU split
+    came at step 630 on the 2-core AMD EPYC, TensorFlow 2.21)."""
+    return run_parity(fashion_mnist, epochs=5, mode="graph", recorded_steps=700)
 
 
 def test_reference_configuration_matches_keras_step_by_step(reference_report):
@@ -44,11 +45,11 @@ def test_reference_configuration_matches_keras_step_by_step(reference_report):
     assert summary["step_loss_max_rel_diff"] <= 1e-5, summary
     assert summary["fit_step_loss_max_rel_diff"] <= 1e-5, summary
     assert summary["step1_gradient_max_abs_diff"] <= 1e-6, summary
-    assert len(reference_report.steps) == 300 and reference_report.forward["examples"] == 10_000
+    assert len(reference_report.steps) == 700 and reference_report.forward["examples"] == 10_000
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "measured 3.5e-3: a ReLU split at step 253 (see engine/compare/parity.py's docstring and the next "
+    "measured 1.0e-3 with the tape's gradients: a ReLU split at step 630 (see engine/compare/parity.py's docstring and the next "
     "test) separates the trajectories; its seed is the fused kernel's summation order, which "
     "no sequence of TensorFlow ops reproduces"))
 def test_weights_after_one_epoch_within_1e_4(reference_report):
@@ -57,14 +58,15 @@ def test_weights_after_one_epoch_within_1e_4(reference_report):
 
 def test_the_trajectories_agree_to_rounding_until_the_first_relu_split(reference_report):
     """The mechanism behind the drift, measured: before the first step on which some hidden unit
-    is active in one model and not the other, weights agree to ~1e-7 and gradients to ~1e-7;
-    from that step on the gradients differ wholesale."""
+    is active in one model and not the other, weights agree to ~1e-7 and gradients to ~1e-8;
+    at that step the gradients jump apart (measured: 4.9e-5, against at most 6e-7 over the 629 steps
+    before it, the last-bit differences having grown by then)."""
     split = reference_report.summary()["first_relu_split_step"]
-    assert 1 < split <= 300, "no split in 300 steps: then the epoch-1 bound above may hold"
+    assert 1 < split <= 700, "no split in 700 steps: then the epoch-1 bound above may hold"
     before, at = reference_report.steps[:split - 1], reference_report.steps[split - 1]
     assert max(s["weights_max_abs_diff"] for s in before) <= 1e-6
     assert max(max(s["gradient_max_abs_diff"]) for s in before) <= 1e-6
-    assert max(at["gradient_max_abs_diff"]) > 1e-4
+    assert max(at["gradient_max_abs_diff"]) > 20 * max(max(s["gradient_max_abs_diff"]) for s in before)
 
 
 def test_after_five_epochs_test_accuracy_and_loss_match_keras(reference_report):
@@ -114,6 +116,17 @@ def test_every_execution_mode_passes_the_full_acceptance(fashion_mnist, mode, st
     assert summary["final_test_loss_diff"] <= 1e-3, summary
 
 
+@pytest.mark.slow
+def test_with_manual_gradients_the_engine_follows_keras_through_the_whole_first_epoch(fashion_mnist):
+    """The manual rule for the output layer, (softmax(z) - onehot) / batch, rounds as Keras's fused kernel
+    does on most batches (tests/test_losses.py), so no ReLU split separates the runs in epoch 1 and the
+    epoch-1 weights bound the tape misses holds. Measured on the 2-core AMD EPYC, TensorFlow 2.21: 3.0e-7
+    after the epoch, the test figures equal (the tape: 1.0e-3)."""
+    summary = run_parity(fashion_mnist, epochs=1, mode="graph", gradients="manual").summary()
+    assert_within_bounds(summary)
+    assert summary["first_relu_split_step"] == 0
+
+
 def slow(changes: dict):
     """A configuration whose promise another default case keeps (about 11 s each): in the slow tier."""
     return pytest.param(changes, marks=pytest.mark.slow)
@@ -134,6 +147,7 @@ def slow(changes: dict):
     slow(dict(output="logits")),
     dict(output="logits", momentum=0.9, nesterov=True),
     dict(weights_from="keras"),
+    slow(dict(gradients="manual", momentum=0.9)),
 ], ids=lambda changes: ",".join(f"{k}={v}" for k, v in changes.items()))
 def test_parity_holds_across_configurations(fashion_mnist, changes):
     setup = dict(hidden=(64, 32), epochs=1, recorded_steps=100)

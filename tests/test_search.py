@@ -53,7 +53,7 @@ def test_a_2x2_grid_with_3_fold_cv_ranks_every_trial_and_a_rerun_retrains_only_u
     assert [row["rank"] for row in table] == ["1", "2", "3", "4"]
     assert [float(row["accuracy"]) for row in table] == pytest.approx(accuracies, abs=5e-5)
     markdown = (tmp_path / "ranking.md").read_text()
-    assert "| rank | hidden | batch_size | epochs | learning_rate | accuracy |" in markdown
+    assert "| rank | hidden | batch_size | epochs | learning_rate | gradients | accuracy |" in markdown
     assert markdown.count("\n| ") == 5  # header and four trials
     assert (tmp_path / "ranking.png").read_bytes().startswith(b"\x89PNG")
 
@@ -128,6 +128,19 @@ def test_the_command_line_loads_the_data_and_writes_the_ranking(small_fashion_di
     out = capsys.readouterr().out
     assert "Search: 4 trials, 0 already finished" in out and "on 600 images, 1 at a time" in out
     assert len(list(csv.DictReader(open(tmp_path / "ranking.csv")))) == 1
+
+
+def test_gradients_is_a_searched_flag_like_the_others(small_fashion_dir, tmp_path, capsys):
+    """--gradients=tape --gradients=manual doubles the grid; each trial trains its own way, and on the same
+    folds and starting weights the two ways score the same to float32 rounding."""
+    argv = search_argv(small_fashion_dir, tmp_path, "--gradients=tape", "--gradients=manual")
+    argv.remove("--hidden=16")
+    argv.remove("--batch_size=64")
+    assert search.main(["search", *argv]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "ranking.csv")))
+    assert sorted(row["gradients"] for row in rows) == ["manual", "tape"]
+    tape, manual = (next(row for row in rows if row["gradients"] == way) for way in ("tape", "manual"))
+    assert abs(float(tape["accuracy"]) - float(manual["accuracy"])) <= 0.002
 
 
 @pytest.mark.slow

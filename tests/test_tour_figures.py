@@ -39,3 +39,10 @@ def test_plot_prediction_needs_one_probability_per_class_name(tmp_path):
     with pytest.raises(ValueError, match=r"^plot_prediction got 3 probabilities for 2 class names: expected one "
                                          r"probability per class$"):
         plots.plot_prediction(np.zeros((28, 28)), np.full(3, 1 / 3), ["a", "b"], str(tmp_path / "bad.png"))
+
+
+def test_plot_gradient_check_draws_one_bar_group_per_tensor_on_a_log_scale(tmp_path):
+    errors = {"tape": [1e-9, 3e-10, 0.0], "manual": [2e-9, 1e-10, 5e-11]}
+    plots.plot_gradient_check(errors, ["dense/kernel", "dense/bias", "dense_1/kernel"], str(tmp_path / "check.png"),
+                              title="t")
+    assert drawn(tmp_path / "check.png") == (350, 800)

@@ -12,17 +12,27 @@ import tensorflow as tf
 
 from engine import activations
 from engine.compare.weights import copy_variables
-from layers import Add, Concatenate, Dense, Flatten, Model, Sequential
+from layers import Activation, Add, Concatenate, Dense, Flatten, Model, Sequential
 
 _ACTIVATION_NAMES = {activations.linear: "linear", activations.relu: "relu", activations.softmax: "softmax"}
 
 
 def keras_layer(layer: tf.Module) -> keras.layers.Layer:
-    """The Keras layer computing what `layer` computes, under the same name (weights not copied).
+    """The Keras layer computing what `layer` computes, under the same name (weights not copied; a nested
+    container's twin is a Keras model, which is a Keras layer).
 
     Raises:
       ValueError: for a layer or activation with no Keras counterpart here.
     """
+    if isinstance(layer, Sequential):
+        return keras.Sequential([keras_layer(inner) for inner in layer.layers], name=layer.name)
+    if isinstance(layer, Model):
+        return functional_twin(layer, copy=False)
+    if isinstance(layer, Activation):
+        if layer.activation not in _ACTIVATION_NAMES:
+            raise ValueError(f"Activation '{layer.name}' applies {layer.activation!r}: a Keras twin needs one "
+                             f"of {sorted(_ACTIVATION_NAMES.values())}")
+        return keras.layers.Activation(_ACTIVATION_NAMES[layer.activation], name=layer.name)
     if isinstance(layer, Dense):
         if layer.activation not in _ACTIVATION_NAMES:
             raise ValueError(f"Dense '{layer.name}' has activation {layer.activation!r}: a Keras twin needs one "
@@ -45,8 +55,8 @@ def sequential_twin(model: Sequential) -> keras.Sequential:
     return twin
 
 
-def functional_twin(model: Model) -> keras.Model:
-    """keras.Model wired node for node like `model` (shared layers shared), with its weights.
+def functional_twin(model: Model, copy: bool = True) -> keras.Model:
+    """keras.Model wired node for node like `model` (shared layers shared), with its weights (`copy`).
 
     Raises:
       ValueError: if Keras orders the layers differently, since then `trainable_variables`
@@ -68,12 +78,14 @@ def functional_twin(model: Model) -> keras.Model:
     theirs = [l.name for l in twin.layers if l.name in ours]
     if ours != theirs:
         raise ValueError(f"Keras orders the layers {theirs}, the engine {ours}: their variables would not pair up")
-    copy_weights(model, twin)
+    if copy:
+        copy_weights(model, twin)
     return twin
 
 
 def copy_weights(source: Union[Sequential, Model], target: keras.Model) -> None:
-    """Assigns each engine layer's variables to the Keras layer of the same name."""
+    """Assigns each engine layer's variables to the Keras layer of the same name (a nested container's
+    twin holds them in the same order)."""
     for layer in source.layers:
         copy_variables(layer.trainable_variables, target.get_layer(layer.name).trainable_variables)
 

@@ -3,8 +3,9 @@
 `compare` runs three comparisons on real data and returns a `ParityReport`:
 
 1. Forward: both models' outputs from the same weights.
-2. Steps: the first `recorded_steps` batches, each side computing its own gradients with a
-   tape (our loss on our model; Keras's loss on Keras's model) and updating with its own
+2. Steps: the first `recorded_steps` batches, each side computing its own gradients (ours as
+   the engine's step does, by tape or by the manual backward pass, `setup.gradients`; Keras's
+   by its tape, of its loss on its model) and updating with its own
    optimizer (`engine.optimizers.SGD`; `keras.optimizers.SGD`). Per step: both losses, each
    variable's gradient difference, and the weights' difference after the update.
 3. Fit: `Trainer.fit` in the chosen execution mode against Keras's own training path,
@@ -17,20 +18,25 @@
 Why the two sides are close but not bit-identical, and why they drift apart (measured on the
 reference configuration, 2-core x86 CPU, TensorFlow 2.21):
 
-- The math is the same everywhere (both cross-entropies take the logits behind a softmax
-  output; see engine/losses.py), but not the rounding of one reduction. Keras calls the fused
+- The math is the same everywhere (both sides score the softmax output's cross-entropy from
+  its logits: Keras through an attribute on its softmax's output, the engine in its step,
+  engine/losses.py's `output_loss`), but not the rounding of one reduction. Keras calls the fused
   kernel `tf.nn.sparse_softmax_cross_entropy_with_logits`, which sums the ten exponentials as
   one 8-wide vector (Eigen's polynomial exp) plus a 2-element scalar tail (the C library's
-  expf). Our written-out `softmax(z) - onehot` sums `tf.exp` values; no sequence of TensorFlow
-  ops reproduces the kernel's scalar tail, and in about 12% of batches the two sums differ in
+  expf). Our `softmax(z) - onehot` (the manual rule; the tape's autodiff of the same formula
+  rounds within a few ulps of it) sums `tf.exp` values; no sequence of TensorFlow ops
+  reproduces the kernel's scalar tail, and in about 12% of batches the two sums differ in
   the last bit. So the step-1 gradients differ by ~1e-8, and the first hundreds of steps'
   losses by ~1e-7 relative.
 - A ReLU turns those last-bit differences into large ones. When a hidden unit's pre-activation
   falls within ~1e-6 of zero for some example, it is on in one model and off in the other, and
-  that unit's gradient differs wholesale (measured: the second hidden layer's gradient jumps
-  from 1e-8 to 5e-3 apart at step 253 of epoch 1). The report counts these splits per step
-  (`steps.relu_splits`). After that the two runs are two equally good trainings of the same model,
-  1e-3 to 1e-2 apart in weights, while their test loss and accuracy stay close.
+  that unit's gradient differs wholesale (measured with the tape's gradients: the gradients
+  jump from at most 6e-7 to 5e-5 apart at step 630 of epoch 1). The report counts these splits
+  per step (`steps.relu_splits`). After that the two runs are two equally good trainings of the
+  same model, 1e-3 to 1e-2 apart in weights, while their test loss and accuracy stay close.
+- With manual gradients (`setup.gradients = "manual"`) the output layer's rule rounds as the
+  fused kernel does on most batches, and no split comes in the whole first epoch: weights 3.0e-7
+  apart after it (measured on the 2-core AMD EPYC, TensorFlow 2.21; tests/test_parity.py).
 """
 
 import dataclasses
@@ -76,6 +82,7 @@ class ParitySetup:
     recorded_steps: int = 200
     mode: str = "graph"
     steps_per_execution: int = 1
+    gradients: str = "tape"  # how the engine's side computes its gradients: "tape" or "manual" (engine/gradients.py)
     seed: int = 0
     weights_from: str = "engine"  # which side's initial weights both start from: "engine" or "keras"
 
@@ -171,7 +178,7 @@ def compare(setup: ParitySetup, train: Tuple[np.ndarray, np.ndarray], test: Tupl
     report.forward = {"max_abs_diff": max_abs_diff(ours(x_test).numpy(), theirs(x_test).numpy()),
                       "examples": len(x_test)}
     steps = min(setup.recorded_steps, -(-len(y) // setup.batch_size))  # at most one epoch's batches
-    progress(f"Steps: the first {steps} batches through both sides' tape and optimizer, one by one")
+    progress(f"Steps: the first {steps} batches through both sides' gradients and optimizer, one by one")
     report.steps = compare_steps(setup, ours, our_loss, theirs, their_loss, x, y)
     for model in (ours, theirs):
         copy_variables([tf.constant(w) for w in initial], model.trainable_variables)
@@ -185,7 +192,7 @@ def _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epo
     (x, y), (x_test, y_test) = train, test
     our_step_losses, snapshots = [], []
     trainer = Trainer(ours, our_loss, optimizers.SGD(setup.learning_rate, setup.momentum, setup.nesterov),
-                      setup.mode, setup.steps_per_execution)
+                      setup.mode, setup.steps_per_execution, setup.gradients)
     def record_losses(epoch: int, step: int, losses: tf.Tensor) -> None:
         if len(our_step_losses) < setup.recorded_steps:
             our_step_losses.extend(losses.numpy()[:setup.recorded_steps - len(our_step_losses)].tolist())

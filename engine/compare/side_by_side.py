@@ -26,7 +26,8 @@ def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = pr
     dataset = load_data(config, print_fn)
     setup = parity.ParitySetup(hidden=config.hidden, learning_rate=config.learning_rate, momentum=config.momentum,
                                nesterov=config.nesterov, batch_size=config.batch_size, epochs=config.epochs,
-                               mode=config.mode, steps_per_execution=config.steps_per_execution, seed=config.seed)
+                               mode=config.mode, steps_per_execution=config.steps_per_execution, seed=config.seed,
+                               gradients=config.gradients)
     header = (f"{'epoch':>5} | {'engine loss':>11} {'acc':>6} | {'keras loss':>10} {'acc':>6} | "
               f"{'|d loss|':>8} {'|d acc|':>7} | {'engine test acc':>15} {'keras test acc':>14} | {'engine s':>8} {'keras s':>7}")
 

@@ -1,4 +1,4 @@
-"""The Keras comparison step by step: both models through their own tape and optimizer, batch by batch.
+"""The Keras comparison step by step: both models through their own gradients and optimizer, batch by batch.
 
 `parity.compare` runs this before the two `fit`s: with no compiled loop in between, a difference
 here is the math's (the loss, a gradient, the update), and `relu_splits` shows the one thing that
@@ -10,7 +10,7 @@ from typing import Dict, List
 import keras
 import tensorflow as tf
 
-from engine import optimizers
+from engine import gradients, optimizers
 from engine.batches import epoch_batches
 from engine.compare import keras_twin
 from engine.compare.weights import max_abs_diff, max_rel_diff, weights_diff
@@ -35,12 +35,14 @@ def relu_splits(ours, theirs, images: tf.Tensor) -> int:
 
 
 def compare_steps(setup, ours, our_loss, theirs, their_loss, x, y) -> List[Dict]:
-    """Both sides' tape, gradients and optimizer on the first `setup.recorded_steps` batches, one by one.
+    """Both sides' gradients and optimizer on the first `setup.recorded_steps` batches, one by one: the
+    engine's as its step computes them (`setup.gradients`: tape or manual), Keras's by its tape.
 
     Each row: both losses and their relative difference, each gradient's largest absolute and
     relative difference, the weights' largest difference after the update, and the ReLU splits
     before it (`relu_splits`): where the first split appears, the trajectories start to part.
     """
+    our_gradients = gradients.by_name(setup.gradients)
     our_sgd = optimizers.SGD(setup.learning_rate, setup.momentum, setup.nesterov)
     their_sgd = keras.optimizers.SGD(setup.learning_rate, momentum=setup.momentum, nesterov=setup.nesterov)
     rows = []
@@ -49,9 +51,9 @@ def compare_steps(setup, ours, our_loss, theirs, their_loss, x, y) -> List[Dict]
             break
         xb, yb = tf.constant(x[index]), tf.constant(y[index])
         splits = relu_splits(ours, theirs, xb)
-        with tf.GradientTape(persistent=True) as tape:
-            our_value, their_value = our_loss(yb, ours(xb)), their_loss(yb, theirs(xb))
-        our_grads = tape.gradient(our_value, ours.trainable_variables)
+        our_value, _, our_grads = our_gradients(ours, our_loss, xb, yb)  # the engine's step: its logits route
+        with tf.GradientTape() as tape:
+            their_value = their_loss(yb, theirs(xb))
         their_grads = tape.gradient(their_value, theirs.trainable_variables)
         our_sgd.apply_gradients(zip(our_grads, ours.trainable_variables))
         their_sgd.apply_gradients(zip(their_grads, theirs.trainable_variables))

@@ -26,11 +26,13 @@ import tensorflow as tf
 
 from engine.distribute import replicated, strategies
 from engine.errors import ConfigError
+from engine.gradients import tape_gradients
 from engine.training import Trainer, test_step, train_step
 
 
 def replica_train_step(model, loss_fn, optimizer, loss_metric, accuracy_metric,
-                       images: tf.Tensor, labels: tf.Tensor, global_batch_size: tf.Tensor) -> tf.Tensor:
+                       images: tf.Tensor, labels: tf.Tensor, global_batch_size: tf.Tensor,
+                       gradients: Callable = tape_gradients) -> tf.Tensor:
     """`train_step` on this replica's share; returns the share's part of the global mean loss.
 
     With share n_r of a global batch B, the weight n_r / B turns the share's mean into its part
@@ -40,7 +42,7 @@ def replica_train_step(model, loss_fn, optimizer, loss_metric, accuracy_metric,
     """
     weight = tf.cast(tf.shape(labels)[0], tf.float32) / global_batch_size
     loss = train_step(model, loss_fn, replicated.ReplicatedOptimizer(optimizer, weight),
-                      loss_metric, accuracy_metric, images, labels)
+                      loss_metric, accuracy_metric, images, labels, gradients=gradients)
     return loss * weight
 
 
@@ -63,7 +65,7 @@ class DistributedTrainer(Trainer):
     """
 
     def __init__(self, strategy: tf.distribute.Strategy, model, loss_fn: Callable, optimizer,
-                 mode: str = "graph", steps_per_execution: int = 1):
+                 mode: str = "graph", steps_per_execution: int = 1, gradients: str = "tape"):
         self.strategy = strategy
         self._on_tpu = isinstance(strategy, tf.distribute.TPUStrategy)
         replica_devices = strategy.extended.worker_devices
@@ -75,7 +77,7 @@ class DistributedTrainer(Trainer):
             raise ConfigError("--mode=eager with --strategy=tpu: TPUStrategy runs steps only inside a "
                               "tf.function; use --mode=graph or xla")
         with strategy.scope():
-            super().__init__(model, loss_fn, optimizer, mode, steps_per_execution)
+            super().__init__(model, loss_fn, optimizer, mode, steps_per_execution, gradients)
 
     def build(self, input_shape) -> None:
         with self.strategy.scope():  # the weights and the optimizer's slots are mirrored
@@ -83,7 +85,7 @@ class DistributedTrainer(Trainer):
 
     def _compile(self, example_shape: Tuple[int, ...]) -> Tuple[Callable, Callable]:
         train = functools.partial(replica_train_step, self.model, self.loss_fn, self.optimizer,
-                                  self.train_loss, self.train_accuracy)
+                                  self.train_loss, self.train_accuracy, gradients=self.gradients)
         test = functools.partial(replica_test_step, self.model, self.loss_fn, self.eval_loss, self.eval_accuracy)
         return self._compile_loop(train), self._compile_loop(test)
 

@@ -30,7 +30,8 @@ def cross_validate(params: Dict, images: np.ndarray, labels: np.ndarray, num_cla
     """Trains and scores `params` on each of `folds` folds; returns the mean and per-fold results.
 
     Args:
-      params: hidden (tuple of sizes), batch_size, epochs, learning_rate — one search candidate.
+      params: hidden (tuple of sizes), batch_size, epochs, learning_rate and optionally gradients ("tape",
+        the default, or "manual") — one search candidate.
       images, labels: the data to split into folds, float32 [N, ...] and int [N].
       num_classes: the classifier's output size.
       folds, seed: the number of folds, and the seed of the fold split, the weights and the shuffling.
@@ -47,7 +48,7 @@ def cross_validate(params: Dict, images: np.ndarray, labels: np.ndarray, num_cla
         tf.random.set_seed(seed)
         model = mlp(tuple(params["hidden"]), num_classes)
         trainer = Trainer(model, losses.sparse_categorical_crossentropy,
-                          optimizers.SGD(params["learning_rate"]), mode)
+                          optimizers.SGD(params["learning_rate"]), mode, gradients=params.get("gradients", "tape"))
         trainer.fit(images[train], labels[train], params["epochs"], params["batch_size"], seed=seed)
         scores.append(trainer.evaluate(images[held_out], labels[held_out], params["batch_size"]))
     accuracies = [score["accuracy"] for score in scores]

@@ -9,7 +9,7 @@ from engine.run import plots  # first: it selects matplotlib's file-only backend
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-COLUMNS = ("rank", "hidden", "batch_size", "epochs", "learning_rate", "accuracy", "accuracy_std", "loss", "seconds")
+COLUMNS = ("rank", "hidden", "batch_size", "epochs", "learning_rate", "gradients", "accuracy", "accuracy_std", "loss", "seconds")
 
 
 def _number(value, digits: int) -> str:
@@ -21,6 +21,7 @@ def rows(ranked: Sequence[Dict]) -> List[Dict]:
     """One flat row per trial, in rank order: its parameters, then its cross-validated scores."""
     return [{"rank": rank, "hidden": "-".join(map(str, record["params"]["hidden"])),
              **{name: record["params"][name] for name in ("batch_size", "epochs", "learning_rate")},
+             "gradients": record["params"].get("gradients", "tape"),
              "accuracy": _number(record["accuracy"], 4), "accuracy_std": _number(record.get("accuracy_std"), 4),
              "loss": "diverged" if record.get("diverged") else _number(record["loss"], 4),
              "seconds": _number(record.get("seconds"), 1)}

@@ -17,6 +17,7 @@ MODES = ("eager", "graph", "xla")  # see engine/execution.py for what each one d
 DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/run/devices.py
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")  # see engine/run/early_stopping.py
 STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")  # see engine/distribute/strategies.py
+GRADIENTS = ("tape", "manual")  # see engine/gradients.py (repeated so a flag is checked before TensorFlow loads)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,7 @@ class TrainConfig:
     seed: int = 0
     mode: str = "xla"
     steps_per_execution: int = 64
+    gradients: str = "tape"  # engine/gradients.py: tf.GradientTape, or the backward pass written out
     device: str = "auto"
     validate_on_test: bool = True
     output_dir: str = "runs/train"
@@ -68,6 +70,7 @@ class TrainConfig:
             (self.learning_rate > 0, f"--learning_rate must be > 0, got {self.learning_rate}"),
             (0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}"),
             (self.mode in MODES, f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
+            (self.gradients in GRADIENTS, f"--gradients must be one of {', '.join(GRADIENTS)}, got {self.gradients!r}"),
             (self.steps_per_execution >= 1, f"--steps_per_execution must be >= 1, got {self.steps_per_execution}"),
             (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}"),
             (self.early_stopping_patience >= 0,

@@ -56,7 +56,8 @@ def load_data(config: TrainConfig, print_fn: Callable[[str], None]) -> loading.I
 def announce_device(config: TrainConfig, print_fn: Callable[[str], None]) -> devices.Device:
     device = devices.select(config.device)
     steps = f", {config.steps_per_execution} steps per call" if config.mode != "eager" else ""
-    print_fn(f"Device: {device.description} [{device.name}]; mode: {config.mode}{steps}")
+    print_fn(f"Device: {device.description} [{device.name}]; mode: {config.mode}{steps}; "
+             f"gradients: {config.gradients}")
     return device
 
 
@@ -101,7 +102,8 @@ def _train(config: TrainConfig, dataset: loading.ImageClassificationData, print_
     with strategy.scope() if strategy else contextlib.nullcontext():  # variables mirrored on every replica
         model = mlp(config.hidden, dataset.num_classes)
         optimizer = optimizers.SGD(config.learning_rate, config.momentum, config.nesterov)
-    arguments = (model, losses.sparse_categorical_crossentropy, optimizer, config.mode, config.steps_per_execution)
+    arguments = (model, losses.sparse_categorical_crossentropy, optimizer, config.mode, config.steps_per_execution,
+                 config.gradients)
     trainer = DistributedTrainer(strategy, *arguments) if strategy else Trainer(*arguments)
     trainer.build((None,) + tuple(dataset.image_shape))  # weights and slots exist before a checkpoint is restored
     model.summary(print_fn)

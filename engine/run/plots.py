@@ -96,6 +96,26 @@ def plot_step_losses(losses: Sequence[float], path: str, title: str = "") -> Non
     save(figure, path)
 
 
+def plot_gradient_check(errors: Dict[str, Sequence[float]], names: Sequence[str], path: str, bound: float = 1e-7,
+                        title: str = "") -> None:
+    """Writes a PNG of each tensor's largest relative error (log scale), one bar group per tensor and one
+    colour per way to the gradient (`errors[way][i]` for `names[i]`), with the bound drawn across."""
+    figure, axis = plt.subplots(figsize=(8, 3.5))
+    width = 0.8 / max(len(errors), 1)
+    for k, (way, values) in enumerate(errors.items()):
+        axis.bar(np.arange(len(names)) + k * width, np.maximum(values, 1e-17), width, label=way)
+    axis.axhline(bound, color="black", lw=0.8, ls="--", label=f"bound {bound:g}")
+    axis.set_yscale("log")
+    axis.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=20, fontsize=8)
+    axis.set_ylabel("max relative error")
+    axis.grid(alpha=0.3, axis="y")
+    axis.legend(fontsize=8)
+    if title:
+        axis.set_title(title)
+    figure.tight_layout()
+    save(figure, path)
+
+
 def plot_images(images: Sequence[np.ndarray], titles: Sequence[str], path: str, title: str = "") -> None:
     """Writes a PNG of 2-D arrays side by side (images, or small matrices shown as grey levels,
     each scaled to its own range), each with its title."""

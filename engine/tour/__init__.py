@@ -7,6 +7,8 @@ Sections, in order (choose some with `--sections=tensors,graph`):
 - graph:    the same computation as a `tf.function` graph, and TensorFlow 1's Graph + Session.
 - models:   one network four ways: the engine's Sequential and functional Model, Keras's two.
 - loop:     one epoch of training as a bare `for` loop: GradientTape, loss, SGD, no Trainer.
+- backprop: the backward pass by hand: the chain rule layer by layer, beside the tape's, and
+            proved by a numerical gradient check.
 - fit:      the same with `Trainer.fit`, several epochs, the loss/accuracy plot, and evaluation.
 - sizes:    what changes with the batch size and the width of the layers, measured.
 - early_stopping: stop when the validation loss stops improving; keep the best weights.
@@ -30,7 +32,7 @@ import textwrap
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-SECTIONS = ("tensors", "eager", "graph", "models", "loop", "fit", "sizes", "early_stopping", "search", "export")
+SECTIONS = ("tensors", "eager", "graph", "models", "loop", "backprop", "fit", "sizes", "early_stopping", "search", "export")
 SECTIONS_DIR = Path(__file__).parent / "sections"
 Cell = Tuple[str, str]  # ("markdown" or "code", source)
 

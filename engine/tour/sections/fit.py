@@ -1,5 +1,5 @@
 # %% [markdown]
-# ## 6. `Trainer.fit`: epochs, validation, the curves, and the test set
+# ## 7. `Trainer.fit`: epochs, validation, the curves, and the test set
 #
 # `engine.training.Trainer` is the loop of the last section with the step compiled into a graph
 # (`mode="graph"`) and measured as it goes. A fifth of the training images is held out for

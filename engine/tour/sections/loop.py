@@ -6,6 +6,12 @@
 # the gradient of the loss with respect to every weight, and move each weight a little against
 # its gradient (SGD: `w <- w - 0.01 * dloss/dw`). One pass over every batch is an epoch.
 #
+# The loss is computed from the logits, the scores the last Dense layer makes before its
+# softmax (`model.logits(x)`): `-log softmax(z)[y] = log sum_j exp(z_j) - z_y` is exact for any
+# scores, where `-log p[y]` of the rounded probabilities is not (a probability of 1e-16 rounds to
+# 0, and its log to -inf), and its gradient, `softmax(z) - onehot(y)`, never vanishes.
+# `losses.output_loss` is how the trainer picks this route for a model ending in a softmax.
+#
 # Below is one epoch on the first 6,000 Fashion-MNIST training images (`course.TRAIN_SUBSET`), with the
 # engine's model, loss and optimizer and nothing else: no `Trainer`. The batches are the ones
 # `Trainer.fit` takes (`epoch_batches`: a shuffle drawn from the seed and the epoch number), so the
@@ -30,13 +36,14 @@ step_losses, loss_sum, correct, seen = [], 0.0, 0, 0
 for step, index in enumerate(epoch_batches(len(images), 32, course.SEED, epoch=1), start=1):
     x, y = tf.constant(images[index]), tf.constant(labels[index])  # [32, 28, 28], [32]
     with tf.GradientTape() as tape:  # records the forward pass...
-        probabilities = model(x)  # [32, 10], each row sums to 1
-        loss = loss_fn(y, probabilities)  # scalar: mean of -log p[i, label_i]
+        logits = model.logits(x)  # [32, 10]: the output layer's x @ W + b, before its softmax
+        loss = loss_fn(y, logits, from_logits=True)  # scalar: mean of -log softmax(logits)[i, label_i]
     variables = model.trainable_variables
     gradients = tape.gradient(loss, variables)  # ...to play it backwards: dloss/dw, one per weight
     optimizer.apply_gradients(zip(gradients, variables))  # w <- w - 0.01 * dloss/dw
     step_losses.append(float(loss))
     loss_sum += float(loss) * len(index)  # a smaller last batch counts for its size
+    probabilities = model.output_activation(logits)  # [32, 10]: softmax, each row sums to 1
     predicted = tf.argmax(probabilities, axis=1, output_type=tf.int32)  # [32]
     correct += int(tf.reduce_sum(tf.cast(predicted == y, tf.int32)))
     seen += len(index)
