@@ -40,7 +40,7 @@ def wrapped_steps(mode: str, images: tf.Tensor) -> dict:
     trainer = workloads.engine_trainer(workloads.SETTINGS[f"{mode}-K1"])
     trainer.build((None,) + tuple(images.shape[1:]))  # the model's weights and the optimizer's state
     step = functools.partial(training.train_step, trainer.model, trainer.loss_fn, trainer.optimizer,
-                             trainer.train_loss, trainer.train_accuracy)
+                             trainer.train_loss, trainer.train_metrics)
     signature = (tf.TensorSpec((None, 28, 28), tf.float32), tf.TensorSpec((None,), tf.int32),
                  tf.TensorSpec((None, None), tf.int32))
     functions = {}

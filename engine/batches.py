@@ -1,13 +1,32 @@
 """Which examples each training step sees: an epoch's batches, and their grouping into compiled calls.
 
-`Trainer.fit` draws an epoch's batch order with `epoch_batches` (a permutation from (seed, epoch),
-so a resumed run recomputes it instead of storing it) and hands the compiled K-step function one
-`execution_blocks` block at a time.
+`Trainer.fit` asks `epoch_blocks` for an epoch's work: its batch order drawn by `epoch_batches` (a
+permutation from (seed, epoch), so a resumed run recomputes it instead of storing it), from where
+a resumed epoch starts, grouped into the [K, batch] blocks of `execution_blocks`, one per call of
+the compiled K-step function, and cut where a checkpoint falls.
 """
 
+import itertools
 from typing import Iterator, Optional
 
 import numpy as np
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+    """Batches in an epoch, the last one maybe smaller: ceil(N / batch)."""
+    return -(-num_examples // batch_size)
+
+
+def epoch_blocks(num_examples: int, batch_size: int, seed: Optional[int], epoch: int, steps_per_execution: int,
+                 cut_every: int = 0, steps_done: int = 0) -> Iterator[np.ndarray]:
+    """The [K, batch] blocks of `epoch` (from 1) still to run, once `steps_done` of its steps are done.
+
+    A block also ends on every global step (counted over all epochs) that is a multiple of
+    `cut_every`, so a checkpoint every N steps falls between two compiled calls.
+    """
+    batches = itertools.islice(epoch_batches(num_examples, batch_size, seed, epoch), steps_done, None)
+    global_step = (epoch - 1) * steps_per_epoch(num_examples, batch_size) + steps_done
+    return execution_blocks(batches, steps_per_execution, cut_every, global_step)
 
 
 def execution_blocks(batches: Iterator[np.ndarray], steps_per_execution: int,

@@ -16,7 +16,8 @@ every N steps) sets `cut_every = N`, and `fit` ends its compiled calls on those 
 Callbacks run in the order given, so one may rely on another having seen the same event.
 """
 
-from typing import Callable, Dict, List, Optional
+import math
+from typing import Callable, Dict, List, Optional, Sequence
 
 import tensorflow as tf
 
@@ -39,6 +40,11 @@ class Callback:
 
     def on_train_end(self, history: List[Logs]) -> None:
         """After the last epoch trained, with the logs of the epochs this `fit` ran."""
+
+
+def cut_every(callbacks: Sequence[Callback]) -> int:
+    """The steps a compiled call must end on so that every callback's `cut_every` is met: their gcd (0: none)."""
+    return math.gcd(*(callback.cut_every for callback in callbacks))
 
 
 class LambdaCallback(Callback):

@@ -14,6 +14,7 @@ The wrappers never change the math: tests check that all three give the same num
 call overhead are paid once per K steps; at K=1 the call holds the step alone (`run_one_step`).
 """
 
+import functools
 from typing import Callable, Optional, Sequence
 
 import tensorflow as tf
@@ -50,6 +51,20 @@ def compile_step(
         raise ValueError(f"Unknown execution mode {mode!r}: expected one of {', '.join(MODES)}")
     function = tf.function(step, input_signature=input_signature, jit_compile=mode == "xla")
     return function if input_signature is None else function.get_concrete_function()
+
+
+def compile_steps(step: Callable, mode: str, steps_per_execution: int, example_shape: Sequence[int],
+                  labels: tf.TensorSpec) -> Callable:
+    """`step(images, labels)` as the compiled block call `(images, labels, block) -> K losses` that
+    `Trainer` makes: `run_steps` around it (`run_one_step` for K = 1), traced once for the whole data set.
+
+    Every size is unknown in the signature (the data set's, the block's, the batch's), so one trace
+    serves every data set, block and batch size; `labels` gives the labels' dtype and per-example shape.
+    """
+    runner = run_steps if steps_per_execution > 1 else run_one_step
+    signature = (tf.TensorSpec((None,) + tuple(example_shape), tf.float32), labels,
+                 tf.TensorSpec((None, None), tf.int32))
+    return compile_step(functools.partial(runner, step), mode, signature)
 
 
 def run_steps(step: Callable, images: tf.Tensor, labels: tf.Tensor, batches: tf.Tensor) -> tf.Tensor:

@@ -12,7 +12,8 @@ a checkpoint) sums the copies, which gives the total and count over all replicas
 strategy these settings change nothing.
 """
 
-from typing import Optional
+import functools
+from typing import Callable, Optional, Union
 
 import tensorflow as tf
 
@@ -84,3 +85,55 @@ class SparseCategoricalAccuracy(Mean):
         predicted = tf.argmax(y_pred, axis=-1, output_type=tf.int32)  # [batch, ...]
         correct = tf.cast(tf.equal(predicted, labels), tf.float32)
         super().update_state(correct, sample_weight)
+
+
+class CategoricalAccuracy(Mean):
+    """Fraction of examples whose most probable class is the most probable class of the target row:
+    `correct_i = [argmax_c p[i, c] == argmax_c y[i, c]]`, for one-hot (or soft) labels, as Keras's."""
+
+    def update_state(self, y_true: tf.Tensor, y_pred: tf.Tensor,  # type: ignore[override]
+                     sample_weight: Optional[tf.Tensor] = None) -> None:
+        correct = tf.equal(tf.argmax(y_pred, axis=-1), tf.argmax(y_true, axis=-1))  # [batch]
+        super().update_state(tf.cast(correct, tf.float32), sample_weight)
+
+
+class MeanAbsoluteError(Mean):
+    """`mean_i mean_k |y[i, k] - y_hat[i, k]|`: a regression's error in the targets' own units."""
+
+    def update_state(self, y_true: tf.Tensor, y_pred: tf.Tensor,  # type: ignore[override]
+                     sample_weight: Optional[tf.Tensor] = None) -> None:
+        y_pred = tf.convert_to_tensor(y_pred)
+        y_true = tf.reshape(tf.cast(y_true, y_pred.dtype), tf.shape(y_pred))  # targets [N] for outputs [N, 1]
+        error = tf.abs(y_true - y_pred)
+        per_example = tf.reduce_mean(tf.reshape(error, [tf.shape(error)[0], -1]), axis=-1)  # [batch]
+        super().update_state(per_example, sample_weight)
+
+
+_BY_NAME = {"sparse_categorical_accuracy": SparseCategoricalAccuracy, "categorical_accuracy": CategoricalAccuracy,
+            "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError}
+_ACCURACY_FOR = {"sparse_categorical_crossentropy": SparseCategoricalAccuracy,
+                 "categorical_crossentropy": CategoricalAccuracy}
+
+
+def get(identifier: Union[str, Callable[[], Mean]], loss_name: str = "") -> Callable[[], Mean]:
+    """Resolves one entry of `Trainer(metrics=[...])` to a function that makes a fresh metric.
+
+    A name, as in Keras: "accuracy" is the accuracy that fits the loss named `loss_name` (sparse
+    labels: `SparseCategoricalAccuracy`; one-hot rows: `CategoricalAccuracy`), others as listed in
+    `_BY_NAME`; or a metric class (or any function) that makes one. The Trainer calls it twice: a
+    metric for training and one for evaluation, so that one does not disturb the other.
+
+    Raises:
+      ValueError: for an unknown name, or "accuracy" with a loss that has no classes.
+    """
+    if callable(identifier):
+        return identifier
+    if identifier == "accuracy":
+        if loss_name not in _ACCURACY_FOR:
+            raise ValueError(f"metric 'accuracy' needs a classification loss ({', '.join(_ACCURACY_FOR)}), "
+                             f"got {loss_name or 'another loss'}: pass metrics=['mean_absolute_error'] or none")
+        return functools.partial(_ACCURACY_FOR[loss_name], "accuracy")
+    if identifier in _BY_NAME:
+        return functools.partial(_BY_NAME[identifier], identifier)
+    raise ValueError(f"Unknown metric {identifier!r}: expected 'accuracy', one of {sorted(_BY_NAME)}, or a "
+                     "metric class")

@@ -21,22 +21,18 @@ TensorBoard, progress) is a callback (`engine.callbacks`); the loop itself stays
 """
 
 import functools
-import itertools
-import math
 import time
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
 
-from engine import execution, gradients as backprop, losses
-from engine.batches import epoch_batches, execution_blocks
-from engine.callbacks import Callback, Logs
-from engine.errors import DataError
-from engine.metrics import Mean, SparseCategoricalAccuracy
+from engine import batches, data_checks, execution, gradients as backprop, losses, metrics as metric_kinds
+from engine.callbacks import Callback, Logs, cut_every
+from engine.metrics import Mean
 
 
-def train_step(model, loss_fn, optimizer, loss_metric: Mean, accuracy_metric: Mean,
+def train_step(model, loss_fn, optimizer, loss_metric: Mean, metrics: Sequence[Mean],
                images: tf.Tensor, labels: tf.Tensor, gradients: Callable = backprop.tape_gradients) -> tf.Tensor:
     """One step of gradient descent on one batch; returns the batch's mean loss.
 
@@ -49,25 +45,26 @@ def train_step(model, loss_fn, optimizer, loss_metric: Mean, accuracy_metric: Me
     with tf.name_scope("update"):
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
     with tf.name_scope("metrics"):
-        _update_metrics(loss_metric, accuracy_metric, loss, model.output_activation(logits), labels)
+        _update_metrics(loss_metric, metrics, loss, model.output_activation(logits), labels)
     return loss
 
 
-def test_step(model, loss_fn, loss_metric: Mean, accuracy_metric: Mean,
+def test_step(model, loss_fn, loss_metric: Mean, metrics: Sequence[Mean],
               images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """The forward half of `train_step`: loss and accuracy, no update; same returned loss."""
+    """The forward half of `train_step`: loss and metrics, no update; same returned loss."""
     logits = model.logits(images)  # [batch, classes]
     loss = losses.output_loss(loss_fn, labels, logits, model.output_activation)
-    _update_metrics(loss_metric, accuracy_metric, loss, model.output_activation(logits), labels)
+    _update_metrics(loss_metric, metrics, loss, model.output_activation(logits), labels)
     return loss
 
 
-def _update_metrics(loss_metric: Mean, accuracy_metric: Mean, loss: tf.Tensor, predictions: tf.Tensor,
+def _update_metrics(loss_metric: Mean, metrics: Sequence[Mean], loss: tf.Tensor, predictions: tf.Tensor,
                     labels: tf.Tensor) -> None:
     """The batch's mean loss weighted by its size (so the epoch's is the mean over examples, as Keras),
-    and its accuracy on the model's outputs."""
+    and every metric on the model's outputs."""
     loss_metric.update_state(loss, sample_weight=tf.cast(tf.shape(labels)[0], tf.float32))
-    accuracy_metric.update_state(labels, predictions)
+    for metric in metrics:
+        metric.update_state(labels, predictions)
 
 
 class Trainer:
@@ -75,9 +72,12 @@ class Trainer:
 
     `gradients` is "tape" (`tf.GradientTape`) or "manual" (each layer's backward rule; see
     engine/gradients.py); a model or loss without rules is refused here, with the layer named.
-    Training and evaluation keep their own metrics (`train_loss`, `train_accuracy`;
-    `eval_loss`, `eval_accuracy`), so an evaluation in the middle of an epoch (a callback's)
-    leaves the epoch's running figures alone.
+    `metrics` are what is measured besides the loss (names as in Keras, or metric classes;
+    `engine.metrics.get`); by default "accuracy" for the cross-entropies and nothing for other
+    losses. Training and evaluation keep their own metrics (`train_loss`, `train_metrics`;
+    `eval_loss`, `eval_metrics`), so an evaluation in the middle of an epoch (a callback's)
+    leaves the epoch's running figures alone. The labels are checked by the loss they feed
+    (`engine.data_checks`): class indices, one-hot rows, or regression targets.
 
     Example:
       >>> trainer = Trainer(mlp((256, 128), 10), losses.sparse_categorical_crossentropy, SGD(0.01))
@@ -87,7 +87,7 @@ class Trainer:
     """
 
     def __init__(self, model, loss_fn: Callable, optimizer, mode: str = "graph", steps_per_execution: int = 1,
-                 gradients: str = "tape"):
+                 gradients: str = "tape", metrics: Optional[Sequence[Union[str, Callable]]] = None):
         if steps_per_execution < 1:
             raise ValueError(f"steps_per_execution must be >= 1, got {steps_per_execution}")
         self.gradients = backprop.by_name(gradients)
@@ -96,8 +96,12 @@ class Trainer:
         self.model, self.loss_fn, self.optimizer, self.mode = model, loss_fn, optimizer, mode
         self.steps_per_execution = steps_per_execution
         self.stop_training = False  # a callback sets it to end `fit` after the current epoch, as in Keras
-        self.train_loss, self.train_accuracy = Mean("loss"), SparseCategoricalAccuracy("accuracy")
-        self.eval_loss, self.eval_accuracy = Mean("loss"), SparseCategoricalAccuracy("accuracy")
+        loss_name = getattr(getattr(loss_fn, "func", loss_fn), "__name__", "")
+        if metrics is None:
+            metrics = ["accuracy"] if loss_name.endswith("categorical_crossentropy") else []
+        makers = [metric_kinds.get(metric, loss_name) for metric in metrics]
+        self.train_loss, self.train_metrics = Mean("loss"), [make() for make in makers]
+        self.eval_loss, self.eval_metrics = Mean("loss"), [make() for make in makers]
         self._train_function = self._test_function = None  # compiled once the data's shape is known
 
     def fit(self, images: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int,
@@ -106,31 +110,27 @@ class Trainer:
         """Trains for `epochs` passes over the data; returns the history, one dict per epoch.
 
         Args:
-          images, labels: the training set, float32 [N, ...] and int [N].
+          images, labels: the training set, float [N, ...] and what the loss takes (`engine.data_checks`).
           epochs, batch_size: as in Keras; the last partial batch of each epoch is kept.
           validation_data: (images, labels) evaluated at the end of every epoch.
-          seed: shuffling seed (see `epoch_batches`); None keeps the data's order.
+          seed: shuffling seed (see `batches.epoch_batches`); None keeps the data's order.
           callbacks: `engine.callbacks.Callback`s, called in this order.
           initial_epoch, initial_step: where a resumed run begins: its epoch (from 1) and the
             steps of it already done, whose running metrics must hold their restored sums.
         """
-        labels = class_indices(labels)
-        train_function = self.make_train_function(images, labels, batch_size)
-        images, labels = tf.constant(images, tf.float32), tf.constant(labels, tf.int32)
-        examples = int(images.shape[0])
-        steps = -(-examples // batch_size)  # batches per epoch, the last one maybe smaller
-        cut_every = math.gcd(*(callback.cut_every for callback in callbacks))
+        images, labels = self._checked(images, labels, batch_size)
+        train_function = self._train_function
+        steps = batches.steps_per_epoch(len(labels), batch_size)
         self.stop_training = False
         for callback in callbacks:
             callback.on_train_begin(steps)
         history, step = [], initial_step
         for epoch in range(initial_epoch, epochs + 1):
             if step == 0:  # else the restored sums of a part-done epoch carry on
-                self.train_loss.reset_state()
-                self.train_accuracy.reset_state()
+                _reset([self.train_loss, *self.train_metrics])
             start = time.perf_counter()
-            batches = itertools.islice(epoch_batches(examples, batch_size, seed, epoch), step, None)
-            for block in execution_blocks(batches, self.steps_per_execution, cut_every, (epoch - 1) * steps + step):
+            for block in batches.epoch_blocks(len(labels), batch_size, seed, epoch, self.steps_per_execution,
+                                              cut_every(callbacks), step):
                 losses = train_function(images, labels, tf.constant(block, tf.int32))  # K steps, one call
                 step += len(block)
                 for callback in callbacks:
@@ -151,20 +151,16 @@ class Trainer:
         return history
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 32, prefix: str = "") -> Logs:
-        """Mean loss and accuracy over a data set, in order, in batches of `batch_size`."""
-        labels = class_indices(labels)
-        test_function = self.make_test_function(images, labels, batch_size)
-        images, labels = tf.constant(images, tf.float32), tf.constant(labels, tf.int32)
-        self.eval_loss.reset_state()
-        self.eval_accuracy.reset_state()
-        batches = epoch_batches(int(images.shape[0]), batch_size, None, 0)
-        for block in execution_blocks(batches, self.steps_per_execution):
-            test_function(images, labels, tf.constant(block, tf.int32))
-        return {f"{prefix}loss": float(self.eval_loss.result()), f"{prefix}accuracy": float(self.eval_accuracy.result())}
+        """Mean loss and metrics over a data set, in order, in batches of `batch_size`."""
+        images, labels = self._checked(images, labels, batch_size)
+        _reset([self.eval_loss, *self.eval_metrics])
+        for block in batches.epoch_blocks(len(labels), batch_size, None, 1, self.steps_per_execution):
+            self._test_function(images, labels, tf.constant(block, tf.int32))
+        return {f"{prefix}{metric.name}": float(metric.result()) for metric in [self.eval_loss, *self.eval_metrics]}
 
     def train_logs(self) -> Logs:
-        """The running loss and accuracy of the epoch in progress (reading waits for its steps)."""
-        return {"loss": float(self.train_loss.result()), "accuracy": float(self.train_accuracy.result())}
+        """The running loss and metrics of the epoch in progress (reading waits for its steps)."""
+        return {metric.name: float(metric.result()) for metric in [self.train_loss, *self.train_metrics]}
 
     def progress_logs(self) -> Logs:
         """What a progress display may read at any moment; on one device, `train_logs()`."""
@@ -173,12 +169,12 @@ class Trainer:
     def make_train_function(self, images: np.ndarray, labels: np.ndarray, batch_size: int) -> Callable:
         """Checks the data against the model, then returns the compiled K-step training call:
         `(images, labels, block) -> K losses`, `block` being [K, batch] indices into the data set."""
-        self._prepare(images, labels, batch_size)
+        self._checked(images, labels, batch_size)
         return self._train_function
 
     def make_test_function(self, images: np.ndarray, labels: np.ndarray, batch_size: int) -> Callable:
         """As `make_train_function`, for evaluation steps."""
-        self._prepare(images, labels, batch_size)
+        self._checked(images, labels, batch_size)
         return self._test_function
 
     def build(self, input_shape: Sequence[Optional[int]]) -> None:
@@ -187,61 +183,28 @@ class Trainer:
             self.model.build(tuple(input_shape))
         self.optimizer.build(self.model.trainable_variables)  # slots exist before any trace
 
-    def _prepare(self, images: np.ndarray, labels: np.ndarray, batch_size: int) -> None:
-        """Refuses data that would fail deep inside a compiled step, then builds and traces once."""
-        _check_data(images, labels, batch_size)
-        self.build((None,) + tuple(np.shape(images)[1:]))
-        self._check_labels(images, labels)  # before tracing: its errors name the layer and both shapes
+    def _checked(self, images, labels, batch_size: int) -> Tuple[tf.Tensor, tf.Tensor]:
+        """The data as tensors once `engine.data_checks` accepts them, the model built and both calls traced."""
+        images, labels = data_checks.check_arguments(images, labels, batch_size)
+        self.build((None,) + images.shape[1:])
+        # One forward pass on one example gives the outputs' shape, and fails first, naming the layer and
+        # both shapes, if the images do not fit the model.
+        output_shape = self.model(tf.constant(images[:1], tf.float32)).shape[1:]
+        labels = data_checks.checked_labels(self.loss_fn, labels, output_shape)
         if self._train_function is None:
-            self._train_function, self._test_function = self._compile(tuple(np.shape(images)[1:]))
+            self._train_function, self._test_function = self._compile(images.shape[1:], labels)
+        return tf.constant(images, tf.float32), tf.constant(labels)
 
-    def _compile(self, example_shape: Tuple[int, ...]) -> Tuple[Callable, Callable]:
-        """Traces the K-step train and test calls (see `execution.compile_step`)."""
-        # Unknown sizes everywhere: one trace serves every data set, block and batch size.
-        signature = (tf.TensorSpec((None,) + example_shape, tf.float32),
-                     tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, None), tf.int32))
-        train = functools.partial(train_step, self.model, self.loss_fn, self.optimizer,
-                                  self.train_loss, self.train_accuracy, gradients=self.gradients)
-        test = functools.partial(test_step, self.model, self.loss_fn, self.eval_loss, self.eval_accuracy)
-        runner = execution.run_steps if self.steps_per_execution > 1 else execution.run_one_step
-        return (execution.compile_step(functools.partial(runner, train), self.mode, signature),
-                execution.compile_step(functools.partial(runner, test), self.mode, signature))
-
-    def _check_labels(self, images: np.ndarray, labels: np.ndarray) -> None:
-        """Refuses labels outside [0, classes): they would one-hot to zeros, a silently wrong loss.
-
-        One forward pass on one example gives the number of classes, and fails first, naming
-        the layer and both shapes, if the images do not fit the model.
-        """
-        classes = int(self.model(tf.constant(np.asarray(images[:1]), tf.float32)).shape[-1])
-        labels = np.asarray(labels)
-        bad = np.flatnonzero((labels < 0) | (labels >= classes))
-        if bad.size:
-            raise DataError(f"label {labels[bad[0]]} at index {bad[0]} is out of range: the model has {classes} "
-                            f"outputs, so labels must be in [0, {classes})")
+    def _compile(self, example_shape: Tuple[int, ...], labels: np.ndarray) -> Tuple[Callable, Callable]:
+        """Traces the K-step train and test calls (`execution.compile_steps`)."""
+        train = functools.partial(train_step, self.model, self.loss_fn, self.optimizer, self.train_loss,
+                                  self.train_metrics, gradients=self.gradients)
+        test = functools.partial(test_step, self.model, self.loss_fn, self.eval_loss, self.eval_metrics)
+        spec = tf.TensorSpec((None,) + labels.shape[1:], tf.as_dtype(labels.dtype))
+        return (execution.compile_steps(train, self.mode, self.steps_per_execution, example_shape, spec),
+                execution.compile_steps(test, self.mode, self.steps_per_execution, example_shape, spec))
 
 
-def class_indices(labels) -> np.ndarray:
-    """Labels as a vector [N] of class indices; a column [N, 1] is accepted and squeezed, as Keras's `fit` does.
-
-    Raises:
-      DataError: for labels of any other shape (one-hot rows need `categorical_crossentropy`, not this loop).
-    """
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1:
-        raise DataError(f"labels must be class indices of shape (N,) or (N, 1), got shape {labels.shape}")
-    return labels
-
-
-def _check_data(images, labels, batch_size: int) -> None:
-    """Refuses what would otherwise fail deep inside a compiled step, or train on nothing."""
-    if len(images) != len(labels):
-        raise DataError(f"got {len(images)} images but {len(labels)} labels: they must pair up one to one")
-    if len(images) == 0:
-        raise DataError("the data set is empty: nothing to train or evaluate on")
-    if not np.issubdtype(np.asarray(labels).dtype, np.integer):
-        raise DataError(f"labels must be integer class indices, got dtype {np.asarray(labels).dtype}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+def _reset(metrics: Sequence[Mean]) -> None:
+    for metric in metrics:
+        metric.reset_state()

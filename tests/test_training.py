@@ -60,7 +60,7 @@ def test_three_train_steps_equal_tf_keras_sgd_on_keras_gradients(momentum, neste
     keras_loss = keras.losses.SparseCategoricalCrossentropy()
     for step in range(3):
         xb, yb = x[step * 32:(step + 1) * 32], y[step * 32:(step + 1) * 32]
-        loss = train_step(model, losses.sparse_categorical_crossentropy, ours, Mean(), SparseCategoricalAccuracy(), xb, yb)
+        loss = train_step(model, losses.sparse_categorical_crossentropy, ours, Mean(), [SparseCategoricalAccuracy()], xb, yb)
         with tf.GradientTape() as tape:
             keras_value = keras_loss(yb, twin(xb))
         theirs.apply_gradients(zip(tape.gradient(keras_value, twin.trainable_variables), twin.trainable_variables))
@@ -192,6 +192,6 @@ def test_fit_and_evaluate_take_labels_as_a_column_as_keras_does(mode):
         history = trainer.fit(x, labels, epochs=1, batch_size=16, seed=0)
         runs.append((history[0]["loss"], history[0]["accuracy"], trainer.evaluate(x, labels, batch_size=16)))
     assert runs[0] == runs[1]
-    with pytest.raises(DataError, match=r"labels must be class indices of shape \(N,\) or \(N, 1\), got shape \(64, 2\)"):
+    with pytest.raises(DataError, match=r"takes labels as class indices of shape \(N,\) or \(N, 1\), got shape \(64, 2\)"):
         Trainer(fresh_model(), losses.sparse_categorical_crossentropy, optimizers.SGD(0.1), mode).fit(
             x, np.stack([y, y], axis=1), epochs=1, batch_size=16)

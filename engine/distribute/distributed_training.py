@@ -30,7 +30,7 @@ from engine.gradients import tape_gradients
 from engine.training import Trainer, test_step, train_step
 
 
-def replica_train_step(model, loss_fn, optimizer, loss_metric, accuracy_metric,
+def replica_train_step(model, loss_fn, optimizer, loss_metric, metrics,
                        images: tf.Tensor, labels: tf.Tensor, global_batch_size: tf.Tensor,
                        gradients: Callable = tape_gradients) -> tf.Tensor:
     """`train_step` on this replica's share; returns the share's part of the global mean loss.
@@ -42,14 +42,14 @@ def replica_train_step(model, loss_fn, optimizer, loss_metric, accuracy_metric,
     """
     weight = tf.cast(tf.shape(labels)[0], tf.float32) / global_batch_size
     loss = train_step(model, loss_fn, replicated.ReplicatedOptimizer(optimizer, weight),
-                      loss_metric, accuracy_metric, images, labels, gradients=gradients)
+                      loss_metric, metrics, images, labels, gradients=gradients)
     return loss * weight
 
 
-def replica_test_step(model, loss_fn, loss_metric, accuracy_metric,
+def replica_test_step(model, loss_fn, loss_metric, metrics,
                       images: tf.Tensor, labels: tf.Tensor, global_batch_size: tf.Tensor) -> tf.Tensor:
     """`test_step` on this replica's share; returns its part of the global mean loss."""
-    loss = test_step(model, loss_fn, loss_metric, accuracy_metric, images, labels)
+    loss = test_step(model, loss_fn, loss_metric, metrics, images, labels)
     return loss * tf.cast(tf.shape(labels)[0], tf.float32) / global_batch_size
 
 
@@ -65,7 +65,7 @@ class DistributedTrainer(Trainer):
     """
 
     def __init__(self, strategy: tf.distribute.Strategy, model, loss_fn: Callable, optimizer,
-                 mode: str = "graph", steps_per_execution: int = 1, gradients: str = "tape"):
+                 mode: str = "graph", steps_per_execution: int = 1, gradients: str = "tape", metrics=None):
         self.strategy = strategy
         self._on_tpu = isinstance(strategy, tf.distribute.TPUStrategy)
         replica_devices = strategy.extended.worker_devices
@@ -77,16 +77,16 @@ class DistributedTrainer(Trainer):
             raise ConfigError("--mode=eager with --strategy=tpu: TPUStrategy runs steps only inside a "
                               "tf.function; use --mode=graph or xla")
         with strategy.scope():
-            super().__init__(model, loss_fn, optimizer, mode, steps_per_execution, gradients)
+            super().__init__(model, loss_fn, optimizer, mode, steps_per_execution, gradients, metrics)
 
     def build(self, input_shape) -> None:
         with self.strategy.scope():  # the weights and the optimizer's slots are mirrored
             super().build(input_shape)
 
-    def _compile(self, example_shape: Tuple[int, ...]) -> Tuple[Callable, Callable]:
+    def _compile(self, example_shape: Tuple[int, ...], labels: np.ndarray) -> Tuple[Callable, Callable]:
         train = functools.partial(replica_train_step, self.model, self.loss_fn, self.optimizer,
-                                  self.train_loss, self.train_accuracy, gradients=self.gradients)
-        test = functools.partial(replica_test_step, self.model, self.loss_fn, self.eval_loss, self.eval_accuracy)
+                                  self.train_loss, self.train_metrics, gradients=self.gradients)
+        test = functools.partial(replica_test_step, self.model, self.loss_fn, self.eval_loss, self.eval_metrics)
         return self._compile_loop(train), self._compile_loop(test)
 
     def _compile_loop(self, step: Callable) -> Callable:
@@ -127,7 +127,7 @@ class DistributedTrainer(Trainer):
             return float(sum(part.numpy() for part in self.strategy.experimental_local_results(variable)))
 
         return {metric.name: local(metric.total) / max(local(metric.count), 1.0)
-                for metric in (self.train_loss, self.train_accuracy)}
+                for metric in (self.train_loss, *self.train_metrics)}
 
     def fit(self, images: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int, *args, **kwargs):
         """`Trainer.fit`, refusing up front a batch size some replica would get nothing of, and

@@ -78,7 +78,7 @@ class Checkpointer:
         self._identity = tf.Variable(json.dumps(self.identity, sort_keys=True), dtype=tf.string, trainable=False)
         self.checkpoint = tf.train.Checkpoint(
             model=trainer.model, optimizer=trainer.optimizer, loss=trainer.train_loss,
-            accuracy=trainer.train_accuracy, epoch=self._epoch, step=self._step,
+            metrics={metric.name: metric for metric in trainer.train_metrics}, epoch=self._epoch, step=self._step,
             history=self._history, first_loss=self._first_loss, identity=self._identity, **(states or {}))
         self.manager = self._manager(self._staging or directory)
         self._kept = [] if self._staging else found_checkpoints(directory)  # confirmed, oldest first

@@ -47,7 +47,7 @@ def training_step_function(model, input_shape: Sequence[int], loss_fn: Callable 
         model.build((None,) + tuple(input_shape))
     optimizer = optimizer or optimizers.SGD(0.01)
     optimizer.build(model.trainable_variables)
-    step = functools.partial(train_step, model, loss_fn, optimizer, Mean("loss"), SparseCategoricalAccuracy("accuracy"))
+    step = functools.partial(train_step, model, loss_fn, optimizer, Mean("loss"), [SparseCategoricalAccuracy("accuracy")])
     return tf.function(step).get_concrete_function(
         tf.TensorSpec((None,) + tuple(input_shape), tf.float32, name="images"),
         tf.TensorSpec((None,), tf.int32, name="labels"))
