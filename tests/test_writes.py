@@ -22,10 +22,10 @@ from typing import Iterator, Tuple
 import pytest
 
 from engine.errors import ConfigError
-from engine.run import directories, files, writes
+from engine.run import directories, files, swap, writes
 from tests.conftest import REPO
 
-MODULES = {"engine/run/writes.py", "engine/run/directories.py"}  # the two that may write directly
+MODULES = {"engine/run/writes.py", "engine/run/directories.py", "engine/run/swap.py"}  # they alone write directly
 SOURCES = sorted(path for pattern in ("engine/**/*.py", "layers/**/*.py", "bench/**/*.py", "train.py")
                  for path in REPO.glob(pattern) if str(path.relative_to(REPO)) not in MODULES)
 # What may write without the modules, each with the reason. Keep it short.
@@ -66,7 +66,7 @@ def writes_in(path: Path) -> Iterator[Tuple[int, str]]:
         if not isinstance(node, ast.Call):
             continue
         name = dotted(node.func)
-        if name.split(".")[0] in ("writes", "directories"):
+        if name.split(".")[0] in ("writes", "directories", "swap"):
             continue  # the modules' own functions
         method = node.func.attr if isinstance(node.func, ast.Attribute) else ""
         if (name in CALLS or method in METHODS or (name in OPENERS and _writing_mode(node, 1))
@@ -284,7 +284,7 @@ def test_removing_a_link_removes_only_the_link(tmp_path, precious):
 
 
 def _export(path: Path, version: str) -> None:
-    with directories.replaced_directory(str(path), ("model.tflite", "labels.txt"), "--export_dir") as staging:
+    with swap.replaced_directory(str(path), ("model.tflite", "labels.txt"), "--export_dir") as staging:
         Path(staging, "model.tflite").write_text(version)
         Path(staging, "labels.txt").write_text(version)
 
@@ -292,7 +292,7 @@ def _export(path: Path, version: str) -> None:
 @pytest.mark.parametrize("exchange", ["renameat2", "three renames"])
 def test_a_directory_is_replaced_as_a_whole_and_a_failure_leaves_the_old_one(tmp_path, precious, exchange, monkeypatch):
     if exchange == "three renames":  # as on a file system without RENAME_EXCHANGE: it answers EINVAL
-        monkeypatch.setattr(directories, "_RENAME_EXCHANGE", 1 << 30)
+        monkeypatch.setattr(swap, "_RENAME_EXCHANGE", 1 << 30)
     export = tmp_path / "export"
     _export(export, "old")
     (export / "labels.txt").unlink()
@@ -301,7 +301,7 @@ def test_a_directory_is_replaced_as_a_whole_and_a_failure_leaves_the_old_one(tmp
     assert {name: (export / name).read_text() for name in os.listdir(export)} == {"model.tflite": "new", "labels.txt": "new"}
     assert precious.read_text() == "precious\n"
     with pytest.raises(RuntimeError):
-        with directories.replaced_directory(str(export), ("model.tflite", "labels.txt"), "--export_dir") as staging:
+        with swap.replaced_directory(str(export), ("model.tflite", "labels.txt"), "--export_dir") as staging:
             Path(staging, "model.tflite").write_text("newer, but never finished")
             raise RuntimeError("the converter failed")
     assert (export / "model.tflite").read_text() == "new" and sorted(os.listdir(tmp_path)) == ["export", "outside"]
@@ -341,3 +341,31 @@ def test_a_directory_that_holds_what_the_program_would_not_write_or_is_a_link_is
     with pytest.raises(ConfigError, match=r"link is a symbolic link .* pass a directory path of its own"):
         _export(tmp_path / "link", "new")
     assert (export / "notes.txt").read_text() == "mine" and os.listdir(precious.parent) == ["precious.txt"]
+
+
+def test_a_link_planted_among_the_checkpoints_during_a_run_stops_the_next_save(tmp_path, precious):
+    """TensorFlow writes ckpt-N.index itself, and would write through a link: every save looks first."""
+    from engine.run.checkpoints import Position
+    from tests.test_checkpoints import trainer_and_checkpointer
+
+    _, checkpointer = trainer_and_checkpointer(tmp_path / "checkpoints", "graph")
+    checkpointer.save(Position(epoch=1))
+    (tmp_path / "checkpoints" / "ckpt-2.index").symlink_to(precious)
+    with pytest.raises(ConfigError, match="ckpt-2.index is a symbolic link"):
+        checkpointer.save(Position(epoch=2))
+    assert precious.read_text() == "precious\n"
+
+
+@pytest.mark.slow  # loads Fashion-MNIST; the rule above already keeps every deletion out of the tour's sections
+def test_the_tours_search_deletes_no_search_it_did_not_make(tmp_path, fashion_mnist_dir):
+    """`--output_dir=runs` puts the tour's search in runs/search: a real search there is refused, not deleted."""
+    from engine import tour
+
+    results = tmp_path / "search" / "results.json"
+    results.parent.mkdir()
+    results.write_text(json.dumps({"setup": {"dataset": "fashion_mnist", "data_fingerprint": "0123456789abcdef"},
+                                   "trials": {}}))
+    before = results.read_bytes()
+    with pytest.raises(ConfigError, match="holds trials of another setup"):
+        tour.run("search", [].append, output_dir=str(tmp_path))
+    assert results.read_bytes() == before and sorted(os.listdir(results.parent)) == [files.LOCK, "results.json"]

@@ -8,7 +8,7 @@
                       trusts the export only when all match (engine/deploy/manifest.py)
 
 An export is one thing, or nothing: it is built in a fresh directory beside `export_dir` and
-swapped in by one rename (engine/run/directories.py's `replaced_directory`), so a reader, or a
+swapped in by one rename (engine/run/swap.py's `replaced_directory`), so a reader, or a
 run killed half-way through exporting, finds the whole old export or the whole new one.
 
 The serving signature is the contract with whoever deploys the model:
@@ -31,7 +31,7 @@ from absl import logging as absl_logging
 
 from engine.deploy import manifest
 from engine.deploy.manifest import LABELS, MANIFEST, SAVED_MODEL, TFLITE  # noqa: F401 - the export's names
-from engine.run import directories, quiet, writes
+from engine.run import quiet, swap, writes
 
 SIGNATURE = "serving_default"
 INPUT, OUTPUT = "images", "probabilities"
@@ -64,7 +64,7 @@ def export(model: tf.Module, image_shape: Sequence[int], class_names: Sequence[s
       ConfigError: `export_dir` is a link or a file, or holds what an export does not write.
     """
     module = ServingModule(model, image_shape)
-    with directories.replaced_directory(export_dir, manifest.ENTRIES, "--export_dir") as staging:
+    with swap.replaced_directory(export_dir, manifest.ENTRIES, "--export_dir") as staging:
         saved_model = os.path.join(staging, SAVED_MODEL)
         verbosity = absl_logging.get_verbosity()
         absl_logging.set_verbosity(absl_logging.WARNING)  # the saver's INFO lines ("Assets written to ...") are noise

@@ -5,7 +5,7 @@
                                "saved_model/saved_model.pb": {...},
                                "saved_model/variables/variables.data-00000-of-00001": {...}, ...}}
 
-An export is replaced as a whole (`directories.replaced_directory`): it is built beside the old
+An export is replaced as a whole (engine/run/swap.py): it is built beside the old
 one and swapped in by one rename, so its files are never found beside another export's. A copy
 by hand, a partial restore or a disk fault can still mix or damage them, and a SavedModel and a
 `.tflite` of two trainings would each be served without complaint (they disagreed on 124 of 160
@@ -23,7 +23,7 @@ import os
 from typing import Dict, Mapping, Optional
 
 from engine.errors import ConfigError, DataError
-from engine.run import directories, writes
+from engine.run import directories, swap, writes
 
 SAVED_MODEL, TFLITE, LABELS, MANIFEST = "saved_model", "model.tflite", "labels.txt", "manifest.json"
 ENTRIES = (SAVED_MODEL, TFLITE, LABELS, MANIFEST)  # all an export directory holds
@@ -53,9 +53,9 @@ def _files(export_dir: str) -> Dict[str, Optional[str]]:
                 for name in names + [folder for folder in folders if os.path.islink(os.path.join(root, folder))]:
                     path = os.path.join(root, name)
                     found[os.path.relpath(path, export_dir)] = None if os.path.isfile(path) and not os.path.islink(
-                        path) else writes.describe(path)
+                        path) else directories.describe(path)
         elif os.path.lexists(top):
-            found[entry] = None if os.path.isfile(top) and not os.path.islink(top) else writes.describe(top)
+            found[entry] = None if os.path.isfile(top) and not os.path.islink(top) else directories.describe(top)
     return found
 
 
@@ -103,7 +103,7 @@ def check_export_dir(path: str, others: Mapping[str, Optional[str]] = {}) -> Non
       others: the run's other directories by flag (`--output_dir`: ...): none may be the export
         directory or inside it, since replacing the export would delete them.
     """
-    directories.check_replaceable(path, ENTRIES, "--export_dir")
+    swap.check_replaceable(path, ENTRIES, "--export_dir")
     real = os.path.realpath(path)
     for flag, other in others.items():
         if other and (os.path.realpath(other) + os.sep).startswith(real + os.sep):

@@ -19,7 +19,7 @@ from typing import List, Optional
 import tensorflow as tf
 
 from engine.errors import ConfigError
-from engine.run import directories
+from engine.run import directories, swap
 
 IDENTITY_KEY = "identity/.ATTRIBUTES/VARIABLE_VALUE"  # where a checkpoint keeps its run's identity
 
@@ -103,11 +103,11 @@ def check_directory(directory: str) -> None:
 def _recover(directory: str) -> None:
     """Finishes what a killed run left half done: a swap of `.new` in, `*_temp` folders of a save.
 
-    (`directories.exchange` swaps in one rename; where it falls back to three, a kill between them
+    (`swap.exchange` swaps in one rename; where it falls back to three, a kill between them
     leaves the directory at `.old` or missing.)
     """
     for aside in (f"{directory}.new", f"{directory}.old"):
-        directories.restore(aside, directory)
+        swap.restore(aside, directory)
     directories.remove_tree(f"{directory}.new")  # a start-over run that died before its first save
     directories.remove_tree(f"{directory}.old")
     for temporary in glob.glob(os.path.join(glob.escape(directory), "*_temp")):

@@ -37,7 +37,7 @@ import tensorflow as tf
 from absl import logging as absl_logging
 
 from engine.errors import ConfigError
-from engine.run import directories, writes
+from engine.run import directories, swap, writes
 from engine.run.checkpoint_files import (IDENTITY_KEY, _advice, _recover, check_directory, found_checkpoints,
                                          index_warnings_off)
 
@@ -188,7 +188,7 @@ class Checkpointer:
         finally:
             absl_logging.set_verbosity(verbosity)
         if self._staging:  # the new run's first checkpoint is complete: now the old run's may go
-            directories.exchange(self._staging, self.directory, aside=f"{self.directory}.old")
+            swap.exchange(self._staging, self.directory, aside=f"{self.directory}.old")
             directories.remove_tree(self._staging)  # now the old run's checkpoints
             self._staging = None
             self.manager = self._manager(self.directory)

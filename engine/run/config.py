@@ -13,7 +13,7 @@ from typing import Optional, Sequence, Tuple
 
 from engine.deploy import manifest
 from engine.errors import ConfigError
-from engine.run import directories, writes
+from engine.run import directories
 
 MODES = ("eager", "graph", "xla")  # see engine/execution.py for what each one does
 DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/run/devices.py
@@ -100,7 +100,7 @@ def check_output_dir(path: str, flag: str = "--output_dir") -> None:
     directory, so that a refused run leaves no empty directory behind. A path starting with an
     unexpanded `~` is refused (engine/run/directories.py says why).
     """
-    writes.check_no_tilde(path, flag)
+    directories.check_no_tilde(path, flag)
     if os.path.exists(path) and not os.path.isdir(path):
         raise ConfigError(f"{flag} {path} is a file, not a directory: pass a directory path")
     existing = path

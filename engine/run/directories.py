@@ -11,10 +11,7 @@ outside the directories the user named ever changes. The choices, case by case:
 - A directory a program makes inside one (OUTPUT_DIR/checkpoints, the graph picture's
   tensorboard/): a link there is refused (`check_subdirectory`), as is any link inside the
   checkpoints (`contents=True`): TensorFlow writes those files itself and would follow one.
-- A directory replaced as a whole (an export, `replaced_directory`): built in a fresh directory
-  beside it, then swapped in by one rename, RENAME_EXCHANGE (renameat2), so that a reader finds
-  the whole old content or the whole new. It is refused when it is a link or holds a name the
-  program would not write (replacing it would delete what is not the program's).
+- A directory replaced as a whole (an export): engine/run/swap.py.
 - Removing (`remove_tree`, `remove_file`): only what the program made; a link is unlinked, never
   followed (shutil.rmtree walks by file descriptors and does not follow links either).
 - The lock file (`open_lock`): opened with O_NOFOLLOW, never replaced, since a lock works only
@@ -22,20 +19,32 @@ outside the directories the user named ever changes. The choices, case by case:
 """
 
 import contextlib
-import ctypes
 import errno
-import fcntl
-import glob
 import os
+import re
 import shutil
 import stat
-import tempfile
-from typing import Collection, Iterator
 
 from engine.errors import ConfigError
-from engine.run.writes import check_no_tilde, describe, sync_directory, umask
 
-_RENAME_EXCHANGE = 2  # linux/fs.h
+
+def describe(path: str) -> str:
+    """What is at `path`, for a message: 'a symbolic link (to X)', 'a directory', 'a file', ..."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return "missing"
+    if stat.S_ISLNK(mode):
+        return f"a symbolic link (to {os.readlink(path)})"
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISREG, "a file"), (stat.S_ISFIFO, "a named pipe"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "a device")
+
+
+def check_no_tilde(path: str, flag: str) -> None:
+    if re.match(r"~[^/]*(/|$)", path):
+        raise ConfigError(f"{flag} {path} starts with '~', which only a shell expands (it was quoted): pass "
+                          f"{os.path.expanduser(path)}, or leave the ~ unquoted")
 
 
 def make_dirs(path: str, flag: str) -> None:
@@ -45,12 +54,13 @@ def make_dirs(path: str, flag: str) -> None:
 
 
 def check_subdirectory(path: str, contents: bool = False) -> None:
-    """Refuses a link at `path`, a directory a program makes itself (and, with `contents`, in it)."""
-    inside = [entry.path for entry in os.scandir(path) if entry.is_symlink()] if contents and os.path.isdir(
-        path) and not os.path.islink(path) else []
-    for link in [path] * os.path.islink(path) + inside:
-        raise ConfigError(f"{link} is {describe(link)}, and files are written only inside the directories named "
-                          "on the command line: remove the link, or name another directory")
+    """Refuses a link at `path`, a directory a program makes itself, and with `contents` a link in it."""
+    links = [path] if os.path.islink(path) else []
+    if contents and not links and os.path.isdir(path):
+        links = sorted(entry.path for entry in os.scandir(path) if entry.is_symlink())
+    if links:
+        raise ConfigError(f"{links[0]} is {describe(links[0])}, and files are written only inside the directories "
+                          "named on the command line: remove the link, or name another directory")
 
 
 def remove_file(path: str) -> None:
@@ -85,97 +95,3 @@ def open_lock(path: str) -> int:
         raise ConfigError(f"{path} is {kind}, not the lock file a run keeps there: remove it, or pass another "
                           "directory")
     return descriptor
-
-
-def check_replaceable(path: str, allowed: Collection[str], flag: str) -> None:
-    """Refuses, before any work, a directory `replaced_directory` must not replace."""
-    check_no_tilde(path, flag)
-    if os.path.islink(path) or (os.path.exists(path) and not os.path.isdir(path)):
-        raise ConfigError(f"{flag} {path} is {describe(path)}: it is replaced as a whole, so pass a directory "
-                          "path of its own" + (f" ({os.path.realpath(path)})" if os.path.islink(path) else ""))
-    foreign = sorted(set(os.listdir(path)) - set(allowed)) if os.path.isdir(path) else []
-    if foreign:
-        raise ConfigError(f"{flag} {path} holds {', '.join(foreign[:5])}{', ...' * (len(foreign) > 5)}, which it "
-                          f"would not write: it is replaced as a whole, so pass an empty or new directory, or move "
-                          "them out")
-    if os.path.ismount(path):
-        raise ConfigError(f"{flag} {path} is a mount point: pass a directory inside it")
-
-
-def exchange(new: str, current: str, aside: str) -> None:
-    """Swaps two directories: `current` gets `new`'s content in one rename, `new` the old content.
-
-    Where the file system cannot exchange (ENOSYS, EINVAL), three renames via `aside` do it; a
-    reader may then find `current` missing for an instant, and a kill in between leaves it at
-    `aside` (`replaced_directory` puts it back).
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    if hasattr(libc, "renameat2") and libc.renameat2(-100, os.fsencode(new), -100, os.fsencode(current),
-                                                     _RENAME_EXCHANGE) == 0:  # -100: AT_FDCWD
-        return
-    if hasattr(libc, "renameat2") and ctypes.get_errno() not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), current)
-    os.rename(current, aside)
-    os.rename(new, current)
-    os.rename(aside, new)
-
-
-def restore(aside: str, path: str) -> None:
-    """Puts a directory a killed swap left at `aside` back at `path`, when nothing is at `path`."""
-    if not os.path.lexists(path) and os.path.isdir(aside) and not os.path.islink(aside):
-        os.rename(aside, path)
-
-
-def _sync_tree(top: str) -> None:
-    for root, _, names in os.walk(top):
-        for name in names:
-            descriptor = os.open(os.path.join(root, name), os.O_RDONLY | os.O_NOFOLLOW)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
-        sync_directory(root)
-
-
-def _clear_stale(parent: str, name: str) -> None:
-    """Removes what a killed `replaced_directory` left beside `name` (its lock is free once it is dead)."""
-    stem = os.path.join(glob.escape(parent), f".{glob.escape(name)}")
-    for left in sorted(glob.glob(f"{stem}.new-*") + glob.glob(f"{stem}.old-*")):
-        descriptor = os.open(left, os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue  # another live run's
-        finally:
-            os.close(descriptor)
-        if ".old-" in left:
-            restore(left, os.path.join(parent, name))  # killed between the renames of `exchange`
-        remove_tree(left)
-
-
-@contextlib.contextmanager
-def replaced_directory(path: str, allowed: Collection[str], flag: str) -> Iterator[str]:
-    """A fresh directory beside `path` to build its new content in, swapped in when the block succeeds.
-
-    On an exception the fresh directory is removed and `path` is as it was.
-    """
-    check_replaceable(path, allowed, flag)
-    parent, name = os.path.split(os.path.abspath(path))
-    make_dirs(parent, flag)
-    _clear_stale(parent, name)
-    staging = tempfile.mkdtemp(prefix=f".{name}.new-", dir=parent)
-    lock = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
-    fcntl.flock(lock, fcntl.LOCK_EX)  # held until the old content is removed: see `_clear_stale`
-    try:
-        yield staging
-        check_replaceable(path, allowed, flag)  # as it is now, not as it was before the work
-        _sync_tree(staging)
-        os.chmod(staging, stat.S_IMODE(os.stat(path).st_mode) if os.path.isdir(path) else 0o777 & ~umask())
-        if os.path.isdir(path):
-            exchange(staging, path, os.path.join(parent, f".{name}.old-{staging.rsplit('-', 1)[1]}"))
-        else:
-            os.rename(staging, path)
-        sync_directory(parent)
-    finally:
-        remove_tree(staging)  # the old content after an exchange; the new after a failure
-        os.close(lock)

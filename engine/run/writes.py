@@ -7,7 +7,7 @@ renamed over the destination. A rename replaces a link found at the destination 
 following it, and readers see the old file or the new, never a part; the directory is fsync'ed
 after, so the rename outlives a power cut. Any failure on the way (a full disk, a read-only
 directory, Ctrl-C, a directory in the way) removes the temporary file; the old file stays whole.
-Directories, the lock file, removal and whole-directory swaps: engine/run/directories.py.
+Directories, the lock file and removal: engine/run/directories.py; whole-directory swaps: swap.py.
 
 The choices, case by case:
 - A file a program names inside a directory (history.json, metrics.png, results.json, the
@@ -21,6 +21,11 @@ The choices, case by case:
 - A log a child process writes as it runs (`open_log`): made under a fresh name and renamed into
   place before the first byte, so never through a link; not atomic, since a log is read growing.
 
+Out of reach are the files TensorFlow writes itself: the checkpoints (their directory is checked
+for links before every save: engine/run/checkpoints.py), a SavedModel (saved into swap.py's fresh
+directory), TensorBoard's event files (named by host, pid and time) and TFDS's prepared data. A
+writer killed by SIGKILL leaves its temporary file, `.NAME.XXXXXXXX.tmp`, beside the old file.
+
 Why in engine/run: it is the ring every program stands on (train, search, predict, the tour,
 bench), and the core (engine/*.py) and layers/ write no files, so they need not import a ring.
 tests/test_writes.py reads every program's source and keeps its writes here.
@@ -28,12 +33,12 @@ tests/test_writes.py reads every program's source and keeps its writes here.
 
 import contextlib
 import os
-import re
 import stat
 import tempfile
 from typing import IO, Iterator, Sequence
 
 from engine.errors import ConfigError
+from engine.run.directories import check_no_tilde, describe
 
 
 def umask() -> int:
@@ -53,25 +58,6 @@ def _permissions(path: str) -> int:
         if stat.S_ISREG(info.st_mode):
             return stat.S_IMODE(info.st_mode)
     return 0o666 & ~umask()
-
-
-def describe(path: str) -> str:
-    """What is at `path`, for a message: 'a symbolic link (to X)', 'a directory', 'a file', ..."""
-    try:
-        mode = os.lstat(path).st_mode
-    except OSError:
-        return "missing"
-    if stat.S_ISLNK(mode):
-        return f"a symbolic link (to {os.readlink(path)})"
-    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISREG, "a file"), (stat.S_ISFIFO, "a named pipe"),
-             (stat.S_ISSOCK, "a socket"))
-    return next((name for test, name in kinds if test(mode)), "a device")
-
-
-def check_no_tilde(path: str, flag: str) -> None:
-    if re.match(r"~[^/]*(/|$)", path):
-        raise ConfigError(f"{flag} {path} starts with '~', which only a shell expands (it was quoted): pass "
-                          f"{os.path.expanduser(path)}, or leave the ~ unquoted")
 
 
 def sync_directory(directory: str) -> None:
