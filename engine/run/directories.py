@@ -64,6 +64,7 @@ def check_subdirectory(path: str, contents: bool = False) -> None:
 
 
 def remove_file(path: str) -> None:
+    """Removes file (or link) `path`; nothing there is fine."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
 

@@ -32,6 +32,7 @@ tests/test_writes.py reads every program's source and keeps its writes here.
 """
 
 import contextlib
+import json
 import os
 import stat
 import tempfile
@@ -100,18 +101,19 @@ def atomic(path: str, mode: str = "wb", **open_args) -> Iterator[IO]:
 
 
 def write_bytes(path: str, data: bytes) -> None:
+    """`data` as file `path`, through `atomic`."""
     with atomic(path) as file:
         file.write(data)
 
 
 def write_text(path: str, text: str) -> None:
+    """`text` as file `path`, in UTF-8, through `atomic`."""
     with atomic(path, "w", encoding="utf-8") as file:
         file.write(text)
 
 
 def write_json(path: str, payload, indent: int = 2) -> None:
-    import json
-
+    """`payload` as JSON file `path` (results.json, history.json, a manifest), through `atomic`."""
     write_text(path, json.dumps(payload, indent=indent) + "\n")
 
 
