@@ -404,6 +404,7 @@ def probe_unwritable_metrics_png(lab: Lab) -> Outcome:
 def probe_labels_not_utf8(lab: Lab) -> Outcome:
     folder = lab.fresh("labels-latin1")
     shutil.copytree(lab.exported(), folder)
+    (folder / "manifest.json").unlink()  # a folder put together by hand: with the manifest, any change is refused
     (folder / "labels.txt").write_bytes("".join(f"cl\xe4ss {i}\n" for i in range(10)).encode("latin-1"))
     result = lab.predict("--model", str(folder / "model.tflite"), "--images", str(lab.data_a / "t10k-images-idx3-ubyte.gz"))
     return grade(result, 2, "is not UTF-8 text")
@@ -412,6 +413,7 @@ def probe_labels_not_utf8(lab: Lab) -> Outcome:
 def probe_labels_empty(lab: Lab) -> Outcome:
     folder = lab.fresh("labels-empty")
     shutil.copytree(lab.exported(), folder)
+    (folder / "manifest.json").unlink()  # as labels_not_utf8
     (folder / "labels.txt").write_text("")
     result = lab.predict("--model", str(folder / "model.tflite"), "--images", str(lab.data_a / "t10k-images-idx3-ubyte.gz"))
     return grade(result, 2, "names 0 classes, the model has 10")
