@@ -12,7 +12,6 @@ from the comparison since it holds the one-time XLA compilation. Exit status 1 i
 by more than `--max_growth` from epoch 2 to the last.
 """
 
-import json
 import os
 import re
 import sys
@@ -21,7 +20,7 @@ from typing import Optional, Sequence
 
 from absl import flags
 
-from engine.run import cli
+from engine.run import cli, writes
 
 PROGRAM = "python -m bench.memory"
 FLAGS = cli.new_flag_values()
@@ -41,7 +40,7 @@ def memory_mib() -> dict:
 
 def reset_peak() -> None:
     """Makes VmHWM restart from the current RSS (Linux: 5 > /proc/self/clear_refs)."""
-    with open("/proc/self/clear_refs", "w") as clear_refs:
+    with open("/proc/self/clear_refs", "w") as clear_refs:  # a kernel switch, not a file: see tests/test_writes.py
         clear_refs.write("5")
 
 
@@ -74,8 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     growth = last["peak"] / second["peak"] - 1
     summary = {"epochs": epochs, "peak_epoch2_mib": second["peak"], "peak_last_mib": last["peak"],
                "growth_epoch2_to_last": growth, "max_growth": FLAGS.max_growth}
-    with open(os.path.join(out, "memory.json"), "w") as file:
-        json.dump(summary, file, indent=2)
+    writes.write_json(os.path.join(out, "memory.json"), summary)
     print(f"Peak RSS: epoch 2 {second['peak']:.1f} MiB, epoch {last['epoch']} {last['peak']:.1f} MiB: "
           f"growth {growth:+.2%} (allowed {FLAGS.max_growth:.0%}); per epoch in {out}/memory.json")
     return 0 if growth <= FLAGS.max_growth else 1

@@ -7,6 +7,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: works on machines without a display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from engine.run import plots  # noqa: E402
+
 
 def markdown(result: dict, chart_name: str) -> str:
     """The page: how it was made, then one table per section, then how to read them."""
@@ -137,5 +139,4 @@ def chart(result: dict, path: Path) -> None:
     figure.suptitle(f"scratchflow vs tf.keras on {result['device']}: "
                     f"{', '.join(result['gpu']) or result['cpu']}{' (quick)' if result['quick'] else ''}")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    plots.save(figure, str(path))

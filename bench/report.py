@@ -33,7 +33,6 @@ runs/bench_quick/, which git ignores, never over the committed bench/results/.
 
 import dataclasses
 import datetime
-import json
 import os
 import platform
 import shlex
@@ -44,7 +43,7 @@ from typing import Optional, Sequence
 
 from absl import flags
 
-from engine.run import cli
+from engine.run import cli, directories, writes
 
 PROGRAM = "python -m bench.report"
 FLAGS = cli.new_flag_values()
@@ -268,11 +267,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "roofline": roof, "settings": settings, "ceiling": ceiling_result, "input_pipeline": pipeline, "sweep": sweep,
               "gradients": backward, "scaling": scaling_result}
     out = Path(FLAGS.out or ("runs/bench_quick" if FLAGS.quick else "bench/results"))
-    out.mkdir(parents=True, exist_ok=True)
+    directories.make_dirs(str(out), "--out")
     stem = out / info["device"]
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    writes.write_json(str(stem.with_suffix(".json")), result, indent=1)
     render.chart(result, stem.with_suffix(".png"))
-    stem.with_suffix(".md").write_text(render.markdown(result, stem.with_suffix(".png").name))
+    writes.write_text(str(stem.with_suffix(".md")), render.markdown(result, stem.with_suffix(".png").name))
     say(f"wrote {stem}.json, .md, .png")
     return 0
 

@@ -1,11 +1,13 @@
-"""The red team: every way issue 14 found to break the command line, tried again, as a table.
+"""The red team: every way issues 14 and 23 found to break the command line, tried again, as a table.
 
     python tests/red_team.py                 # all probes, in a fresh temporary directory
     python tests/red_team.py lock damaged    # only the probes whose names contain these words
 
 Each probe is what the program's most suspicious user would try: resume on other data, two runs
 in one output directory, a damaged checkpoint index, a finite divergence, a cut `.tflite`, a gzip
-bomb, a full disk, Ctrl-C while the data loads... Each runs the real programs (`train.py`,
+bomb, a full disk, Ctrl-C while the data loads; a link planted at an output, a `.lock` that is a
+link or a directory, an export killed half-way or mixed by hand, `--csv` onto its own model, a
+quoted `~`... Each runs the real programs (`train.py`,
 `python -m engine.experiments.search`, `python -m engine.deploy.predict`) as processes on a tiny
 data set (640 Fashion-MNIST training images) and grades what happened:
 
@@ -402,6 +404,7 @@ def probe_unwritable_metrics_png(lab: Lab) -> Outcome:
 def probe_labels_not_utf8(lab: Lab) -> Outcome:
     folder = lab.fresh("labels-latin1")
     shutil.copytree(lab.exported(), folder)
+    (folder / "manifest.json").unlink()  # a folder put together by hand: with the manifest, any change is refused
     (folder / "labels.txt").write_bytes("".join(f"cl\xe4ss {i}\n" for i in range(10)).encode("latin-1"))
     result = lab.predict("--model", str(folder / "model.tflite"), "--images", str(lab.data_a / "t10k-images-idx3-ubyte.gz"))
     return grade(result, 2, "is not UTF-8 text")
@@ -410,6 +413,7 @@ def probe_labels_not_utf8(lab: Lab) -> Outcome:
 def probe_labels_empty(lab: Lab) -> Outcome:
     folder = lab.fresh("labels-empty")
     shutil.copytree(lab.exported(), folder)
+    (folder / "manifest.json").unlink()  # as labels_not_utf8
     (folder / "labels.txt").write_text("")
     result = lab.predict("--model", str(folder / "model.tflite"), "--images", str(lab.data_a / "t10k-images-idx3-ubyte.gz"))
     return grade(result, 2, "names 0 classes, the model has 10")
@@ -527,6 +531,137 @@ def probe_search_malformed_results(lab: Lab) -> Outcome:
         results.append((lab.search(out), before, snapshot(out)))
     worst = next((r for r in results if r[0].returncode != 2), results[0])
     return grade(worst[0], 2, "results", worst[1], worst[2])
+
+
+# ------------------------------------------------------------------ issue 23: files, links and exports
+
+def _outside(lab: Lab, name: str) -> Path:
+    """A directory outside every directory a probe names: no program may change it."""
+    folder = lab.fresh(name)
+    folder.mkdir()
+    return folder
+
+
+def _link(at: Path, outside: Path) -> Path:
+    """A link at `at` to a precious file of its own in `outside`."""
+    target = outside / f"{at.parent.name}-{at.name}"
+    target.write_text("precious\n")
+    at.parent.mkdir(parents=True, exist_ok=True)
+    at.symlink_to(target)
+    return target
+
+
+def probe_links_at_every_output(lab: Lab) -> Outcome:
+    out, export, outside = lab.fresh("links-out"), lab.fresh("links-export"), _outside(lab, "links-outside")
+    for at in (out / "history.json", out / "history.json.tmp", out / "metrics.png", export / "model.tflite",
+               export / "labels.txt", export / "manifest.json"):
+        _link(at, outside)
+    before = snapshot(outside)
+    outcome = grade(lab.train(out, f"--export_dir={export}"), 0, "Wrote", before, snapshot(outside))
+    still = [str(path) for path in (out / "history.json", out / "metrics.png", export / "model.tflite") if path.is_symlink()]
+    return Outcome("FAIL", f"still links, not the files written: {still}") if outcome.verdict == "PASS" and still else outcome
+
+
+def probe_lock_is_a_link(lab: Lab) -> Outcome:
+    out, outside = lab.fresh("lock-link"), _outside(lab, "lock-link-outside")
+    _link(out / ".lock", outside)
+    before = snapshot(outside)
+    return grade(lab.train(out), 2, "is a symbolic link", before, snapshot(outside))
+
+
+def probe_lock_is_a_directory(lab: Lab) -> Outcome:
+    out = lab.fresh("lock-directory")
+    (out / ".lock").mkdir(parents=True)
+    return grade(lab.train(out), 2, f"{out}/.lock is a directory, not the lock file a run keeps there")
+
+
+def probe_checkpoints_is_a_link(lab: Lab) -> Outcome:
+    out, outside = lab.fresh("checkpoints-link"), _outside(lab, "checkpoints-link-outside")
+    out.mkdir()
+    (outside / "checkpoint").write_text('model_checkpoint_path: "ckpt-1"\n')
+    (out / "checkpoints").symlink_to(outside)
+    before = snapshot(outside)
+    started = time.monotonic()
+    result = lab.train(out, "--noresume")  # before issue 23: trained, then "Cannot call rmtree on a symbolic link"
+    slow = f"refused only after {time.monotonic() - started:.0f} s" if time.monotonic() - started > 10 else None
+    return grade(result, 2, "checkpoints is a symbolic link", before, snapshot(outside), weak_if=slow)
+
+
+def probe_link_inside_checkpoints(lab: Lab) -> Outcome:
+    out, outside = lab.fresh("checkpoints-inner-link"), _outside(lab, "checkpoints-inner-outside")
+    _link(out / "checkpoints" / "ckpt-1.index", outside)  # TensorFlow would write the first save through it
+    before = snapshot(outside)
+    return grade(lab.train(out), 2, "ckpt-1.index is a symbolic link", before, snapshot(outside))
+
+
+def probe_tilde_in_an_output_path(lab: Lab) -> Outcome:
+    made = REPO / "~"
+    existed = made.exists()
+    try:
+        result = lab.train(Path("~/red-team-tilde"))
+        outcome = grade(result, 2, "starts with '~', which only a shell expands")
+        return Outcome("FAIL", f"made {made}") if made.exists() and not existed else outcome
+    finally:
+        if made.exists() and not existed:
+            shutil.rmtree(made)
+
+
+def _second_export(lab: Lab) -> Path:
+    """An export of another training (another seed) than `lab.exported()`'s."""
+    folder = lab.root / "export-2"
+    if not (folder / "model.tflite").exists():
+        result = lab.train(lab.root / "export-2-run", "--seed=1", f"--export_dir={folder}")
+        assert result.returncode == 0, result.stderr[-2000:]
+    return folder
+
+
+def _classes(lab: Lab, model: Path, name: str) -> subprocess.CompletedProcess:
+    csv = lab.fresh(name).with_suffix(".csv")
+    result = lab.predict("--model", str(model), "--images", str(lab.data_a / "t10k-images-idx3-ubyte.gz"), "--csv", str(csv))
+    result.classes = [line.split(",")[1] for line in csv.read_text().splitlines()[1:]] if csv.exists() else []
+    return result
+
+
+def probe_export_killed_mid_way(lab: Lab) -> Outcome:
+    worst = None
+    for kill, delay in ((signal.SIGKILL, 0.5), (signal.SIGTERM, 1.0)):
+        folder = lab.fresh(f"killed-export-{kill.name}")
+        shutil.copytree(lab.exported(), folder)
+        process = lab.start_train(lab.fresh("killed-export-run"), f"--export_dir={folder}", "--seed=2")
+        for line in process.stdout:  # the test set is evaluated, then the export begins
+            if line.startswith("Test:"):
+                time.sleep(delay)
+                process.send_signal(kill)
+                break
+        process.communicate(timeout=300)
+        results = [_classes(lab, folder / name, f"killed-{kill.name}-{name}") for name in ("saved_model", "model.tflite")]
+        if any(result.returncode != 0 for result in results) or results[0].classes != results[1].classes:
+            worst = next(r for r in results if r.returncode != 0) if any(r.returncode for r in results) else None
+            if worst is None:
+                return Outcome("FAIL", f"after {kill.name}: the SavedModel and the .tflite disagree on "
+                                       f"{sum(a != b for a, b in zip(results[0].classes, results[1].classes))} images")
+            return grade(worst, 0)
+    return Outcome("PASS", "after SIGKILL and SIGTERM mid-export: one whole export, its two formats agree")
+
+
+def probe_mixed_export(lab: Lab) -> Outcome:
+    folder = lab.fresh("mixed-export")
+    shutil.copytree(lab.exported(), folder)
+    shutil.rmtree(folder / "saved_model")
+    shutil.copytree(_second_export(lab) / "saved_model", folder / "saved_model")  # what a re-export killed used to leave
+    results = [lab.predict("--model", str(folder / name), "--images", str(lab.data_a / "t10k-images-idx3-ubyte.gz"))
+               for name in ("saved_model", "model.tflite")]
+    worst = next((r for r in results if r.returncode != 2), results[0])
+    return grade(worst, 2, "is mixed or damaged")
+
+
+def probe_csv_onto_its_own_input(lab: Lab) -> Outcome:
+    folder = lab.fresh("csv-input")
+    shutil.copytree(lab.exported(), folder)
+    before = snapshot(folder)
+    result = lab.predict("--model", str(folder / "model.tflite"), "--images", str(lab.data_a / "t10k-images-idx3-ubyte.gz"),
+                         "--csv", str(folder / "model.tflite"))
+    return grade(result, 2, "which this run reads", before, snapshot(folder))
 
 
 PROBES: Dict[str, Callable[[Lab], Outcome]] = {

@@ -10,7 +10,8 @@ import pytest
 from tests import red_team
 
 FAST = {"negative_seed", "unusable_tensorboard_dir", "unusable_tfds_dir", "unusable_export_dir",
-        "resume_from_nothing", "long_error_line", "checkpoints_is_a_file"}
+        "resume_from_nothing", "long_error_line", "checkpoints_is_a_file", "checkpoints_is_a_link",
+        "link_inside_checkpoints", "tilde_in_an_output_path"}
 
 
 @pytest.fixture(scope="module")

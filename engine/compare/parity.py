@@ -41,7 +41,6 @@ reference configuration, 2-core x86 CPU, TensorFlow 2.21):
 
 import dataclasses
 import functools
-import json
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -56,7 +55,7 @@ from engine.training import Trainer
 from engine.compare.steps import compare_steps
 from engine.compare.weights import copy_variables, max_abs_diff
 from layers import mlp
-from engine.run import quiet
+from engine.run import quiet, writes
 
 # Under op determinism (engine/run/determinism.py) tf.data rewrites the parallel map of Keras's array
 # adapter into a MapDataset and copies along an attribute that op lacks; TensorFlow then logs, from a
@@ -144,8 +143,7 @@ class ParityReport:
         }
 
     def to_json(self, path: str) -> None:
-        with open(path, "w") as file:
-            json.dump({**dataclasses.asdict(self), "summary": self.summary()}, file, indent=2)
+        writes.write_json(path, {**dataclasses.asdict(self), "summary": self.summary()})
 
 
 def compare(setup: ParitySetup, train: Tuple[np.ndarray, np.ndarray], test: Tuple[np.ndarray, np.ndarray],

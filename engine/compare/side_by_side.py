@@ -12,7 +12,7 @@ from typing import Callable
 
 from engine.compare import parity
 from engine.errors import ConfigError
-from engine.run import plots
+from engine.run import directories, plots
 from engine.run.config import TrainConfig, check_output_dir
 from engine.run.job import announce_device, load_data
 
@@ -46,7 +46,7 @@ def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = pr
                             (dataset.test_images, dataset.test_labels), on_epoch=print_row, progress=print_fn)
     for key, value in report.summary().items():
         print_fn(f"{key}: {describe(key, value, len(report.steps))}")
-    os.makedirs(config.output_dir, exist_ok=True)
+    directories.make_dirs(config.output_dir, "--output_dir")
     report.to_json(os.path.join(config.output_dir, "parity.json"))
     plots.plot_parity(report.epochs, os.path.join(config.output_dir, "parity.png"),
                       title=f"{dataset.name}: engine ({config.mode}) vs tf.keras fit, same weights and batches")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DataError
+from engine.run import writes
 
 # IDX type code -> big-endian NumPy dtype, as specified on yann.lecun.com/exdb/mnist.
 _DTYPES = {
@@ -167,5 +168,4 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
         raise ValueError(f"IDX stores 1 to 255 dimensions, got an array of shape {array.shape}")
     header = struct.pack(f">HBB{array.ndim}I", 0, code, array.ndim, *array.shape)
     data = header + array.astype(_DTYPES[code]).tobytes()
-    path = Path(path)
-    path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
+    writes.write_bytes(str(path), gzip.compress(data, mtime=0) if Path(path).suffix == ".gz" else data)

@@ -23,7 +23,6 @@ import errno
 import hashlib
 import io
 import os
-import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -34,6 +33,7 @@ from absl import logging as absl_logging
 
 from engine.data import network, tfds_idx
 from engine.errors import DataError
+from engine.run import directories
 
 # Where `apt-get install dataset-fashion-mnist` puts the four IDX files.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -116,7 +116,8 @@ def _load(name: str, data_dir: str | None, tfds_dir: str | None,
             prepared = tfds_root / "scratchflow_idx" / tfds_idx.idx_fingerprint(directory)
             log(f"The prepared copy of {name} in {prepared} is damaged ({type(error).__name__}); "
                 "preparing it again from the IDX files")
-            shutil.rmtree(prepared, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                directories.remove_tree(prepared)
             return _read_idx_route(name, directory, tfds_root, log)
     builder = _tfds_builder(name, tfds_dir)
     if builder.is_prepared():

@@ -19,9 +19,11 @@ What it reads, and how:
   in microseconds, not after 1.5 GB of pixels.
   Nor are they inverted: Fashion-MNIST and MNIST are light objects on a black background.
 
-A missing file, an image of the wrong size or a path that is not a model (or a cut one) gets
-one `predict: error: ...` line and exit status 2; a `--csv` that cannot be written (a full
-disk) one line and exit status 1.
+A missing file, an image of the wrong size or a path that is not a model (or a cut one, or a
+mixed export) gets one `predict: error: ...` line and exit status 2, and so does a `--csv` that
+is one of the inputs (`--csv=EXPORT/model.tflite`), a link or a directory, said before anything
+is read; a `--csv` that cannot be written (a full disk) one line and exit status 1. The CSV is
+written whole or not at all (engine/run/writes.py): the old file stays until the new is complete.
 """
 
 import csv
@@ -34,8 +36,9 @@ import numpy as np
 from absl import flags
 
 from engine.data.idx import read_idx
-from engine.errors import DataError
-from engine.run import cli, quiet
+from engine.deploy.manifest import LABELS, MANIFEST
+from engine.errors import ConfigError, DataError
+from engine.run import cli, quiet, writes
 
 PROGRAM = "predict"
 FLAGS = cli.new_flag_values()
@@ -52,6 +55,9 @@ def read_images(paths: Sequence[str], image_shape: Tuple[int, ...]) -> Tuple[np.
     """Float32 images [N, *image_shape] in [0, 1] from IDX and PNG files, and a source label for each."""
     batches, sources = [], []
     for path in map(Path, paths):
+        if path.is_dir():
+            raise DataError(f"--images {path} is a directory: pass the IDX or PNG image files in it, "
+                            "comma-separated")
         if not path.is_file():
             raise DataError(f"--images {path} does not exist: pass IDX or PNG image files")
         if path.suffix.lower() == ".png":
@@ -95,20 +101,29 @@ def _read_idx_images(path: Path, image_shape: Tuple[int, ...]) -> np.ndarray:
     return images
 
 
+def check_csv(path: str, model: str, images: Sequence[str]) -> None:
+    """Refuses, before anything is read, a `--csv` that is an input, a link or a directory, or cannot be made.
+
+    Raises:
+      DataError: what is wrong, said by `writes.check_destination`.
+    """
+    export = Path(model).parent
+    try:
+        writes.check_destination(path, "--csv", [model, *images, str(export / LABELS), str(export / MANIFEST)])
+    except ConfigError as error:
+        raise DataError(str(error)) from None
+
+
 def write_csv(path: str, sources: Sequence[str], probabilities: np.ndarray, class_names: Sequence[str]) -> None:
     """One row per image: source, class, name, probability, then every class's probability."""
     try:
-        file = open(path, "w", newline="")
-    except OSError as error:
-        raise DataError(f"--csv {path} cannot be written ({error.strerror}): pass a writable file path") from None
-    try:
-        with file:
+        with writes.destination(path, "w", newline="") as file:
             writer = csv.writer(file)
             writer.writerow(["source", "class", "name", "probability", *(f"p_{name}" for name in class_names)])
             for source, row in zip(sources, probabilities):
                 best = int(row.argmax())
                 writer.writerow([source, best, class_names[best], f"{row[best]:.6f}", *(f"{p:.6f}" for p in row)])
-    except OSError as error:  # a full disk shows only when the rows are flushed
+    except OSError as error:  # a full disk, a directory that vanished since `check_csv`
         raise CsvError(f"--csv {path} could not be written whole ({error.strerror}): free some space, or pass "
                        "another file path") from None
 
@@ -147,6 +162,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from engine.deploy.serving import Classifier
 
     try:
+        if FLAGS.csv:
+            check_csv(FLAGS.csv, FLAGS.model, FLAGS.images)
         classifier = Classifier(FLAGS.model)
         images, sources = read_images(FLAGS.images, classifier.image_shape)
         probabilities = classifier.predict(images)

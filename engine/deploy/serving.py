@@ -6,15 +6,16 @@ project's classes: the SavedModel through its `serving_default` signature, the T
 through `tf.lite.Interpreter`, whose input is resized to the batch at hand (TFLite tensors
 have fixed shapes; the converter records the batch axis as -1, resizable).
 
+A model beside a `manifest.json` is part of an export, and the whole export is checked against
+it before anything is loaded (engine/deploy/manifest.py): a SavedModel and a `.tflite` of two
+trainings, mixed in one directory, are refused rather than each served without complaint.
+
 A `.tflite` file is checked before the interpreter touches it: TensorFlow Lite's C++ loader
 trusts the flatbuffer, and a truncated file crashes the whole process (a segmentation fault,
-exit 139, no message). So its size and sha256 are compared with the export's `manifest.json`
-when there is one, and the flatbuffer is parsed in Python first (`check_tflite`), where a cut
-or corrupted file raises an error instead.
+exit 139, no message). So, manifest or not, the flatbuffer is parsed in Python first
+(`check_tflite`), where a cut or corrupted file raises an error instead.
 """
 
-import hashlib
-import json
 import os
 import warnings
 from pathlib import Path
@@ -24,7 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from engine.errors import DataError
-from engine.deploy.export import INPUT, LABELS, MANIFEST, OUTPUT, SIGNATURE, file_entry
+from engine.deploy import manifest
+from engine.deploy.export import INPUT, LABELS, MANIFEST, OUTPUT, SIGNATURE
 from engine.run import quiet
 
 
@@ -41,6 +43,8 @@ class Classifier:
         if not self.path.exists():
             raise DataError(f"--model {self.path} does not exist: pass the export's saved_model directory "
                             "or its model.tflite file")
+        if (self.path.parent / MANIFEST).is_file():
+            manifest.verify(str(self.path.parent), str(self.path))
         load = _load_saved_model if self.path.is_dir() else _load_tflite
         self.image_shape, num_classes, self._predict = load(self.path)
         labels = self.path.parent / LABELS
@@ -93,7 +97,7 @@ def check_tflite(path: Path) -> None:
     """Refuses a file TensorFlow Lite's loader could crash on: see the module docstring.
 
     Raises:
-      DataError: not a TensorFlow Lite flatbuffer, cut short, or unlike the export's manifest.
+      DataError: not a TensorFlow Lite flatbuffer, or cut short.
     """
     try:
         data = path.read_bytes()
@@ -102,16 +106,6 @@ def check_tflite(path: Path) -> None:
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise DataError(f"--model {path} is neither a SavedModel directory nor a TensorFlow Lite file: "
                         "pass the export's saved_model directory or its model.tflite file")
-    manifest = path.parent / MANIFEST
-    if manifest.is_file():
-        try:
-            expected = json.loads(manifest.read_text()).get(path.name)
-        except (OSError, ValueError, AttributeError):
-            expected = None
-        if expected is not None and expected != file_entry(data):
-            raise DataError(f"--model {path} is {len(data):,} bytes with sha256 {hashlib.sha256(data).hexdigest()[:12]}, "
-                            f"the export's {manifest} says {expected.get('bytes')} bytes, "
-                            f"{str(expected.get('sha256'))[:12]}: the file is cut or changed; export it again")
     from tensorflow.lite.python import schema_py_generated as schema  # the flatbuffer's Python reader
 
     try:

@@ -24,7 +24,7 @@ from typing import Callable, List, Optional, Sequence
 
 from absl import flags
 
-from engine.run import cli
+from engine.run import cli, directories, writes
 
 PROGRAM = "launch"
 FLAGS = cli.new_flag_values()
@@ -78,13 +78,13 @@ def launch(command: Sequence[str], workers: int, log_dir: str, timeout: float = 
     """
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
-    os.makedirs(log_dir, exist_ok=True)
+    directories.make_dirs(log_dir, "--log_dir")
     addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
     start = time.monotonic()
     running = []
     for index in range(workers):
         log = os.path.join(log_dir, f"worker{index}.log")
-        with open(log, "w") as output:
+        with writes.open_log(log) as output:
             env = {**os.environ, "TF_CONFIG": tf_config(addresses, index)}
             process = subprocess.Popen(list(command), env=env, stdout=output, stderr=subprocess.STDOUT)
         running.append(Worker(index, process, log))

@@ -5,7 +5,7 @@ import os
 import textwrap
 from typing import Dict, List, Sequence
 
-from engine.run import plots  # first: it selects matplotlib's file-only backend
+from engine.run import plots, writes  # plots first: it selects matplotlib's file-only backend
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -29,7 +29,7 @@ def rows(ranked: Sequence[Dict]) -> List[Dict]:
 
 
 def write_csv(ranked: Sequence[Dict], path: str) -> None:
-    with open(path, "w", newline="") as file:
+    with writes.atomic(path, "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows(ranked))
@@ -68,8 +68,7 @@ def ranking_figure(ranked: Sequence[Dict], title: str) -> Figure:
 def write(ranked: Sequence[Dict], output_dir: str, caption: str) -> str:
     """Writes ranking.md, ranking.csv and ranking.png into `output_dir`; returns the Markdown and what was written."""
     table = markdown(ranked, caption)
-    with open(os.path.join(output_dir, "ranking.md"), "w") as file:
-        file.write(table)
+    writes.write_text(os.path.join(output_dir, "ranking.md"), table)
     write_csv(ranked, os.path.join(output_dir, "ranking.csv"))
     plots.save(ranking_figure(ranked, caption), os.path.join(output_dir, "ranking.png"), dpi=120)
     return table + f"Wrote {output_dir}/ranking.csv, ranking.md, ranking.png and results.json"

@@ -1,7 +1,7 @@
 """The search's results file: what makes a search resumable.
 
 Every finished trial is recorded in `results.json` the moment it finishes, by writing a new
-file and renaming it over the old one (`write_json_atomically`): a search killed at any
+file and renaming it over the old one (engine/run/writes.py): a search killed at any
 instant leaves either the previous complete file or the new complete one, never half of one.
 A rerun loads the file and skips every trial already in it, so only unfinished work is redone.
 
@@ -25,7 +25,7 @@ from typing import Dict, List
 import numpy as np
 
 from engine.errors import ConfigError
-from engine.run.files import write_json_atomically
+from engine.run import writes
 
 
 def trial_key(params: Dict) -> str:
@@ -89,7 +89,7 @@ class ResultsFile:
         diverged = bool(record.get("diverged")) or not all(
             isinstance(record.get(name), (int, float)) and math.isfinite(record[name]) for name in ("accuracy", "loss"))
         self.trials[key] = {**strict(record), "diverged": diverged}
-        write_json_atomically({"setup": self.setup, "trials": self.trials}, self.path)
+        writes.write_json(self.path, {"setup": self.setup, "trials": self.trials})
 
     def ranked(self) -> List[Dict]:
         """Finished trials, best mean cross-validated accuracy first (ties: lower loss first); diverged ones last."""

@@ -14,12 +14,12 @@ import json
 import logging
 import os
 import re
-import shutil
 from typing import List, Optional
 
 import tensorflow as tf
 
 from engine.errors import ConfigError
+from engine.run import directories, swap
 
 IDENTITY_KEY = "identity/.ATTRIBUTES/VARIABLE_VALUE"  # where a checkpoint keeps its run's identity
 
@@ -92,11 +92,23 @@ def index_warnings_off():
         logger.setLevel(level)
 
 
+def check_directory(directory: str) -> None:
+    """Refuses a checkpoint directory that is a file, a link, or holds a link (TensorFlow would follow it)."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ConfigError(f"{directory} is a file, not the checkpoint directory: move it away, or pass another "
+                          "--output_dir")
+    directories.check_subdirectory(directory, contents=True)
+
+
 def _recover(directory: str) -> None:
-    """Finishes what a killed run left half done: a swap of `.new` in, `*_temp` folders of a save."""
-    if not os.path.exists(directory) and os.path.isdir(f"{directory}.new"):
-        os.replace(f"{directory}.new", directory)
-    shutil.rmtree(f"{directory}.new", ignore_errors=True)  # a start-over run that died before its first save
-    shutil.rmtree(f"{directory}.old", ignore_errors=True)
+    """Finishes what a killed run left half done: a swap of `.new` in, `*_temp` folders of a save.
+
+    (`swap.exchange` swaps in one rename; where it falls back to three, a kill between them
+    leaves the directory at `.old` or missing.)
+    """
+    for aside in (f"{directory}.new", f"{directory}.old"):
+        swap.restore(aside, directory)
+    directories.remove_tree(f"{directory}.new")  # a start-over run that died before its first save
+    directories.remove_tree(f"{directory}.old")
     for temporary in glob.glob(os.path.join(glob.escape(directory), "*_temp")):
-        shutil.rmtree(temporary, ignore_errors=True)
+        directories.remove_tree(temporary)

@@ -21,20 +21,25 @@ the one to resume from.
 What is on disk is trusted only after it is checked (`engine.run.checkpoint_files`). A run that starts over (`--noresume`) writes into `checkpoints.new`
 and swaps it in when its first checkpoint is complete: until then the old run's checkpoints are
 untouched, so a new run that fails its checks or dies early has deleted nothing.
+
+TensorFlow writes the checkpoint files itself, and would write through a link planted among
+them: a link at the directory or in it is refused before the first and before every save
+(`directories.check_subdirectory`). The index this class rewrites goes through engine/run/writes.py.
 """
 
 import dataclasses
 import glob
 import json
 import os
-import shutil
 from typing import Dict, List, Optional
 
 import tensorflow as tf
 from absl import logging as absl_logging
 
 from engine.errors import ConfigError
-from engine.run.checkpoint_files import IDENTITY_KEY, _advice, _recover, found_checkpoints, index_warnings_off
+from engine.run import directories, swap, writes
+from engine.run.checkpoint_files import (IDENTITY_KEY, _advice, _recover, check_directory, found_checkpoints,
+                                         index_warnings_off)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,14 +67,12 @@ class Checkpointer:
 
     def __init__(self, directory: str, trainer, identity: dict, max_to_keep: int = 2,
                  states: Optional[Dict[str, tf.Module]] = None, replace: bool = False):
-        if os.path.exists(directory) and not os.path.isdir(directory):
-            raise ConfigError(f"{directory} is a file, not the checkpoint directory: move it away, or pass another "
-                              "--output_dir")
+        check_directory(directory)
         _recover(directory)
         self.directory, self.max_to_keep = directory, max_to_keep
         self._staging = f"{directory}.new" if replace and found_checkpoints(directory) else None
         if self._staging:
-            shutil.rmtree(self._staging, ignore_errors=True)
+            directories.remove_tree(self._staging)
         self.identity = json.loads(json.dumps(identity))  # as it reads back: tuples become lists
         self._epoch = tf.Variable(1, dtype=tf.int64, trainable=False)
         self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -91,7 +94,7 @@ class Checkpointer:
             with index_warnings_off():
                 return tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=None)
         except ValueError:  # an index without a checkpoint path: already refused or overridden (resume_point)
-            os.remove(os.path.join(directory, "checkpoint"))
+            directories.remove_file(os.path.join(directory, "checkpoint"))
             return tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=None)
 
     def _read_index(self) -> Optional[bytes]:
@@ -101,12 +104,9 @@ class Checkpointer:
     def _write_index(self, content: Optional[bytes]) -> None:
         index = os.path.join(self.directory, "checkpoint")
         if content is None:
-            if os.path.exists(index):
-                os.remove(index)
+            directories.remove_file(index)
         else:
-            with open(f"{index}.tmp", "wb") as file:
-                file.write(content)
-            os.replace(f"{index}.tmp", index)
+            writes.write_bytes(index, content)
         self.manager = self._manager(self.directory)
 
     @property
@@ -122,7 +122,7 @@ class Checkpointer:
         self._pending = []
         for path in self._kept[:-self.max_to_keep]:
             for file in glob.glob(f"{glob.escape(path)}.*"):
-                os.remove(file)
+                directories.remove_file(file)
         self._kept = self._kept[-self.max_to_keep:]
         names = [os.path.basename(path) for path in self._kept]
         self._write_index("".join([f'model_checkpoint_path: "{names[-1]}"\n',
@@ -132,10 +132,10 @@ class Checkpointer:
     def discard(self) -> None:
         """The run diverged: deletes its pending checkpoints and puts the index back as it was."""
         if self._staging:
-            shutil.rmtree(self._staging, ignore_errors=True)
+            directories.remove_tree(self._staging)
         for path in self._pending:
             for file in glob.glob(f"{glob.escape(path)}.*"):
-                os.remove(file)
+                directories.remove_file(file)
         if self._pending:
             self._pending = []
             self._write_index(self._index)
@@ -180,6 +180,7 @@ class Checkpointer:
         self._step.assign(position.step)
         self._history.assign(json.dumps(position.history))
         self._first_loss.assign(position.first_loss)
+        check_directory(self._staging or self.directory)  # a link planted since the last save
         verbosity = absl_logging.get_verbosity()
         absl_logging.set_verbosity(absl_logging.WARNING)  # TF logs an INFO line per save
         try:
@@ -187,10 +188,8 @@ class Checkpointer:
         finally:
             absl_logging.set_verbosity(verbosity)
         if self._staging:  # the new run's first checkpoint is complete: now the old run's may go
-            old = f"{self.directory}.old"
-            os.replace(self.directory, old)
-            os.replace(self._staging, self.directory)
-            shutil.rmtree(old)
+            swap.exchange(self._staging, self.directory, aside=f"{self.directory}.old")
+            directories.remove_tree(self._staging)  # now the old run's checkpoints
             self._staging = None
             self.manager = self._manager(self.directory)
             path = os.path.join(self.directory, os.path.basename(path))

@@ -11,7 +11,9 @@ import os
 import tempfile
 from typing import Optional, Sequence, Tuple
 
+from engine.deploy import manifest
 from engine.errors import ConfigError
+from engine.run import directories
 
 MODES = ("eager", "graph", "xla")  # see engine/execution.py for what each one does
 DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/run/devices.py
@@ -98,8 +100,10 @@ def check_output_dir(path: str, flag: str = "--output_dir") -> None:
     """Fails early (before any training) if files could not be written to `path`; creates nothing.
 
     A missing `path` is checked through its nearest existing ancestor, which must be a writable
-    directory, so that a refused run leaves no empty directory behind.
+    directory, so that a refused run leaves no empty directory behind. A path starting with an
+    unexpanded `~` is refused (engine/run/directories.py says why).
     """
+    directories.check_no_tilde(path, flag)
     if os.path.exists(path) and not os.path.isdir(path):
         raise ConfigError(f"{flag} {path} is a file, not a directory: pass a directory path")
     existing = path
@@ -121,10 +125,15 @@ def check_directories(config: TrainConfig) -> None:
     if os.path.exists(checkpoints) and not os.path.isdir(checkpoints):
         raise ConfigError(f"{checkpoints} is a file, not the checkpoint directory: move it away, or pass another "
                           "--output_dir")
+    directories.check_subdirectory(checkpoints, contents=True)  # TensorFlow would write through a link
     for flag, path in (("--tensorboard_dir", config.tensorboard_dir), ("--tfds_dir", config.tfds_dir),
                        ("--export_dir", config.export_dir)):
         if path:
             check_output_dir(path, flag)
+    if config.export_dir:
+        manifest.check_export_dir(config.export_dir, {"--output_dir": config.output_dir, "--data_dir": config.data_dir,
+                                                      "--tensorboard_dir": config.tensorboard_dir,
+                                                      "--tfds_dir": config.tfds_dir})
     if config.resume_from and not os.path.isfile(f"{config.resume_from}.index"):
         raise ConfigError(f"--resume_from {config.resume_from} is not a checkpoint (no {config.resume_from}.index): "
                           "pass a path prefix like OUTPUT_DIR/checkpoints/ckpt-3")

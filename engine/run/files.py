@@ -1,4 +1,4 @@
-"""Output directories and result files: one run per directory, and no half-written file.
+"""Output directories: one run per directory.
 
 Two runs writing one output directory would interleave their checkpoints and leave one run's
 `history.json` next to the other's weights, with both exiting 0. So a run first takes an
@@ -8,19 +8,20 @@ kernel releases it when the holder exits, however it exits: a lock left by a kil
 blocks the next one, and no stale-lock cleanup is needed.
 
 The lock file stays (deleting it would race with a run opening it); it holds the holder's pid
-and nothing else. A run that fails before writing anything removes the directory it created, so
-a failed run leaves no trace.
+and nothing else. It is opened with O_NOFOLLOW and never replaced (`directories.open_lock`): a
+link, a directory or a pipe named `.lock` is refused with one line saying what it is. A run that
+fails before writing anything removes the directory it created, so a failed run leaves no trace.
+Files are written by engine/run/writes.py.
 """
 
 import contextlib
 import errno
 import fcntl
-import json
 import os
-import shutil
 from typing import Iterator
 
 from engine.errors import ConfigError
+from engine.run import directories
 
 LOCK = ".lock"
 
@@ -33,12 +34,16 @@ def claim(directory: str, flag: str = "--output_dir") -> Iterator[None]:
     but the lock file (and empty folders) is in it.
 
     Raises:
-      ConfigError: another live process holds the lock, or the directory cannot be created.
+      ConfigError: another live process holds the lock, the directory cannot be created, or its
+        `.lock` is not a lock file (a link, a directory).
     """
+    directories.check_no_tilde(directory, flag)
     created = not os.path.isdir(directory)
     try:
-        os.makedirs(directory, exist_ok=True)
-        descriptor = os.open(os.path.join(directory, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+        directories.make_dirs(directory, flag)
+        descriptor = directories.open_lock(os.path.join(directory, LOCK))
+    except ConfigError as error:  # what is at .lock, said as it is
+        raise ConfigError(f"{flag} {directory} cannot be used: {str(error).replace('another directory', f'another {flag}')}") from None
     except OSError as error:
         raise ConfigError(f"{flag} {directory} cannot be created ({error.strerror}): pass a writable directory") from None
     try:
@@ -67,20 +72,5 @@ def _remove_if_unused(directory: str) -> None:
     for root, _, names in os.walk(directory):
         if any(name != LOCK or root != directory for name in names):
             return
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-def write_json_atomically(payload: dict, path: str) -> None:
-    """Writes via a temporary file and a rename: readers see the old file or the new, never a part.
-
-    On a failed write (a full disk) the temporary file is removed and the old file stays.
-    """
-    temporary = f"{path}.tmp"
-    try:
-        with open(temporary, "w") as file:
-            json.dump(payload, file, indent=2)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
+    with contextlib.suppress(OSError):
+        directories.remove_tree(directory)

@@ -30,12 +30,11 @@ from engine.deploy import export
 from engine.distribute import strategies
 from engine.distribute.distributed_training import DistributedTrainer
 from engine.errors import ConfigError
-from engine.run import determinism, devices, faults, files, plots
+from engine.run import determinism, devices, faults, files, plots, writes
 from engine.run.checkpoint_files import resume_point
 from engine.run.checkpoints import Checkpointer, Position
 from engine.run.config import TrainConfig, check_directories, check_model_fits
 from engine.run.early_stopping import EarlyStopping
-from engine.run.files import write_json_atomically
 from engine.run.interrupts import Interrupted, SignalStop
 from engine.run.progress import ProgressBar
 from engine.run.safeguards import Safeguards
@@ -146,7 +145,7 @@ def _train(config: TrainConfig, dataset: loading.ImageClassificationData, print_
     if stopper is not None and stopper.best is not None:
         results["early_stopping"] = {"stopped_epoch": stopper.stopped_epoch, "best_epoch": stopper.best_epoch,
                                      f"best_{config.early_stopping_monitor}": stopper.best}
-    write_json_atomically(results, os.path.join(config.output_dir, "history.json"))
+    writes.write_json(os.path.join(config.output_dir, "history.json"), results)
     plots.plot_history(history, os.path.join(config.output_dir, "metrics.png"),
                        title=f"{dataset.name} MLP {'-'.join(map(str, config.hidden))}, batch {config.batch_size}")
     print_fn(f"Wrote {config.output_dir}/history.json and {config.output_dir}/metrics.png")

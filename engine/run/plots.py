@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from engine.run import writes  # noqa: E402
+
 
 def history_figure(history: Sequence[Dict[str, float]], title: str = "") -> Figure:
     """The two panels (loss | accuracy) of `history` (the list `Trainer.fit` returns)."""
@@ -157,6 +159,8 @@ def _label(figure: Figure, axes, title: str) -> None:
 
 
 def save(figure: Figure, path: str, dpi: int = 100) -> None:
-    """Writes `figure` as a PNG and frees it."""
-    figure.savefig(path, dpi=dpi)
-    plt.close(figure)
+    """Writes `figure` as a PNG (whole, never through a link: engine/run/writes.py) and frees it."""
+    try:
+        writes.save_figure(figure, path, dpi)
+    finally:
+        plt.close(figure)

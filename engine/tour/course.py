@@ -10,6 +10,8 @@ import os
 import sys
 from typing import Optional
 
+from engine.run import directories
+
 OUTPUT_DIR = "runs/tour"  # set by the first cell of every rendering (see engine.tour.setup_source)
 TRAIN_SUBSET = 6000  # training images the sections learn from: the whole course runs in about 2 minutes
 SEED = 0
@@ -17,7 +19,7 @@ SEED = 0
 
 def path(name: str) -> str:
     """`OUTPUT_DIR/name`, the directory created if needed."""
-    os.makedirs(OUTPUT_DIR, exist_ok=True)
+    directories.make_dirs(OUTPUT_DIR, "--output_dir")
     return os.path.join(OUTPUT_DIR, name)
 
 

@@ -33,6 +33,7 @@ tf = quiet.import_tensorflow()
 
 from engine import losses, optimizers  # noqa: E402
 from engine.tour import graph_groups  # noqa: E402
+from engine.run import directories, writes  # noqa: E402
 from engine.run.config import check_output_dir  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
 from engine.metrics import Mean, SparseCategoricalAccuracy  # noqa: E402
@@ -80,13 +81,14 @@ def draw_training_step(model, input_shape: Sequence[int], out_dir: str, formats:
         graph are written first).
     """
     concrete = training_step_function(model, input_shape, loss_fn, optimizer)
-    os.makedirs(out_dir, exist_ok=True)
+    directories.make_dirs(out_dir, "--out")
     paths = {"dot": os.path.join(out_dir, "training_step.dot"), "tensorboard": os.path.join(out_dir, "tensorboard")}
+    directories.check_subdirectory(paths["tensorboard"])  # TensorFlow's event writer would follow a link
     grouped = graph_groups.group_graph(concrete.graph.as_graph_def())
     descriptions = {layer.name: describe(layer) for layer in model.layers}
     params = f"{model.count_params():,} parameters"
-    with open(paths["dot"], "w") as file:
-        file.write(graph_groups.to_dot(grouped, descriptions, f"One training step of '{model.name}' ({params})"))
+    writes.write_text(paths["dot"], graph_groups.to_dot(grouped, descriptions,
+                                                        f"One training step of '{model.name}' ({params})"))
     writer = tf.summary.create_file_writer(paths["tensorboard"])
     with writer.as_default():
         tf.summary.graph(concrete.graph)
@@ -97,7 +99,9 @@ def draw_training_step(model, input_shape: Sequence[int], out_dir: str, formats:
                           f"apt-get install graphviz (wrote {paths['dot']} and {paths['tensorboard']})")
     for kind in formats:
         paths[kind] = os.path.join(out_dir, f"training_step.{kind}")
-        subprocess.run([dot, f"-T{kind}", paths["dot"], "-o", paths[kind]], check=True)
+        # to stdout, then written here: `dot -o` would write through a link at the destination
+        drawn = subprocess.run([dot, f"-T{kind}", paths["dot"]], check=True, capture_output=True).stdout
+        writes.write_bytes(paths[kind], drawn)
     return paths
 
 

@@ -27,6 +27,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from engine import tour
+from engine.run import writes
 
 KERNEL = "scratchflow-tour"  # the temporary kernelspec's name; the saved notebook names the usual python3
 TIMEOUT = 600  # seconds one cell may take: the search is the longest, well under a minute on 2 cores
@@ -81,13 +82,16 @@ def execute(notebook: nbformat.NotebookNode, timeout: int = TIMEOUT) -> Optional
 def write(path: str, sections: Sequence[str] = tour.SECTIONS, output_dir: str = "runs/tour") -> Tuple[float, Optional[str]]:
     """Builds, executes and writes the notebook to `path`; returns (seconds executing, error or None).
 
-    The file is written even when a cell fails, so its traceback can be read where it happened.
+    The file is written even when a cell fails, so its traceback can be read where it happened;
+    whole or not at all, and `path` is checked before the minutes of executing (engine/run/writes.py).
     """
+    writes.check_destination(path, "--notebook")
     notebook = build(sections, output_dir)
     start = time.perf_counter()
     error = execute(notebook)
     seconds = time.perf_counter() - start
     notebook.metadata.scratchflow = {"sections": list(sections), "seconds": round(seconds, 1), "python": sys.version.split()[0]}
     nbformat.validate(notebook)
-    nbformat.write(notebook, path)
+    with writes.destination(path, "w", encoding="utf-8") as file:
+        file.write(nbformat.writes(notebook).rstrip("\n") + "\n")
     return seconds, error

@@ -6,11 +6,11 @@
 # each validated on a different k-th of the images and trained on the rest, and averages the k
 # scores (`engine.experiments.cross_validation`, stratified folds). A grid search tries every
 # combination (`engine.experiments.search_space.candidates`); `python -m engine.experiments.search`
-# is the same search from the command line, and writes the same table and chart.
+# is the same search from the command line, and writes the same table and chart. Run again, it
+# resumes: the trials already in `results.json` are skipped (delete the folder to search afresh).
 
 # %%
 import os
-import shutil
 
 from engine.experiments import search, search_space
 from engine.tour import course
@@ -19,7 +19,6 @@ images, labels = course.training_set(3000)
 space = {"hidden": [(64,), (256, 128)], "learning_rate": [0.01, 0.1], "batch_size": [32], "epochs": [2]}
 trials = search_space.candidates(space, strategy="grid")  # 2 x 2 = 4 candidates
 output_dir = course.path("search")
-shutil.rmtree(output_dir, ignore_errors=True)  # start afresh: the search resumes from its results.json
 setup = {"dataset": "fashion_mnist", "train_subset": len(labels), "folds": 3, "seed": course.SEED, "mode": "graph"}
 ranked = search.search(trials, images, labels, 10, output_dir, setup, folds=3, seed=course.SEED)
 
