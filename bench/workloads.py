@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from engine import losses, optimizers  # noqa: E402
+from engine.compare import keras_twin  # noqa: E402
 from engine.data import loading  # noqa: E402
 from engine.training import Trainer  # noqa: E402
 from layers import mlp  # noqa: E402
@@ -117,9 +118,7 @@ def engine_trainer(setting: Setting, seed: int = 0) -> Trainer:
 def keras_model(setting: Setting, seed: int = 0) -> keras.Model:
     """The reference model in tf.keras, compiled for `setting` (SGD, sparse cross-entropy, accuracy)."""
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
-                              *(keras.layers.Dense(units, activation="relu") for units in HIDDEN),
-                              keras.layers.Dense(10, activation="softmax")])
+    model = keras_twin.reference_mlp(HIDDEN, 10)
     model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE),
                   loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"],
                   steps_per_execution=setting.steps_per_execution, **_KERAS_COMPILE[setting.mode])

@@ -5,22 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import activations
+from engine.compare.keras_twin import sequential_twin
 from layers import Dense, Flatten, Sequential, mlp
-
-
-def keras_twin(model: Sequential, input_shape) -> keras.Sequential:
-    """The tf.keras Sequential with the same architecture and a copy of `model`'s weights."""
-    twin = keras.Sequential([keras.Input(input_shape)])
-    for layer in model.layers:
-        if isinstance(layer, Flatten):
-            twin.add(keras.layers.Flatten())
-        else:
-            name = {activations.relu: "relu", activations.softmax: "softmax", activations.linear: "linear"}[layer.activation]
-            twin.add(keras.layers.Dense(layer.units, activation=name))
-    for theirs, ours in zip(twin.trainable_variables, model.trainable_variables):
-        theirs.assign(ours.numpy())
-    return twin
 
 
 @pytest.mark.parametrize("shape", [(4, 10), (4, 28, 28), (4, 28, 28, 1), (4, 2, 3, 4, 5)])
@@ -125,14 +111,14 @@ def test_reference_model_forward_pass_equals_tf_keras_with_the_same_weights():
     model = mlp((256, 128), 10)
     model.build((None, 28, 28))
     x = tf.random.uniform([64, 28, 28])
-    np.testing.assert_allclose(model(x).numpy(), keras_twin(model, (28, 28))(x).numpy(), atol=1e-6)
+    np.testing.assert_allclose(model(x).numpy(), sequential_twin(model)(x).numpy(), atol=1e-6)
 
 
 def test_reference_model_gradients_equal_tf_keras_gradients():
     tf.random.set_seed(0)
     model = mlp((64,), 10)
     model.build((None, 28, 28))
-    twin = keras_twin(model, (28, 28))
+    twin = sequential_twin(model)
     x, y = tf.random.uniform([32, 28, 28]), tf.random.uniform([32], maxval=10, dtype=tf.int32)
     loss = keras.losses.SparseCategoricalCrossentropy()
     with tf.GradientTape(persistent=True) as tape:

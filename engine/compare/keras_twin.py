@@ -1,8 +1,11 @@
-"""The tf.keras twin of an engine model: the same layers, names, wiring and weights.
+"""The tf.keras twin of an engine model: the same layers, names, wiring and weights; and the
+reference MLP as Keras builds it.
 
 Used wherever the engine is checked against Keras layer for layer: the parity checks of
 functional models (tests/test_functional.py), and the guided tour, which shows one network as
-the engine's Sequential, Keras's Sequential and Keras's Functional model.
+the engine's Sequential, Keras's Sequential and Keras's Functional model. `reference_mlp` is the
+one place the Keras side of every comparison builds the reference model (the parity run, the
+benchmark, the layer tests), so they all compare against the same network.
 """
 
 from typing import Dict, Sequence, Union
@@ -15,6 +18,15 @@ from engine.compare.weights import copy_variables
 from layers import Activation, Add, Concatenate, Dense, Flatten, Model, Sequential
 
 _ACTIVATION_NAMES = {activations.linear: "linear", activations.relu: "relu", activations.softmax: "softmax"}
+
+
+def reference_mlp(hidden: Sequence[int] = (256, 128), num_classes: int = 10,
+                  input_shape: Sequence[int] = (28, 28), output_activation: str = "softmax") -> keras.Sequential:
+    """The seed's MLP in Keras, with Keras's own fresh weights: Flatten, then `Dense(units, "relu")`
+    per hidden size, then `Dense(num_classes, output_activation)` ("softmax", or None for logits)."""
+    return keras.Sequential([keras.Input(tuple(input_shape)), keras.layers.Flatten()]
+                            + [keras.layers.Dense(units, activation="relu") for units in hidden]
+                            + [keras.layers.Dense(num_classes, activation=output_activation)])
 
 
 def keras_layer(layer: tf.Module) -> keras.layers.Layer:

@@ -52,6 +52,7 @@ from engine import losses, optimizers
 from engine.batches import epoch_batches
 from engine.callbacks import LambdaCallback
 from engine.training import Trainer
+from engine.compare import keras_twin
 from engine.compare.steps import compare_steps
 from engine.compare.weights import copy_variables, max_abs_diff
 from layers import mlp
@@ -98,9 +99,8 @@ def engine_side(setup: ParitySetup, input_shape: Tuple[int, ...], num_classes: i
 def keras_side(setup: ParitySetup, input_shape: Tuple[int, ...], num_classes: int):
     """The tf.keras twin of `engine_side`: the same layers, Keras's own loss."""
     keras.utils.set_random_seed(setup.seed + 1)  # its own draw: weights_from decides who wins
-    model = keras.Sequential([keras.Input(tuple(input_shape)), keras.layers.Flatten()]
-                             + [keras.layers.Dense(units, activation="relu") for units in setup.hidden]
-                             + [keras.layers.Dense(num_classes, activation="softmax" if setup.output == "softmax" else None)])
+    model = keras_twin.reference_mlp(setup.hidden, num_classes, input_shape,
+                                     "softmax" if setup.output == "softmax" else None)
     return model, RecordingLoss(from_logits=setup.output == "logits")
 
 
