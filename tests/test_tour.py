@@ -108,3 +108,20 @@ def test_a_notebook_in_a_missing_directory_is_one_error_line(capsys, tmp_path):
     assert capsys.readouterr().err.strip().splitlines() == [
         f"python -m engine.tour: error: --notebook {tmp_path / 'missing' / 'course.ipynb'}: "
         f"directory {tmp_path / 'missing'} does not exist"]
+
+
+def test_without_graphviz_the_graph_section_says_what_it_skipped_and_the_tour_goes_on(tmp_path):
+    """The picture needs Graphviz's dot; the rest of the section (and every other one) does not."""
+    no_dot = tmp_path / "bin"  # a PATH holding only this Python, so `dot` cannot be found
+    no_dot.mkdir()
+    (no_dot / "python").symlink_to(sys.executable)
+    result = subprocess.run([sys.executable, "-m", "engine.tour", "--sections=graph,tensors",
+                             f"--output_dir={tmp_path / 'tour'}"], cwd=REPO, capture_output=True, text=True,
+                            timeout=300, env={"PATH": str(no_dot), "HOME": str(tmp_path), "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("skipped the picture")]
+    assert len(skipped) == 1 and "Graphviz's dot is not installed (apt-get install graphviz)" in skipped[0]
+    assert (tmp_path / "tour" / "graph" / "training_step.dot").is_file()
+    assert any((tmp_path / "tour" / "graph" / "tensorboard").iterdir())
+    assert "tf.constant(3.0)  ->  rank 0" in result.stdout, "the next section still ran"
+    assert "Traceback" not in result.stderr

@@ -61,6 +61,11 @@ def describe(layer: tf.Module) -> str:
     return type(layer).__name__
 
 
+def can_draw() -> bool:
+    """Whether Graphviz's `dot` is on PATH, so pictures can be drawn (the DOT file needs no Graphviz)."""
+    return shutil.which("dot") is not None
+
+
 def draw_training_step(model, input_shape: Sequence[int], out_dir: str, formats: Sequence[str] = ("svg", "png"),
                        loss_fn: Callable = losses.sparse_categorical_crossentropy,
                        optimizer: Optional[tf.Module] = None) -> Dict[str, str]:
@@ -94,7 +99,7 @@ def draw_training_step(model, input_shape: Sequence[int], out_dir: str, formats:
         tf.summary.graph(concrete.graph)
     writer.close()
     dot = shutil.which("dot")
-    if formats and dot is None:
+    if formats and not can_draw():
         raise ConfigError(f"Graphviz's `dot` is not installed, so no {'/'.join(formats)} was drawn: "
                           f"apt-get install graphviz (wrote {paths['dot']} and {paths['tensorboard']})")
     for kind in formats:
