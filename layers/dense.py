@@ -128,9 +128,9 @@ class Dense(Layer):
 
     def pre_activation(self, inputs: tf.Tensor) -> tf.Tensor:
         """z = x @ kernel + bias: the layer before its activation (the logits of an output layer)."""
-        outputs = tf.matmul(inputs, self.kernel)  # [batch, ..., in] @ [in, units] -> [batch, ..., units]
+        outputs = tf.matmul(inputs, self.computed(self.kernel))  # [batch, ..., in] @ [in, units] -> [batch, ..., units]
         if self.use_bias:
-            outputs = outputs + self.bias  # bias [units] broadcasts over the batch
+            outputs = outputs + self.computed(self.bias)  # bias [units] broadcasts over the batch
         return outputs
 
     def backward(self, kept, d_outputs: tf.Tensor):
@@ -144,10 +144,11 @@ class Dense(Layer):
         """From delta = dL/dz: dW = x^T delta, db = sum delta, dx = delta W^T (module docstring)."""
         inputs = kept[0]
         with tf.name_scope(self.name):
+            d_logits = tf.cast(d_logits, self.compute_dtype)  # the loss's float32 delta, under mixed_bfloat16
             # Rank > 2 inputs ([batch, time, in]) share one kernel: their positions add up like more examples.
             x = tf.reshape(inputs, [-1, self.input_last_dim])  # [examples, in]
             delta = tf.reshape(d_logits, [-1, self.units])  # [examples, units]
             d_kernel = tf.matmul(x, delta, transpose_a=True)  # [in, examples] @ [examples, units] -> [in, units]
-            d_inputs = tf.matmul(d_logits, self.kernel, transpose_b=True)  # [..., units] @ [units, in] -> [..., in]
+            d_inputs = tf.matmul(d_logits, self.computed(self.kernel), transpose_b=True)  # [..., units] @ [units, in]
             d_variables = [d_kernel, tf.reduce_sum(delta, axis=0)] if self.use_bias else [d_kernel]  # db: [units]
-        return d_inputs, d_variables
+        return d_inputs, [tf.cast(d, self.dtype) for d in d_variables]  # updates in the variables' dtype
