@@ -158,9 +158,9 @@ class Adagrad(Optimizer):
         super().__init__(learning_rate, weight_decay, name)
         self.epsilon = epsilon
 
-    def update_rule(self, g, w, slots, lr, step):
+    def update_rule(self, g, w, slots, lr, t):
         a = slots["accumulators"] + tf.square(g)
-        return w - lr * g / tf.sqrt(a + self.epsilon), {"accumulators": a}
+        return lr * g / tf.sqrt(a + self.epsilon), {"accumulators": a}
 
 
 def test_a_fifth_optimizer_is_one_class_and_one_line_and_works_everywhere(tmp_path, monkeypatch):

@@ -48,15 +48,15 @@ class Adam(Optimizer):
         return self.slot_names if self.amsgrad else ("momentums", "velocities")
 
     def update_rule(self, g: tf.Tensor, w: tf.Tensor, slots: Dict[str, tf.Tensor], lr: tf.Tensor,
-                    step: tf.Tensor) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+                    t: tf.Tensor) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
         """m <- m + (1 - b1)(g - m); v <- v + (1 - b2)(g^2 - v); [v_hat <- max(v_hat, v)];
         w <- w - lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + epsilon)."""
         beta_1, beta_2 = tf.cast(self.beta_1, w.dtype), tf.cast(self.beta_2, w.dtype)  # as Keras: see as_dtype
-        t = tf.cast(step, w.dtype)
+        t = tf.cast(t, w.dtype)
         alpha = lr * tf.sqrt(1 - tf.pow(beta_2, t)) / (1 - tf.pow(beta_1, t))
         m = slots["momentums"] + (g - slots["momentums"]) * as_dtype(1 - self.beta_1, w.dtype)
         v = slots["velocities"] + (tf.square(g) - slots["velocities"]) * as_dtype(1 - self.beta_2, w.dtype)
         new_slots = {"momentums": m, "velocities": v}
         if self.amsgrad:
             new_slots["velocity_hats"] = v = tf.maximum(slots["velocity_hats"], v)
-        return w - m * alpha / (tf.sqrt(v) + as_dtype(self.epsilon, w.dtype)), new_slots
+        return m * alpha / (tf.sqrt(v) + as_dtype(self.epsilon, w.dtype)), new_slots

@@ -8,7 +8,8 @@ variable, of its shape and dtype, starting at zero. This base owns everything ar
         drop the pairs whose gradient is None; check every shape (before any update)
         make the missing slots (once per variable, outside any trace: `build`)
         w <- w - lr * weight_decay * w           for every w, when weight_decay is set
-        w, slots <- update_rule(g, w, slots, lr, t)   for every (g, w), t = iterations + 1
+        u, slots <- update_rule(g, w, slots, lr, t)   for every (g, w), t = iterations + 1
+        w <- w - u
         iterations <- iterations + 1
 
 Weight decay is Keras 3's decoupled one (Loshchilov & Hutter): it shrinks the weights directly,
@@ -16,8 +17,9 @@ apart from the gradient, so an adaptive rule does not rescale it. A subclass wri
 
 - `slot_names`: the attributes holding its slot lists (e.g. `("velocities",)`), and
   `slots_used()` when a setting leaves some empty (SGD without momentum keeps none);
-- `update_rule`: the new weight and slots as a pure function of the gradient, the weight and
-  the slots, its docstring the formula.
+- `update_rule`: the update u (w <- w - u) and the new slots, as a pure function of the
+  gradient, the weight and the slots, its docstring the formula. (Subtracting u is how Keras
+  applies every rule here, `assign_sub`: the same rounding, and the step's graph shows it.)
 
 Its constructor's arguments are Keras's names, each kept as an attribute of the same name:
 `get_config` reads them back, so the settings are written down once.
@@ -88,11 +90,12 @@ class Optimizer(tf.Module):
         return self.slot_names
 
     def update_rule(self, gradient: tf.Tensor, variable: tf.Tensor, slots: Dict[str, tf.Tensor],
-                    learning_rate: tf.Tensor, step: tf.Tensor) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
-        """The new value of `variable` and of each slot in `slots_used()`, from the gradient (in the
-        variable's dtype), the learning rate (same dtype) and the step number t (int64, from 1).
+                    learning_rate: tf.Tensor, t: tf.Tensor) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+        """The update u to subtract from `variable` and the new value of each slot in `slots_used()`,
+        from the gradient (in the variable's dtype), the learning rate (same dtype) and the step
+        number t (int64, from 1).
 
-        Pure: it reads `variable` and the slots and returns new values; the base assigns them.
+        Pure: it reads `variable` and the slots and returns values; the base assigns them.
         """
         raise NotImplementedError(f"{type(self).__name__} must define update_rule")
 
@@ -127,15 +130,15 @@ class Optimizer(tf.Module):
         if self.weight_decay is not None:
             for _, var in pairs:
                 var.assign_sub(var * tf.cast(self.weight_decay, var.dtype) * tf.cast(self.learning_rate, var.dtype))
-        step = self.iterations + 1
+        t = self.iterations + 1
         for grad, var in pairs:
             index = self._position[var.ref()]
             slots = {name: getattr(self, name)[index] for name in self.slots_used()}
-            new_value, new_slots = self.update_rule(tf.cast(grad, var.dtype), var, dict(slots),
-                                                    tf.cast(self.learning_rate, var.dtype), step)
+            update, new_slots = self.update_rule(tf.cast(grad, var.dtype), var, dict(slots),
+                                                 tf.cast(self.learning_rate, var.dtype), t)
             for name, value in new_slots.items():
                 slots[name].assign(value)
-            var.assign(new_value)
+            var.assign_sub(update)
         self.iterations.assign_add(1)
 
     def get_config(self) -> dict:

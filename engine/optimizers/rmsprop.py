@@ -49,7 +49,7 @@ class RMSprop(Optimizer):
                 + (("average_gradients",) if self.centered else ()))
 
     def update_rule(self, g: tf.Tensor, w: tf.Tensor, slots: Dict[str, tf.Tensor], lr: tf.Tensor,
-                    step: tf.Tensor) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+                    t: tf.Tensor) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
         """v <- rho v + (1 - rho) g^2; [a <- rho a + (1 - rho) g]; s = lr g / sqrt(v [- a^2] + eps);
         w <- w - s, or with momentum: p <- momentum p + s, w <- w - p."""
         rho = as_dtype(self.rho, w.dtype)
@@ -62,6 +62,6 @@ class RMSprop(Optimizer):
             denominator = v + as_dtype(self.epsilon, w.dtype)
         increment = lr * g / tf.sqrt(denominator)
         if "momentums" not in slots:
-            return w - increment, new_slots
+            return increment, new_slots
         new_slots["momentums"] = p = as_dtype(self.momentum, w.dtype) * slots["momentums"] + increment
-        return w - p, new_slots
+        return p, new_slots

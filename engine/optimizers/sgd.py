@@ -51,10 +51,13 @@ class SGD(Optimizer):
         return self.slot_names if float(self.momentum) > 0 else ()
 
     def update_rule(self, g: tf.Tensor, w: tf.Tensor, slots: Dict[str, tf.Tensor], lr: tf.Tensor,
-                    step: tf.Tensor) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
-        """w <- w - lr g; with momentum m: v <- m v - lr g, then w <- w + v (Nesterov: w + m v - lr g)."""
+                    t: tf.Tensor) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+        """w <- w - lr g; with momentum m: v <- m v - lr g, then w <- w + v (Nesterov: w + m v - lr g).
+
+        Returned as the update u, w <- w - u (so u = -v: subtracting -v adds v exactly).
+        """
         if not slots:
-            return w - g * lr, {}
+            return g * lr, {}
         m = tf.cast(self.momentum, w.dtype)  # as Keras: see as_dtype
         v = slots["velocities"] * m - g * lr
-        return (w + (v * m - g * lr) if self.nesterov else w + v), {"velocities": v}
+        return (-(v * m - g * lr) if self.nesterov else -v), {"velocities": v}
