@@ -1,6 +1,7 @@
 """How scratchflow learns. The modules directly here are the core: the math and its derivatives
 (activations, initializers, losses), the gradients two ways (the tape's, and the backward pass
-written out) and their numerical check, the optimizer, the metrics, the training step and
+written out) and their numerical check, the optimizers (the `optimizers` package: a base and one
+file per rule), the metrics, the training step and
 `Trainer`, the execution modes, an epoch's batches and the callback hooks. They import only the
 standard library, NumPy, TensorFlow and each other.
 
@@ -18,6 +19,7 @@ Reading order, top to bottom — the whole of how training works (README.md give
 5. engine/gradients.py — the tape's gradients and the manual ones side by side; the chain rule
    over a model is layers/sequential.py's and layers/model.py's `backward`.
 6. engine/gradient_check.py — central differences that prove both.
-7. engine/optimizers.py — the update rules.
+7. engine/optimizers/optimizer.py — what every optimizer shares; then sgd.py and adam.py, the
+   update rules (rmsprop.py, adamw.py beside them).
 8. engine/training.py — the step and the epoch loop, `Trainer.fit`.
 """

@@ -27,7 +27,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
-from engine import batches, data_checks, execution, gradients as backprop, losses, metrics as metric_kinds
+from engine import batches, data_checks, execution, gradients as backprop, losses, metrics as metric_kinds, optimizers
 from engine.callbacks import Callback, Logs, cut_every
 from engine.metrics import Mean
 
@@ -77,7 +77,8 @@ class Trainer:
     losses. Training and evaluation keep their own metrics (`train_loss`, `train_metrics`;
     `eval_loss`, `eval_metrics`), so an evaluation in the middle of an epoch (a callback's)
     leaves the epoch's running figures alone. The labels are checked by the loss they feed
-    (`engine.data_checks`): class indices, one-hot rows, or regression targets.
+    (`engine.data_checks`): class indices, one-hot rows, or regression targets. `optimizer` is an
+    `engine.optimizers.Optimizer` or a name ("sgd", "adam", "adamw", "rmsprop": Keras's defaults).
 
     Example:
       >>> trainer = Trainer(mlp((256, 128), 10), losses.sparse_categorical_crossentropy, SGD(0.01))
@@ -86,14 +87,14 @@ class Trainer:
       {'loss': 0.33, 'accuracy': 0.88}
     """
 
-    def __init__(self, model, loss_fn: Callable, optimizer, mode: str = "graph", steps_per_execution: int = 1,
-                 gradients: str = "tape", metrics: Optional[Sequence[Union[str, Callable]]] = None):
+    def __init__(self, model, loss_fn: Callable, optimizer: Union[str, optimizers.Optimizer], mode: str = "graph",
+                 steps_per_execution: int = 1, gradients: str = "tape", metrics: Optional[Sequence[Union[str, Callable]]] = None):
         if steps_per_execution < 1:
             raise ValueError(f"steps_per_execution must be >= 1, got {steps_per_execution}")
         self.gradients = backprop.by_name(gradients)
         if gradients == "manual":
             backprop.check_manual(model, loss_fn)  # one clear error now, not a failure inside a trace
-        self.model, self.loss_fn, self.optimizer, self.mode = model, loss_fn, optimizer, mode
+        self.model, self.loss_fn, self.optimizer, self.mode = model, loss_fn, optimizers.get(optimizer), mode
         self.steps_per_execution = steps_per_execution
         self.stop_training = False  # a callback sets it to end `fit` after the current epoch, as in Keras
         loss_name = getattr(getattr(loss_fn, "func", loss_fn), "__name__", "")

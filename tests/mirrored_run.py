@@ -34,17 +34,26 @@ def data(count: int):
     return images, idx.read_idx(f"{FASHION}/train-labels-idx1-ubyte.gz")[:count].astype(np.int32)
 
 
-def fresh(strategy=None):
-    """The reference MLP and SGD with momentum (so optimizer slots are mirrored too), same seed."""
+SGD_MOMENTUM = ("sgd", {"learning_rate": 0.05, "momentum": 0.9})
+# Each other optimizer with every slot it can have in use, and weight decay (applied per replica).
+OTHER_OPTIMIZERS = {"adam": ("adam", {"amsgrad": True}), "adamw": ("adamw", {}),
+                    "rmsprop": ("rmsprop", {"momentum": 0.5, "centered": True, "weight_decay": 0.01})}
+OTHER_STEPS = 32
+
+
+def fresh(strategy=None, optimizer=SGD_MOMENTUM):
+    """The reference MLP and an optimizer (by default SGD with momentum, so optimizer slots are
+    mirrored too), same seed."""
     tf.random.set_seed(0)
     with strategy.scope() if strategy else contextlib.nullcontext():
         model = mlp((256, 128), 10)
         model.build((None, 28, 28))
-        return model, optimizers.SGD(0.05, momentum=0.9)
+        return model, optimizers.get(optimizer[0], **optimizer[1])
 
 
-def train(strategy, mode: str, steps_per_execution: int, images, labels, gradients: str = "tape") -> dict:
-    model, optimizer = fresh(strategy)
+def train(strategy, mode: str, steps_per_execution: int, images, labels, gradients: str = "tape",
+          optimizer=SGD_MOMENTUM) -> dict:
+    model, optimizer = fresh(strategy, optimizer)
     arguments = (model, losses.sparse_categorical_crossentropy, optimizer, mode, steps_per_execution, gradients)
     trainer = DistributedTrainer(strategy, *arguments) if strategy else Trainer(*arguments)
     step_losses = []
@@ -53,7 +62,9 @@ def train(strategy, mode: str, steps_per_execution: int, images, labels, gradien
     evaluation = trainer.evaluate(images[:1000], labels[:1000], batch_size=100)
     return {"losses": step_losses, "epoch": {k: history[0][k] for k in ("loss", "accuracy")}, "eval": evaluation,
             "weights": [v.numpy().tolist() for v in model.trainable_variables],
-            "velocities": [v.numpy().tolist() for v in optimizer.velocities], "model": model, "optimizer": optimizer}
+            "velocities": [v.numpy().tolist() for v in optimizer.velocities],
+            "slots": [slot.numpy().tolist() for kind in optimizer.slot_names for slot in getattr(optimizer, kind)],
+            "model": model, "optimizer": optimizer}
 
 
 def cross_restore(strategy, directory: str, single: dict, mirrored: dict) -> dict:
@@ -86,6 +97,10 @@ def main(out: str) -> None:
             "mirrored_manual_k16": train(strategy, "graph", 16, images, labels, "manual"),
             "mirrored_graph_k1": train(strategy, "graph", 1, images[:20 * BATCH], labels[:20 * BATCH]),
             "mirrored_eager": train(strategy, "eager", 1, images[:5 * BATCH], labels[:5 * BATCH])}
+    few = (images[:OTHER_STEPS * BATCH], labels[:OTHER_STEPS * BATCH])
+    for name, optimizer in OTHER_OPTIMIZERS.items():
+        runs[f"single_{name}"] = train(None, "graph", 16, *few, optimizer=optimizer)
+        runs[f"mirrored_{name}"] = train(strategy, "graph", 16, *few, optimizer=optimizer)
     result = {"replicas": strategy.num_replicas_in_sync,
               "devices": list(strategy.extended.worker_devices),
               "checkpoints": cross_restore(strategy, os.path.dirname(os.path.abspath(out)),

@@ -72,9 +72,16 @@ def test_flatten_maps_every_rank_from_1_and_casts_floats_as_keras_does(shape, dt
     np.testing.assert_array_equal(got.numpy(), keras.ops.convert_to_numpy(expected))
 
 
-def test_sgd_refuses_a_tensor_momentum_with_a_value_error_as_keras_does():
+def test_sgd_takes_a_tensor_momentum_as_tf_keras_did_where_keras_3_refuses_it():
+    """Issue 20: tf-keras's testMomentumTensor passes a constant tensor, cast as the learning rate is."""
+    with_tensor, with_float = tf.Variable([1.0, 2.0]), tf.Variable([1.0, 2.0])
+    for variable, momentum in ((with_tensor, tf.constant(0.9)), (with_float, 0.9)):
+        sgd = optimizers.SGD(0.1, momentum=momentum)
+        for gradient in ([1.0, -2.0], [0.5, 0.5]):
+            sgd.apply_gradients([(tf.constant(gradient), variable)])
+    np.testing.assert_array_equal(with_tensor.numpy(), with_float.numpy())
     with pytest.raises(ValueError, match=r"SGD momentum must be a float in \[0, 1\)"):
-        optimizers.SGD(0.1, momentum=tf.constant(0.9))
+        optimizers.SGD(0.1, momentum=tf.constant(1.0))
     with pytest.raises(ValueError):
         keras.optimizers.SGD(0.1, momentum=tf.constant(0.9))
 

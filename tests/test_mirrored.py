@@ -3,7 +3,8 @@
 One subprocess (tests/mirrored_run.py: the CPU must be split before TensorFlow starts)
 trains the reference MLP with SGD + momentum for 100 steps of global batch 64 in order, on
 one device and under the strategy (graph mode, 16 steps per call; 1 step per call for 20
-steps; eager for 5; the manual backward pass for all 100), then cross-restores checkpoints. Each replica sees 32 examples per step, so equal numbers
+steps; eager for 5; the manual backward pass for all 100), then cross-restores checkpoints;
+and Adam (amsgrad), AdamW and RMSprop (centered, momentum, weight decay) for 32 steps each. Each replica sees 32 examples per step, so equal numbers
 mean the loss scaling, the gradient sum and the metric reduction are all right.
 """
 
@@ -67,3 +68,17 @@ def test_checkpoints_restore_across_strategies_exactly(result, direction, copies
     assert restored["max_abs_diff"] == 0.0
     assert restored["iterations"] == 100
     assert restored["copies"] == copies  # 6 variables, on 1 device or on both replicas
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "rmsprop"])
+def test_every_optimizer_with_all_its_slots_matches_one_device(result, name):
+    """The replicated step uses only the optimizer's protocol (apply_gradients, iterations), so
+    every optimizer's slots and weight decay are updated on each replica as on one device."""
+    mirrored, single = result["runs"][f"mirrored_{name}"], result["runs"][f"single_{name}"]
+    losses, expected = np.array(mirrored["losses"]), np.array(single["losses"])
+    assert len(losses) == len(expected) == 32
+    assert np.max(np.abs(losses - expected) / np.abs(expected)) <= TOLERANCE
+    assert expected[-1] < 0.8 * expected[0]
+    assert len(mirrored["slots"]) == len(single["slots"]) >= 2 * 6  # at least two slots per variable
+    for got, want in zip(mirrored["weights"] + mirrored["slots"], single["weights"] + single["slots"]):
+        np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE)

@@ -5,15 +5,16 @@ Used wherever the engine is checked against Keras layer for layer: the parity ch
 functional models (tests/test_functional.py), and the guided tour, which shows one network as
 the engine's Sequential, Keras's Sequential and Keras's Functional model. `reference_mlp` is the
 one place the Keras side of every comparison builds the reference model (the parity run, the
-benchmark, the layer tests), so they all compare against the same network.
+benchmark, the layer tests), so they all compare against the same network. An optimizer's twin
+(`optimizer_twin`) is Keras's of the same class and arguments.
 """
 
-from typing import Dict, Sequence, Union
+from typing import Dict, Sequence, Tuple, Union
 
 import keras
 import tensorflow as tf
 
-from engine import activations
+from engine import activations, optimizers
 from engine.compare.weights import copy_variables
 from layers import Activation, Add, Concatenate, Dense, Flatten, Model, Sequential
 
@@ -27,6 +28,21 @@ def reference_mlp(hidden: Sequence[int] = (256, 128), num_classes: int = 10,
     return keras.Sequential([keras.Input(tuple(input_shape)), keras.layers.Flatten()]
                             + [keras.layers.Dense(units, activation="relu") for units in hidden]
                             + [keras.layers.Dense(num_classes, activation=output_activation)])
+
+
+def optimizer_twin(ours: optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """Keras's optimizer of the same class, made with the same arguments (`Optimizer.get_config`:
+    the engine's optimizers take Keras's names)."""
+    return getattr(keras.optimizers, type(ours).__name__)(**ours.get_config())
+
+
+def optimizer_pair(setup) -> Tuple[optimizers.Optimizer, keras.optimizers.Optimizer]:
+    """A fresh engine optimizer for a `parity.ParitySetup`, and its Keras twin: `setup.optimizer` by
+    name with `learning_rate`, `momentum` and `nesterov` where it takes them, and `optimizer_args`."""
+    taken = optimizers.arguments_of(setup.optimizer)
+    arguments = {name: getattr(setup, name) for name in ("momentum", "nesterov") if name in taken}
+    ours = optimizers.get(setup.optimizer, learning_rate=setup.learning_rate, **arguments, **dict(setup.optimizer_args))
+    return ours, optimizer_twin(ours)
 
 
 def keras_layer(layer: tf.Module) -> keras.layers.Layer:

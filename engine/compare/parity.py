@@ -6,7 +6,8 @@
 2. Steps: the first `recorded_steps` batches, each side computing its own gradients (ours as
    the engine's step does, by tape or by the manual backward pass, `setup.gradients`; Keras's
    by its tape, of its loss on its model) and updating with its own
-   optimizer (`engine.optimizers.SGD`; `keras.optimizers.SGD`). Per step: both losses, each
+   optimizer (`setup.optimizer`, from `engine.optimizers`; Keras's of the same class and
+   arguments). Per step: both losses, each
    variable's gradient difference, and the weights' difference after the update.
 3. Fit: `Trainer.fit` in the chosen execution mode against Keras's own training path,
    `model.compile(...)` + `model.fit(...)`, with Keras's shuffling off and the engine's batch
@@ -48,7 +49,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from engine import losses, optimizers
+from engine import losses
 from engine.batches import epoch_batches
 from engine.callbacks import LambdaCallback
 from engine.training import Trainer
@@ -70,13 +71,20 @@ BOUNDED_STEPS = 200  # the per-step loss bound is stated over the first 200 step
 
 @dataclasses.dataclass(frozen=True)
 class ParitySetup:
-    """What both sides train: the MLP, its output, SGD, batching, and the engine's mode."""
+    """What both sides train: the MLP, its output, the optimizer, batching, and the engine's mode.
+
+    The optimizer is `optimizer` by name (`engine.optimizers.get`) with `learning_rate`, and
+    `momentum`, `nesterov` when it takes them, plus `optimizer_args` ((name, value) pairs by
+    Keras's names, e.g. (("beta_1", 0.8),)); Keras's side is its twin (`keras_twin.optimizer_pair`).
+    """
 
     hidden: Tuple[int, ...] = (256, 128)
     output: str = "softmax"  # "softmax" (probabilities) or "logits" (loss with from_logits=True)
+    optimizer: str = "sgd"
     learning_rate: float = 0.01
     momentum: float = 0.0
     nesterov: bool = False
+    optimizer_args: Tuple[Tuple[str, object], ...] = ()
     batch_size: int = 32
     epochs: int = 5
     recorded_steps: int = 200
@@ -189,8 +197,8 @@ def _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epo
     """Trainer.fit against Keras's compile + fit, epoch by epoch, on the same batch order."""
     (x, y), (x_test, y_test) = train, test
     our_step_losses, snapshots = [], []
-    trainer = Trainer(ours, our_loss, optimizers.SGD(setup.learning_rate, setup.momentum, setup.nesterov),
-                      setup.mode, setup.steps_per_execution, setup.gradients)
+    our_optimizer, their_optimizer = keras_twin.optimizer_pair(setup)
+    trainer = Trainer(ours, our_loss, our_optimizer, setup.mode, setup.steps_per_execution, setup.gradients)
     def record_losses(epoch: int, step: int, losses: tf.Tensor) -> None:
         if len(our_step_losses) < setup.recorded_steps:
             our_step_losses.extend(losses.numpy()[:setup.recorded_steps - len(our_step_losses)].tolist())
@@ -204,8 +212,7 @@ def _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epo
     history = trainer.fit(x, y, setup.epochs, setup.batch_size, validation_data=test, seed=setup.seed, callbacks=[
         LambdaCallback(on_block_end=record_losses), LambdaCallback(on_epoch_end=end_epoch)])
     progress("tf.keras: compile + fit, one epoch at a time on the engine's batch order; a row as each ends")
-    theirs.compile(optimizer=keras.optimizers.SGD(setup.learning_rate, momentum=setup.momentum, nesterov=setup.nesterov),
-                   loss=their_loss, metrics=["accuracy"])
+    theirs.compile(optimizer=their_optimizer, loss=their_loss, metrics=["accuracy"])
     their_step_losses: List[float] = []
     recorder = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: their_step_losses.append(
         float(their_loss.last.numpy())) if len(their_step_losses) < setup.recorded_steps else None)

@@ -10,7 +10,7 @@ from typing import Dict, List
 import keras
 import tensorflow as tf
 
-from engine import gradients, optimizers
+from engine import gradients
 from engine.batches import epoch_batches
 from engine.compare import keras_twin
 from engine.compare.weights import max_abs_diff, max_rel_diff, weights_diff
@@ -43,8 +43,7 @@ def compare_steps(setup, ours, our_loss, theirs, their_loss, x, y) -> List[Dict]
     before it (`relu_splits`): where the first split appears, the trajectories start to part.
     """
     our_gradients = gradients.by_name(setup.gradients)
-    our_sgd = optimizers.SGD(setup.learning_rate, setup.momentum, setup.nesterov)
-    their_sgd = keras.optimizers.SGD(setup.learning_rate, momentum=setup.momentum, nesterov=setup.nesterov)
+    our_optimizer, their_optimizer = keras_twin.optimizer_pair(setup)
     rows = []
     for step, index in enumerate(epoch_batches(len(y), setup.batch_size, setup.seed, epoch=1), 1):
         if step > setup.recorded_steps:
@@ -55,8 +54,8 @@ def compare_steps(setup, ours, our_loss, theirs, their_loss, x, y) -> List[Dict]
         with tf.GradientTape() as tape:
             their_value = their_loss(yb, theirs(xb))
         their_grads = tape.gradient(their_value, theirs.trainable_variables)
-        our_sgd.apply_gradients(zip(our_grads, ours.trainable_variables))
-        their_sgd.apply_gradients(zip(their_grads, theirs.trainable_variables))
+        our_optimizer.apply_gradients(zip(our_grads, ours.trainable_variables))
+        their_optimizer.apply_gradients(zip(their_grads, theirs.trainable_variables))
         rows.append({
             "step": step, "engine_loss": float(our_value), "keras_loss": float(their_value),
             "loss_rel_diff": abs(float(our_value) - float(their_value)) / abs(float(their_value)),

@@ -31,7 +31,8 @@ def cross_validate(params: Dict, images: np.ndarray, labels: np.ndarray, num_cla
 
     Args:
       params: hidden (tuple of sizes), batch_size, epochs, learning_rate and optionally gradients ("tape",
-        the default, or "manual") — one search candidate.
+        the default, or "manual") and optimizer (a name for `engine.optimizers.get`, default "sgd",
+        with Keras's defaults besides the learning rate) — one search candidate.
       images, labels: the data to split into folds, float32 [N, ...] and int [N].
       num_classes: the classifier's output size.
       folds, seed: the number of folds, and the seed of the fold split, the weights and the shuffling.
@@ -47,8 +48,9 @@ def cross_validate(params: Dict, images: np.ndarray, labels: np.ndarray, num_cla
     for train, held_out in splitter.split(np.zeros(len(labels)), labels):
         tf.random.set_seed(seed)
         model = mlp(tuple(params["hidden"]), num_classes)
-        trainer = Trainer(model, losses.sparse_categorical_crossentropy,
-                          optimizers.SGD(params["learning_rate"]), mode, gradients=params.get("gradients", "tape"))
+        optimizer = optimizers.get(params.get("optimizer", "sgd"), learning_rate=params["learning_rate"])
+        trainer = Trainer(model, losses.sparse_categorical_crossentropy, optimizer, mode,
+                          gradients=params.get("gradients", "tape"))
         trainer.fit(images[train], labels[train], params["epochs"], params["batch_size"], seed=seed)
         scores.append(trainer.evaluate(images[held_out], labels[held_out], params["batch_size"]))
     accuracies = [score["accuracy"] for score in scores]

@@ -1,7 +1,7 @@
 """Checkpoints: everything a run needs to continue as if it had never stopped.
 
-A checkpoint holds the model's weights, the optimizer's (velocity slots, `iterations`, learning
-rate), the running loss/accuracy sums of the epoch in progress, where the run is (epoch, steps
+A checkpoint holds the model's weights, the optimizer's (its slots, `iterations`, learning
+rate: engine/optimizers/optimizer.py names them), the running loss/accuracy sums of the epoch in progress, where the run is (epoch, steps
 of it done), the history of finished epochs, the state of callbacks that have one (early
 stopping's best epoch and weights), and the settings that define the run (`identity`).
 The shuffle order is not stored: `batches.epoch_batches` recomputes it from (seed, epoch), so
@@ -42,6 +42,13 @@ from engine.run.checkpoint_files import (IDENTITY_KEY, _advice, _recover, check_
                                          index_warnings_off)
 
 
+def optimizer_identity(optimizer) -> str:
+    """`SGD(momentum=0.9, nesterov=False, weight_decay=None)`: the optimizer's kind and settings
+    (`Optimizer.get_config`), but not its learning rate, which a resumed run may change."""
+    settings = {name: value for name, value in optimizer.get_config().items() if name != "learning_rate"}
+    return f"{type(optimizer).__name__}({', '.join(f'{name}={value!r}' for name, value in settings.items())})"
+
+
 @dataclasses.dataclass(frozen=True)
 class Position:
     """Where a run stands: in `epoch` (from 1), `step` steps done, after the epochs in `history`."""
@@ -58,8 +65,10 @@ class Checkpointer:
     Args:
       directory: e.g. OUTPUT_DIR/checkpoints; created on the first save.
       trainer: its model, optimizer and metrics are saved (all must be built before `restore`).
-      identity: the settings that must match to resume (model shape, data, batch size, seed,
-        optimizer): a checkpoint of another run is refused by name, not with a TF traceback.
+      identity: the settings that must match to resume (model shape, data, batch size, seed): a
+        checkpoint of another run is refused by name, not with a TF traceback. The optimizer's
+        kind and settings are added to it here (`optimizer_identity`): a checkpoint's slots fit
+        only the optimizer that wrote them.
       max_to_keep: checkpoints kept; older ones are deleted after a newer one is complete.
       states: more trackable state to save by name (a callback that is a `tf.Module`, such as
         `EarlyStopping`); the identity should name what makes these present.
@@ -73,6 +82,7 @@ class Checkpointer:
         self._staging = f"{directory}.new" if replace and found_checkpoints(directory) else None
         if self._staging:
             directories.remove_tree(self._staging)
+        identity = {**identity, "optimizer": optimizer_identity(trainer.optimizer)}
         self.identity = json.loads(json.dumps(identity))  # as it reads back: tuples become lists
         self._epoch = tf.Variable(1, dtype=tf.int64, trainable=False)
         self._step = tf.Variable(0, dtype=tf.int64, trainable=False)

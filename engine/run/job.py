@@ -100,7 +100,8 @@ def _train(config: TrainConfig, dataset: loading.ImageClassificationData, print_
            strategy: Optional[tf.distribute.Strategy] = None) -> dict:
     with strategy.scope() if strategy else contextlib.nullcontext():  # variables mirrored on every replica
         model = mlp(config.hidden, dataset.num_classes)
-        optimizer = optimizers.SGD(config.learning_rate, config.momentum, config.nesterov)
+        optimizer = optimizers.get("sgd", learning_rate=config.learning_rate, momentum=config.momentum,
+                                   nesterov=config.nesterov)
     arguments = (model, losses.sparse_categorical_crossentropy, optimizer, config.mode, config.steps_per_execution,
                  config.gradients)
     trainer = DistributedTrainer(strategy, *arguments) if strategy else Trainer(*arguments)
@@ -179,8 +180,7 @@ def resume_or_start(config: TrainConfig, dataset: loading.ImageClassificationDat
     identity = {"dataset": dataset.name, "data_fingerprint": dataset.fingerprint,
                 "train_examples": len(dataset.train_labels),
                 "image_shape": list(dataset.image_shape), "num_classes": dataset.num_classes,
-                "hidden": list(config.hidden), "batch_size": config.batch_size, "momentum": config.momentum,
-                "nesterov": config.nesterov, "seed": config.seed, "validation_split": config.validation_split,
+                "hidden": list(config.hidden), "batch_size": config.batch_size, "seed": config.seed, "validation_split": config.validation_split,
                 "early_stopping": ([config.early_stopping_monitor, config.early_stopping_patience,
                                     config.early_stopping_min_delta] if stopper is not None else None)}
     directory = os.path.join(config.output_dir, "checkpoints")

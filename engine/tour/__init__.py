@@ -9,6 +9,8 @@ Sections, in order (choose some with `--sections=tensors,graph`):
 - loop:     one epoch of training as a bare `for` loop: GradientTape, loss, SGD, no Trainer.
 - backprop: the backward pass by hand: the chain rule layer by layer, beside the tape's, and
             proved by a numerical gradient check.
+- optimizers: SGD, momentum and Adam written out side by side, their code, and the reference
+            model's loss curves under each.
 - fit:      the same with `Trainer.fit`, several epochs, the loss/accuracy plot, and evaluation.
 - sizes:    what changes with the batch size and the width of the layers, measured.
 - early_stopping: stop when the validation loss stops improving; keep the best weights.
@@ -32,7 +34,8 @@ import textwrap
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-SECTIONS = ("tensors", "eager", "graph", "models", "loop", "backprop", "fit", "sizes", "early_stopping", "search", "export")
+SECTIONS = ("tensors", "eager", "graph", "models", "loop", "backprop", "optimizers", "fit", "sizes", "early_stopping",
+            "search", "export")
 SECTIONS_DIR = Path(__file__).parent / "sections"
 Cell = Tuple[str, str]  # ("markdown" or "code", source)
 

@@ -1,5 +1,5 @@
 # %% [markdown]
-# ## 9. Early stopping
+# ## 10. Early stopping
 #
 # Training loss keeps falling long after the model has begun to memorise its training images;
 # the validation loss turns back up. `engine.run.early_stopping.EarlyStopping` watches the

@@ -1,5 +1,5 @@
 # %% [markdown]
-# ## 11. Deployment: TensorFlow Lite, and one prediction
+# ## 12. Deployment: TensorFlow Lite, and one prediction
 #
 # A trained model leaves the engine as files that need only TensorFlow to run
 # (`engine.deploy.export`): a SavedModel with a serving signature (images in [0, 1] ->

@@ -1,7 +1,7 @@
 # %% [markdown]
-# ## 7. `Trainer.fit`: epochs, validation, the curves, and the test set
+# ## 8. `Trainer.fit`: epochs, validation, the curves, and the test set
 #
-# `engine.training.Trainer` is the loop of the last section with the step compiled into a graph
+# `engine.training.Trainer` is the loop of section 5 with the step compiled into a graph
 # (`mode="graph"`) and measured as it goes. A fifth of the training images is held out for
 # validation (`engine.data.validation.hold_out`, Keras's `validation_split` rule: the last ones),
 # so we can watch how well the model does on images it does not learn from, epoch by epoch.

@@ -1,5 +1,5 @@
 # %% [markdown]
-# ## 10. Choosing hyperparameters: grid search with cross-validation
+# ## 11. Choosing hyperparameters: grid search with cross-validation
 #
 # Which width, which learning rate? Try them, and score each candidate on data the model did not
 # train on. One validation split gives a noisy score; k-fold cross-validation trains k models,

@@ -1,5 +1,5 @@
 # %% [markdown]
-# ## 8. What changes with the batch size and the width
+# ## 9. What changes with the batch size and the width
 #
 # The reference configuration trains 256 then 128 hidden units with batches of 32 for 30
 # epochs. Why those? Measure. Each run below trains 3 epochs on the same images from the same
