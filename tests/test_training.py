@@ -14,7 +14,7 @@ from engine.errors import DataError
 from engine.training import Trainer, train_step
 from engine.metrics import Mean, SparseCategoricalAccuracy
 from layers import mlp
-from tests.test_layers import keras_twin
+from engine.compare.keras_twin import sequential_twin
 
 
 def small_problem(n=100, seed=0):
@@ -54,7 +54,7 @@ def test_three_train_steps_equal_tf_keras_sgd_on_keras_gradients(momentum, neste
     """Our tape + loss + SGD against Keras's model + loss + SGD, from identical weights."""
     x, y = small_problem(96)
     model = fresh_model()
-    twin = keras_twin(model, (4, 4))
+    twin = sequential_twin(model)
     ours = optimizers.SGD(0.1, momentum, nesterov)
     theirs = keras.optimizers.SGD(0.1, momentum=momentum, nesterov=nesterov)
     keras_loss = keras.losses.SparseCategoricalCrossentropy()

@@ -49,6 +49,19 @@ def optimizer_identity(optimizer) -> str:
     return f"{type(optimizer).__name__}({', '.join(f'{name}={value!r}' for name, value in settings.items())})"
 
 
+def _upgraded(stored: dict) -> dict:
+    """An identity as this version writes it. Checkpoints written before the optimizers had a base
+    class name no optimizer: they were SGD's, with the job's `momentum` and `nesterov` beside the
+    other settings (a library user's had neither: plain SGD). So a run started before the change
+    resumes after it."""
+    if "optimizer" in stored:
+        return stored
+    stored = dict(stored)
+    momentum, nesterov = stored.pop("momentum", 0.0), stored.pop("nesterov", False)
+    stored["optimizer"] = f"SGD(momentum={momentum!r}, nesterov={nesterov!r}, weight_decay=None)"
+    return stored
+
+
 @dataclasses.dataclass(frozen=True)
 class Position:
     """Where a run stands: in `epoch` (from 1), `step` steps done, after the epochs in `history`."""
@@ -209,7 +222,7 @@ class Checkpointer:
 
     def _stored_identity(self, path: str) -> dict:
         try:
-            return json.loads(tf.train.load_checkpoint(path).get_tensor(IDENTITY_KEY).decode())
+            return _upgraded(json.loads(tf.train.load_checkpoint(path).get_tensor(IDENTITY_KEY).decode()))
         except (tf.errors.OpError, ValueError, IndexError) as error:
             reason = str(error).strip().splitlines()[0][:200]
             raise ConfigError(f"{path} is not a readable scratchflow checkpoint ({reason}): {_advice(path)}") from None
