@@ -14,7 +14,7 @@ from typing import Sequence
 from absl import flags
 
 from engine.run import cli
-from engine.run.config import DEVICES, EARLY_STOPPING_MONITORS, GRADIENTS, STRATEGIES
+from engine.run.config import DEVICES, EARLY_STOPPING_MONITORS, GRADIENTS, OPTIMIZER_FLAGS, STRATEGIES
 
 PROGRAM = "train.py"
 FLAGS = cli.new_flag_values()
@@ -23,9 +23,23 @@ flags.DEFINE_integer("epochs", 30, "Passes over the training set.", lower_bound=
 flags.DEFINE_integer("batch_size", 32, "Examples per step; the last partial batch is kept.", lower_bound=1,
                      flag_values=FLAGS)
 cli.define_hidden(FLAGS, "256,128", "Hidden layer sizes, comma-separated.")
-flags.DEFINE_float("learning_rate", 0.01, "SGD learning rate, > 0.", flag_values=FLAGS)
-flags.DEFINE_float("momentum", 0.0, "SGD momentum, in [0, 1).", flag_values=FLAGS)
-flags.DEFINE_boolean("nesterov", False, "Use Nesterov momentum.", flag_values=FLAGS)
+flags.DEFINE_enum("optimizer", "sgd", tuple(OPTIMIZER_FLAGS), "The optimizer (engine/optimizers/): sgd, adam, "
+                  "adamw or rmsprop, Keras's update rules; the flags below it does not take are refused.",
+                  flag_values=FLAGS)
+flags.DEFINE_float("learning_rate", 0.01, "The learning rate, > 0 (Keras's default for adam, adamw and rmsprop "
+                   "is 0.001).", flag_values=FLAGS)
+flags.DEFINE_float("momentum", 0.0, "SGD's or RMSprop's momentum, in [0, 1).", flag_values=FLAGS)
+flags.DEFINE_boolean("nesterov", False, "SGD: use Nesterov momentum.", flag_values=FLAGS)
+flags.DEFINE_float("beta_1", None, "Adam/AdamW: decay of the first-moment (mean gradient) estimate, in [0, 1); "
+                   "default 0.9.", flag_values=FLAGS)
+flags.DEFINE_float("beta_2", None, "Adam/AdamW: decay of the second-moment (mean squared gradient) estimate, "
+                   "in [0, 1); default 0.999.", flag_values=FLAGS)
+flags.DEFINE_float("epsilon", None, "Adam/AdamW/RMSprop: added to the root of the second moment, > 0; "
+                   "default 1e-7.", flag_values=FLAGS)
+flags.DEFINE_float("weight_decay", None, "Decoupled weight decay, w <- w - lr * weight_decay * w each step, "
+                   ">= 0; default none (AdamW: 0.004).", flag_values=FLAGS)
+flags.DEFINE_float("rho", None, "RMSprop: decay of the mean squared gradient, in [0, 1); default 0.9.",
+                   flag_values=FLAGS)
 flags.DEFINE_integer("seed", 0, "Seed for weights and per-epoch shuffling.", flag_values=FLAGS)
 cli.define_mode(FLAGS, "xla")
 flags.DEFINE_integer("steps_per_execution", 64, "Training steps run inside one compiled call (graph and xla modes).",
@@ -82,6 +96,8 @@ def config_from_flags():
         dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, tfds_dir=FLAGS.tfds_dir,
         epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, hidden=FLAGS.hidden,
         learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov,
+        optimizer=FLAGS.optimizer, beta_1=FLAGS.beta_1, beta_2=FLAGS.beta_2, epsilon=FLAGS.epsilon,
+        weight_decay=FLAGS.weight_decay, rho=FLAGS.rho,
         seed=FLAGS.seed, mode=FLAGS.mode, steps_per_execution=FLAGS.steps_per_execution, gradients=FLAGS.gradients,
         device=FLAGS.device,
         validate_on_test=FLAGS.validate_on_test,

@@ -54,6 +54,28 @@ def stop_at_a_random_checkpoint(command: list, checkpoints: Path, signum: int) -
 def test_a_stopped_run_resumes_to_the_uninterrupted_result_bitwise(run_train, tiny_mnist_dir, tfds_dir,  # noqa: F811
                                                                    tmp_path, mode, gradients, signum, exit_status):
     flags = (f"--mode={mode}", f"--gradients={gradients}", *FLAGS)
+    stopped_and_resumed(run_train, tiny_mnist_dir, tfds_dir, tmp_path, flags, signum, exit_status)
+
+
+# Each optimizer's slots (Adam's two moments, RMSprop's mean square and momentum) go into the checkpoint.
+OPTIMIZERS = [
+    ("adam", ("--learning_rate=0.003", "--beta_1=0.8", "--epsilon=1e-6")),
+    pytest.param("adamw", ("--learning_rate=0.003", "--weight_decay=0.01"), marks=pytest.mark.slow),
+    pytest.param("rmsprop", ("--learning_rate=0.003", "--rho=0.8", "--momentum=0.5"), marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("optimizer, settings", OPTIMIZERS)
+def test_every_optimizer_resumes_to_the_uninterrupted_result_bitwise(run_train, tiny_mnist_dir, tfds_dir,  # noqa: F811
+                                                                    tmp_path, optimizer, settings):
+    flags = ("--mode=graph", f"--optimizer={optimizer}", *settings,
+             *(flag for flag in FLAGS if not flag.startswith("--momentum")))
+    stopped_and_resumed(run_train, tiny_mnist_dir, tfds_dir, tmp_path, flags, signal.SIGKILL, -signal.SIGKILL)
+
+
+def stopped_and_resumed(run_train, tiny_mnist_dir, tfds_dir, tmp_path, flags, signum, exit_status):  # noqa: F811
+    """A run of `flags` stopped by `signum` after a random checkpoint and resumed equals, bit for bit,
+    the same run never stopped."""
     assert run_train(f"--output_dir={tmp_path / 'reference'}", *flags)[0] == 0
 
     stopped = tmp_path / "stopped"

@@ -53,7 +53,7 @@ def test_a_2x2_grid_with_3_fold_cv_ranks_every_trial_and_a_rerun_retrains_only_u
     assert [row["rank"] for row in table] == ["1", "2", "3", "4"]
     assert [float(row["accuracy"]) for row in table] == pytest.approx(accuracies, abs=5e-5)
     markdown = (tmp_path / "ranking.md").read_text()
-    assert "| rank | hidden | batch_size | epochs | learning_rate | gradients | accuracy |" in markdown
+    assert "| rank | hidden | batch_size | epochs | optimizer | learning_rate | gradients | accuracy |" in markdown
     assert markdown.count("\n| ") == 5  # header and four trials
     assert (tmp_path / "ranking.png").read_bytes().startswith(b"\x89PNG")
 
@@ -141,6 +141,21 @@ def test_gradients_is_a_searched_flag_like_the_others(small_fashion_dir, tmp_pat
     assert sorted(row["gradients"] for row in rows) == ["manual", "tape"]
     tape, manual = (next(row for row in rows if row["gradients"] == way) for way in ("tape", "manual"))
     assert abs(float(tape["accuracy"]) - float(manual["accuracy"])) <= 0.002
+
+
+def test_optimizer_is_a_searched_flag_and_each_trial_trains_with_its_own(small_fashion_dir, tmp_path):
+    """--optimizer=sgd --optimizer=adam doubles the grid; at one learning rate the two optimizers train
+    differently, so their scores differ, and each trial's parameters name its optimizer."""
+    argv = search_argv(small_fashion_dir, tmp_path, "--optimizer=sgd", "--optimizer=adam")
+    argv.remove("--hidden=16")
+    argv.remove("--batch_size=64")
+    assert search.main(["search", *argv]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "ranking.csv")))
+    assert sorted(row["optimizer"] for row in rows) == ["adam", "sgd"]
+    trials = json.loads((tmp_path / "results.json").read_text())["trials"]
+    assert sorted(record["params"]["optimizer"] for record in trials.values()) == ["adam", "sgd"]
+    sgd, adam = (next(row for row in rows if row["optimizer"] == name) for name in ("sgd", "adam"))
+    assert sgd["accuracy"] != adam["accuracy"]
 
 
 @pytest.mark.slow

@@ -24,8 +24,11 @@ def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = pr
         raise ConfigError(f"--compare_keras trains on one device; drop --strategy={config.strategy}")
     announce_device(config, print_fn)
     dataset = load_data(config, print_fn)
-    setup = parity.ParitySetup(hidden=config.hidden, learning_rate=config.learning_rate, momentum=config.momentum,
-                               nesterov=config.nesterov, batch_size=config.batch_size, epochs=config.epochs,
+    arguments = config.optimizer_arguments()
+    setup = parity.ParitySetup(hidden=config.hidden, learning_rate=arguments.pop("learning_rate"),
+                               momentum=arguments.pop("momentum", 0.0), nesterov=arguments.pop("nesterov", False),
+                               optimizer=config.optimizer, optimizer_args=tuple(sorted(arguments.items())),
+                               batch_size=config.batch_size, epochs=config.epochs,
                                mode=config.mode, steps_per_execution=config.steps_per_execution, seed=config.seed,
                                gradients=config.gradients)
     header = (f"{'epoch':>5} | {'engine loss':>11} {'acc':>6} | {'keras loss':>10} {'acc':>6} | "

@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from absl import flags
 
 from engine.run import cli
+from engine.run.config import OPTIMIZER_FLAGS
 
 PROGRAM = "search"
 FLAGS = cli.new_flag_values()
@@ -38,12 +39,14 @@ cli.define_hidden(FLAGS, "128 256,128", "Hidden layer sizes of one candidate; re
 flags.DEFINE_multi_integer("batch_size", [32, 128], "Batch size; repeat for several.", lower_bound=1,
                            flag_values=FLAGS)
 flags.DEFINE_multi_integer("epochs", [5], "Epochs; repeat for several.", lower_bound=1, flag_values=FLAGS)
-flags.DEFINE_multi_float("learning_rate", [0.01, 0.1], "SGD learning rate, > 0; repeat for several.",
+flags.DEFINE_multi_float("learning_rate", [0.01, 0.1], "Learning rate, > 0; repeat for several.",
                          flag_values=FLAGS)
 flags.DEFINE_list("learning_rate_range", None, "LOW,HIGH: random search draws the learning rate log-uniformly "
                   "from [LOW, HIGH] (instead of --learning_rate).", flag_values=FLAGS)
 flags.DEFINE_multi_enum("gradients", ["tape"], ("tape", "manual"), "How gradients are computed (tape, or the "
                         "manual backward pass); repeat for both.", flag_values=FLAGS)
+flags.DEFINE_multi_enum("optimizer", ["sgd"], tuple(OPTIMIZER_FLAGS), "The optimizer (engine/optimizers/, Keras's "
+                        "defaults besides the learning rate); repeat for several.", flag_values=FLAGS)
 flags.DEFINE_integer("folds", 3, "Cross-validation folds.", lower_bound=2, flag_values=FLAGS)
 flags.DEFINE_integer("seed", 0, "Folds, sampling, weights and shuffling.", flag_values=FLAGS)
 cli.define_mode(FLAGS, "graph")
@@ -151,7 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         dataset = loading.load(FLAGS.dataset, FLAGS.data_dir, FLAGS.tfds_dir)
         images, labels = dataset.train_images[:FLAGS.train_subset], dataset.train_labels[:FLAGS.train_subset]
         space = {"hidden": FLAGS.hidden, "batch_size": FLAGS.batch_size, "epochs": FLAGS.epochs,
-                 "learning_rate": FLAGS.learning_rate, "gradients": FLAGS.gradients}
+                 "learning_rate": FLAGS.learning_rate, "gradients": FLAGS.gradients, "optimizer": FLAGS.optimizer}
         rate_range = tuple(map(float, FLAGS.learning_rate_range)) if FLAGS.learning_rate_range else None
         trials = candidates(space, FLAGS.strategy, FLAGS.n_iter, FLAGS.seed, rate_range)
         setup = {"dataset": dataset.name, "train_subset": len(labels), "folds": FLAGS.folds, "seed": FLAGS.seed,

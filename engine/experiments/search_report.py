@@ -9,7 +9,8 @@ from engine.run import plots, writes  # plots first: it selects matplotlib's fil
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-COLUMNS = ("rank", "hidden", "batch_size", "epochs", "learning_rate", "gradients", "accuracy", "accuracy_std", "loss", "seconds")
+COLUMNS = ("rank", "hidden", "batch_size", "epochs", "optimizer", "learning_rate", "gradients", "accuracy", "accuracy_std",
+           "loss", "seconds")
 
 
 def _number(value, digits: int) -> str:
@@ -21,7 +22,7 @@ def rows(ranked: Sequence[Dict]) -> List[Dict]:
     """One flat row per trial, in rank order: its parameters, then its cross-validated scores."""
     return [{"rank": rank, "hidden": "-".join(map(str, record["params"]["hidden"])),
              **{name: record["params"][name] for name in ("batch_size", "epochs", "learning_rate")},
-             "gradients": record["params"].get("gradients", "tape"),
+             "gradients": record["params"].get("gradients", "tape"), "optimizer": record["params"].get("optimizer", "sgd"),
              "accuracy": _number(record["accuracy"], 4), "accuracy_std": _number(record.get("accuracy_std"), 4),
              "loss": "diverged" if record.get("diverged") else _number(record["loss"], 4),
              "seconds": _number(record.get("seconds"), 1)}
@@ -48,7 +49,7 @@ def ranking_figure(ranked: Sequence[Dict], title: str) -> Figure:
     The title is wrapped and centred on the figure, not on the axes: the trial labels push the
     axes to the right, and a one-line caption centred there ran off the figure's right edge.
     """
-    labels = [f"h {row['hidden']}, b {row['batch_size']}, e {row['epochs']}, lr {row['learning_rate']:g}"
+    labels = [f"h {row['hidden']}, b {row['batch_size']}, e {row['epochs']}, {row['optimizer']} {row['learning_rate']:g}"
               for row in rows(ranked)]
     accuracies = [record["accuracy"] or 0.0 for record in ranked]  # a diverged trial: an empty bar
     spreads = [record.get("accuracy_std") or 0.0 for record in ranked]

@@ -20,6 +20,15 @@ DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/run/devices.py
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")  # see engine/run/early_stopping.py
 STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")  # see engine/distribute/strategies.py
 GRADIENTS = ("tape", "manual")  # see engine/gradients.py (repeated so a flag is checked before TensorFlow loads)
+# engine.optimizers.OPTIMIZERS by name, each with the run flags it takes beside --learning_rate
+# (Keras's argument names): repeated here so --optimizer and its flags are checked before TensorFlow
+# loads; tests/test_optimizer_flags.py keeps the two equal.
+OPTIMIZER_FLAGS = {
+    "sgd": ("momentum", "nesterov", "weight_decay"),
+    "adam": ("beta_1", "beta_2", "epsilon", "weight_decay"),
+    "adamw": ("beta_1", "beta_2", "epsilon", "weight_decay"),
+    "rmsprop": ("rho", "momentum", "epsilon", "weight_decay"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +45,12 @@ class TrainConfig:
     learning_rate: float = 0.01
     momentum: float = 0.0
     nesterov: bool = False
+    optimizer: str = "sgd"  # a name of OPTIMIZER_FLAGS; the flags below are None for the optimizer's own default
+    beta_1: Optional[float] = None
+    beta_2: Optional[float] = None
+    epsilon: Optional[float] = None
+    weight_decay: Optional[float] = None
+    rho: Optional[float] = None
     seed: int = 0
     mode: str = "xla"
     steps_per_execution: int = 64
@@ -71,6 +86,7 @@ class TrainConfig:
              "--resume_from and --noresume contradict each other: pass one of them"),
             (self.learning_rate > 0, f"--learning_rate must be > 0, got {self.learning_rate}"),
             (0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}"),
+            *self.optimizer_checks(),
             (self.mode in MODES, f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
             (self.gradients in GRADIENTS, f"--gradients must be one of {', '.join(GRADIENTS)}, got {self.gradients!r}"),
             (self.steps_per_execution >= 1, f"--steps_per_execution must be >= 1, got {self.steps_per_execution}"),
@@ -94,6 +110,34 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+
+    def optimizer_checks(self):
+        """--optimizer is known, each of its flags in range, and no flag given that it does not take
+        (`--optimizer=adam --momentum=0.9` would otherwise be silently ignored)."""
+        if self.optimizer not in OPTIMIZER_FLAGS:
+            return [(False, f"--optimizer must be one of {', '.join(OPTIMIZER_FLAGS)}, got {self.optimizer!r}")]
+        given = {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                 "weight_decay": self.weight_decay, "rho": self.rho,
+                 "momentum": self.momentum or None, "nesterov": self.nesterov or None}
+        taken = OPTIMIZER_FLAGS[self.optimizer]
+        foreign = [name for name, value in given.items() if value is not None and name not in taken]
+        in_unit = {name: given[name] for name in ("beta_1", "beta_2", "rho") if given[name] is not None}
+        return [
+            (not foreign, f"--optimizer={self.optimizer} takes no --{', --'.join(foreign)}: its flags are "
+                          f"--learning_rate, --{', --'.join(taken)}"),
+            *((0 <= value < 1, f"--{name} must be in [0, 1), got {value}") for name, value in in_unit.items()),
+            (self.epsilon is None or (self.epsilon > 0 and math.isfinite(self.epsilon)),
+             f"--epsilon must be a finite number > 0, got {self.epsilon}"),
+            (self.weight_decay is None or (self.weight_decay >= 0 and math.isfinite(self.weight_decay)),
+             f"--weight_decay must be a finite number >= 0, got {self.weight_decay}"),
+        ]
+
+    def optimizer_arguments(self) -> dict:
+        """The arguments for `engine.optimizers.get(self.optimizer, ...)`: the learning rate and each of
+        the optimizer's flags that was given (the rest keep Keras's defaults)."""
+        values = {name: getattr(self, name) for name in OPTIMIZER_FLAGS[self.optimizer]}
+        return {"learning_rate": self.learning_rate, **{name: value for name, value in values.items() if value is not None}}
 
 
 def check_output_dir(path: str, flag: str = "--output_dir") -> None:

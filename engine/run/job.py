@@ -100,8 +100,7 @@ def _train(config: TrainConfig, dataset: loading.ImageClassificationData, print_
            strategy: Optional[tf.distribute.Strategy] = None) -> dict:
     with strategy.scope() if strategy else contextlib.nullcontext():  # variables mirrored on every replica
         model = mlp(config.hidden, dataset.num_classes)
-        optimizer = optimizers.get("sgd", learning_rate=config.learning_rate, momentum=config.momentum,
-                                   nesterov=config.nesterov)
+        optimizer = optimizers.get(config.optimizer, **config.optimizer_arguments())
     arguments = (model, losses.sparse_categorical_crossentropy, optimizer, config.mode, config.steps_per_execution,
                  config.gradients)
     trainer = DistributedTrainer(strategy, *arguments) if strategy else Trainer(*arguments)
