@@ -30,11 +30,14 @@ module level (TensorFlow) calls `start` there instead of waiting for `main`: its
 parsed, and its signals held, before those seconds are spent.
 """
 
+import contextlib
+import ctypes
 import errno
 import os
 import signal
 import sys
 import tempfile
+import time
 import traceback
 from typing import Callable, Optional, Sequence
 
@@ -58,6 +61,8 @@ def start(program: str, flag_values: flags.FlagValues, module_name: str) -> None
     or a signal during those imports ends the process through `ending` too (`sys.excepthook`).
     `main` parses again.
     """
+    if module_name == "__mp_main__":
+        _as_worker()
     if module_name != "__main__":
         return
     interrupts.ProcessSignals()
@@ -66,6 +71,29 @@ def start(program: str, flag_values: flags.FlagValues, module_name: str) -> None
     stop = cli.parse(flag_values, own, program)
     if stop:
         sys.exit(stop[0])
+
+
+def _as_worker() -> None:
+    """A worker process of the program (multiprocessing re-imports its module as __mp_main__ in each):
+    Ctrl-C, which a terminal sends to the whole process group, is the program's to answer, so
+    the worker ignores it instead of printing a traceback of its own; and on Linux the kernel
+    kills it when the program ends, however it ends (prctl PR_SET_PDEATHSIG)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    sys.excepthook = _quiet_when_orphaned
+
+
+def _quiet_when_orphaned(kind, error, trace) -> None:
+    """A worker that fails while starting because its program stopped mid-way (its semaphores are
+    gone) ends without a traceback: it waits up to 30 s for that program to end, and so itself
+    (PDEATHSIG); a worker whose program lives on prints the traceback."""
+    parent = os.getppid()
+    for _ in range(300):
+        if os.getppid() != parent:
+            return
+        time.sleep(0.1)
+    sys.__excepthook__(kind, error, trace)
 
 
 def run(program: str, flag_values: flags.FlagValues, argv: Optional[Sequence[str]], body: Callable[[], int],
