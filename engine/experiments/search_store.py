@@ -107,8 +107,8 @@ class ResultsFile:
             for key, record in saved["trials"].items():
                 problem = _record_problem(record)
                 if problem:
-                    raise ConfigError(f"{path}: trial {key[:80]} {problem}, not what search writes: delete the "
-                                      "file (or that trial), or pass another --output_dir")
+                    raise ConfigError(f"{path} is not a results file of this search: trial {key[:80]} {problem}; "
+                                      "delete the file (or that trial), or pass another --output_dir")
             if saved.get("setup") != setup:
                 raise ConfigError(f"{path} holds trials of another setup ({saved.get('setup')}, now {setup}): "
                                   "pass another --output_dir, or the same data, subset, folds, seed and mode")
