@@ -13,7 +13,7 @@ from typing import Sequence
 
 from absl import flags
 
-from engine.run import cli
+from engine.run import cli, program
 from engine.run.config import DEVICES, EARLY_STOPPING_MONITORS, GRADIENTS, OPTIMIZER_FLAGS, STRATEGIES
 
 PROGRAM = "train.py"
@@ -86,6 +86,7 @@ flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical dev
                      lower_bound=0, flag_values=FLAGS)
 flags.DEFINE_float("collective_timeout", 60.0, "Seconds a multi-worker all-reduce waits for its peers before "
                    "the run stops with an error (a worker died or hangs).", flag_values=FLAGS)
+program.start(PROGRAM, FLAGS, __name__)
 
 
 def config_from_flags():
@@ -111,56 +112,48 @@ def config_from_flags():
 
 
 def resume_command(argv: Sequence[str]) -> str:
-    """This very command, minus any --resume/--noresume: resuming is the default."""
+    """This very command, minus any --resume/--noresume: resuming is the default.
+
+    An argument holding a newline or another control character is written as bash's $'...',
+    so the command stays one line that a shell runs as it was.
+    """
     kept = [arg for arg in argv[1:] if not arg.lstrip("-").startswith(("resume", "noresume"))]
-    return shlex.join(["python", argv[0], *kept])
+    return " ".join(_quoted(arg) for arg in ["python", argv[0], *kept])
+
+
+def _quoted(arg: str) -> str:
+    if arg.isprintable():
+        return shlex.quote(arg)
+    escaped = "".join(char if char.isprintable() and char not in "\\'" else
+                      char.encode("unicode_escape").decode("ascii") if not char.isprintable() else "\\" + char
+                      for char in arg)
+    return f"$'{escaped}'"
+
+
+def train() -> int:
+    """The run the parsed FLAGS describe: checked, then trained (or compared with Keras); returns 0."""
+    from engine.run.config import check_directories
+    from engine.run import interrupts, quiet
+
+    config = config_from_flags()
+    check_directories(config)
+    print_line = lambda line: print(line, flush=True)  # noqa: E731
+    # TensorFlow is imported only here, once the flags are known to be good.
+    quiet.import_tensorflow()
+    interrupts.check_pending()  # a Ctrl-C that TensorFlow's import swallowed
+    if FLAGS.compare_keras:
+        from engine.compare import side_by_side
+        side_by_side.compare_with_keras(config, print_fn=print_line)
+    else:
+        from engine.run import job
+        job.run(config, print_fn=print_line)
+    return 0
 
 
 def main(argv: Sequence[str]) -> int:
     """Parses `argv` (argv[0] is the program), runs the job; returns the exit status (README lists them)."""
-    stop = cli.parse(FLAGS, argv, PROGRAM)
-    if stop:
-        return stop[0]
-    from engine.run.config import check_directories
-    from engine.errors import ClusterError, ConfigError, DataError
-    from engine.run import quiet
-    from engine.run.faults import RunFault, one_line
-    from engine.run.interrupts import Interrupted, RememberedSigint
-
-    sigint = RememberedSigint()
-    try:
-        config = config_from_flags()
-        check_directories(config)
-        print_line = lambda line: print(line, flush=True)  # noqa: E731
-        # TensorFlow is imported only here, once the flags are known to be good.
-        quiet.import_tensorflow()
-        if FLAGS.compare_keras:
-            from engine.compare import side_by_side
-            side_by_side.compare_with_keras(config, print_fn=print_line)
-        else:
-            from engine.run import job
-            sigint.check()  # a Ctrl-C that TensorFlow's import swallowed
-            job.run(config, print_fn=print_line)
-    except (ConfigError, DataError) as error:
-        return cli.error_line(PROGRAM, str(error))
-    except RunFault as fault:
-        print(f"train.py: error: {one_line(fault)}", file=sys.stderr)
-        return 1
-    except Interrupted as stop:
-        print(f"train.py: {stop}. To resume: {resume_command(argv)}", file=sys.stderr)
-        return stop.exit_status
-    except KeyboardInterrupt:  # Ctrl-C while TensorFlow or the engine is still being imported
-        print("train.py: stopped by SIGINT before training began; nothing written", file=sys.stderr)
-        return 130
-    except ClusterError as error:  # not the user's input: a peer worker died
-        print(f"train.py: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return program.run(PROGRAM, FLAGS, argv, train, stop_hint=f"To resume: {resume_command(argv)}")
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv))
-    except KeyboardInterrupt:  # a Ctrl-C before main's own handling (the imports, TensorFlow's exit)
-        print("train.py: stopped by SIGINT", file=sys.stderr)
-        sys.exit(130)
+    sys.exit(main(sys.argv))

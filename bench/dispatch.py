@@ -17,13 +17,13 @@ from typing import Optional, Sequence
 
 from absl import flags
 
-from engine.run import cli
+from engine.run import cli, program
 
 PROGRAM = "python -m bench.dispatch"
 FLAGS = cli.new_flag_values()
 flags.DEFINE_integer("calls", 300, "Calls (= steps) per timed round.", lower_bound=1, flag_values=FLAGS)
 flags.DEFINE_integer("rounds", 7, "Interleaved rounds; the median is reported.", lower_bound=1, flag_values=FLAGS)
-cli.exit_early(FLAGS, PROGRAM, __name__)
+program.start(PROGRAM, FLAGS, __name__)
 
 from engine.run import quiet  # noqa: E402
 
@@ -51,11 +51,8 @@ def wrapped_steps(mode: str, images: tf.Tensor) -> dict:
     return functions
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Times the four wrappings in both modes (argv[0] is the program); returns the exit status."""
-    stop = cli.parse(FLAGS, sys.argv if argv is None else argv, PROGRAM)
-    if stop:
-        return stop[0]
+def time_wrappings() -> int:
+    """Times the four wrappings in both modes; returns the exit status."""
     fashion = workloads.load_data()
     images, labels = tf.constant(fashion.train_images), tf.constant(fashion.train_labels, tf.int32)
     blocks = workloads.steady_blocks(len(fashion.train_labels), workloads.BATCH_SIZE, 1)
@@ -79,6 +76,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             result[f"{mode}: {name}"] = rate
             print(f"{mode:<5} {name:<28} {rate:7.1f} steps/s  x{rate / base:.2f}", flush=True)
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line (argv[0] is the program) through engine/run/program.py; returns the exit status."""
+    return program.run(PROGRAM, FLAGS, argv, time_wrappings)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 
 from absl import flags
 
-from engine.run import cli, writes
+from engine.run import cli, program, writes
 
 PROGRAM = "python -m bench.memory"
 FLAGS = cli.new_flag_values()
@@ -29,6 +29,7 @@ flags.DEFINE_float("max_growth", 0.05, "Allowed relative growth of the per-epoch
                    lower_bound=0.0, flag_values=FLAGS)
 flags.DEFINE_string("out", None, "Output directory (default: a temporary one); memory.json is written there.",
                     flag_values=FLAGS)
+program.start(PROGRAM, FLAGS, __name__)
 
 
 def memory_mib() -> dict:
@@ -44,11 +45,8 @@ def reset_peak() -> None:
         clear_refs.write("5")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """The reference run with memory read per epoch (argv[0] is the program); exit status 1 if it grew."""
-    stop = cli.parse(FLAGS, sys.argv if argv is None else argv, PROGRAM)
-    if stop:
-        return stop[0]
+def measure_memory() -> int:
+    """The reference run with memory read per epoch; exit status 1 if it grew."""
     from engine.run import quiet
 
     quiet.import_tensorflow()
@@ -77,6 +75,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"Peak RSS: epoch 2 {second['peak']:.1f} MiB, epoch {last['epoch']} {last['peak']:.1f} MiB: "
           f"growth {growth:+.2%} (allowed {FLAGS.max_growth:.0%}); per epoch in {out}/memory.json")
     return 0 if growth <= FLAGS.max_growth else 1
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line (argv[0] is the program) through engine/run/program.py; returns the exit status."""
+    return program.run(PROGRAM, FLAGS, argv, measure_memory, outputs=("out",))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from typing import Optional, Sequence
 
 from absl import flags
 
-from engine.run import cli, directories, writes
+from engine.run import cli, directories, program, writes
 
 PROGRAM = "python -m bench.report"
 FLAGS = cli.new_flag_values()
@@ -51,7 +51,7 @@ flags.DEFINE_boolean("quick", False, "Shrink every measurement: a smoke run (abo
                      "written to runs/bench_quick unless --out says otherwise.", flag_values=FLAGS)
 flags.DEFINE_string("out", None, "Directory for <device>.json/.md/.png (default: bench/results, or "
                     "runs/bench_quick with --quick).", flag_values=FLAGS)
-cli.exit_early(FLAGS, PROGRAM, __name__)
+program.start(PROGRAM, FLAGS, __name__)
 
 from engine.run import quiet  # noqa: E402
 
@@ -62,6 +62,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bench import ceiling, measure, render, scaling, workloads  # noqa: E402
+from engine.run.config import check_output_dir  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,11 +231,10 @@ def gradient_rows(x: np.ndarray, y: np.ndarray, budget: Budget) -> list:
     return rows
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Runs the whole report (argv[0] is the program); returns the exit status."""
-    stop = cli.parse(FLAGS, sys.argv if argv is None else argv, PROGRAM)
-    if stop:
-        return stop[0]
+def report() -> int:
+    """Runs the whole report; returns the exit status."""
+    out = Path(FLAGS.out or ("runs/bench_quick" if FLAGS.quick else "bench/results"))
+    check_output_dir(str(out), "--out")  # before the minutes of measuring, not after
     budget = QUICK if FLAGS.quick else FULL
     info = machine()
     say(f"bench.report on {info['device']} ({', '.join(info['gpu']) or info['cpu']}), TensorFlow {info['tensorflow']}"
@@ -266,7 +266,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         "eval_flops_per_example": workloads.eval_flops_per_example()},
               "roofline": roof, "settings": settings, "ceiling": ceiling_result, "input_pipeline": pipeline, "sweep": sweep,
               "gradients": backward, "scaling": scaling_result}
-    out = Path(FLAGS.out or ("runs/bench_quick" if FLAGS.quick else "bench/results"))
     directories.make_dirs(str(out), "--out")
     stem = out / info["device"]
     writes.write_json(str(stem.with_suffix(".json")), result, indent=1)
@@ -274,6 +273,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     writes.write_text(str(stem.with_suffix(".md")), render.markdown(result, stem.with_suffix(".png").name))
     say(f"wrote {stem}.json, .md, .png")
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line (argv[0] is the program) through engine/run/program.py; returns the exit status."""
+    return program.run(PROGRAM, FLAGS, argv, report)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,13 @@ from typing import Optional, Sequence
 
 from absl import flags
 
-from engine.run import cli
+from engine.run import cli, program
 
 PROGRAM = "python -m bench.scaling"
 FLAGS = cli.new_flag_values()
 flags.DEFINE_integer("examples", 32768, "Examples per timed epoch.", lower_bound=1, flag_values=FLAGS)
 flags.DEFINE_integer("batch_size", 256, "Global batch, split over the replicas.", lower_bound=2, flag_values=FLAGS)
-cli.exit_early(FLAGS, PROGRAM, __name__)
+program.start(PROGRAM, FLAGS, __name__)
 
 from engine.run import quiet  # noqa: E402
 
@@ -98,14 +98,16 @@ def in_subprocess(examples: int, timeout: float = 900.0) -> dict:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Measures and prints the result as one JSON line (argv[0] is the program); returns the exit status."""
-    stop = cli.parse(FLAGS, sys.argv if argv is None else argv, PROGRAM)
-    if stop:
-        return stop[0]
+def measure_and_print() -> int:
+    """Measures and prints the result as one JSON line; returns the exit status."""
     tf.get_logger().setLevel("ERROR")
     print(json.dumps(measure(FLAGS.examples, FLAGS.batch_size)), flush=True)
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line (argv[0] is the program) through engine/run/program.py; returns the exit status."""
+    return program.run(PROGRAM, FLAGS, argv, measure_and_print)
 
 
 if __name__ == "__main__":

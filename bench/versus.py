@@ -29,10 +29,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional, Sequence
 
 from absl import flags
 
-from engine.run import cli
+from engine.errors import ConfigError
+from engine.run import cli, program
+from engine.run.faults import RunFault
 
 PROGRAM = "python -m bench.versus"
 FLAGS = cli.new_flag_values()
@@ -45,7 +48,7 @@ flags.DEFINE_integer("steps", 3000, "Timed steps per timing (rounded up to whole
                      flag_values=FLAGS)
 flags.DEFINE_integer("batch_size", 32, "Batch size of every timing.", lower_bound=1, flag_values=FLAGS)
 flags.mark_flag_as_required("before", flag_values=FLAGS)
-cli.exit_early(FLAGS, PROGRAM, __name__)
+program.start(PROGRAM, FLAGS, __name__)
 
 # One timing, run by `python -c` in a checkout: only what both sides of any recent commit have.
 CHILD = """
@@ -76,14 +79,17 @@ def time_once(checkout: Path, setting: str, steps: int, batch_size: int) -> floa
                           env=environment, capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"the timing of {setting} in {checkout} failed: {last}")
+        raise RunFault(f"the timing of {setting} in {checkout} failed: {last}")
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def main(argv) -> int:
-    early = cli.parse(FLAGS, argv, PROGRAM)
-    if early is not None:
-        return early[0]
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line (argv[0] is the program) through engine/run/program.py; returns the exit status."""
+    return program.run(PROGRAM, FLAGS, argv, compare)
+
+
+def compare() -> int:
+    """Both checkouts timed, taking turns, and the table printed; returns 0."""
     after = Path.cwd()
     with tempfile.TemporaryDirectory(prefix="versus-") as temporary:
         before = Path(temporary)
@@ -91,9 +97,9 @@ def main(argv) -> int:
             export(FLAGS.before, before)
         except (subprocess.CalledProcessError, FileNotFoundError) as error:
             reason = (getattr(error, "stderr", None) or b"").decode().strip().splitlines()
-            return cli.error_line(PROGRAM, f"--before={FLAGS.before} cannot be exported by git archive "
-                                  f"({reason[0] if reason else error}): name a commit of this repository, "
-                                  "and run from its top directory")
+            raise ConfigError(f"--before={FLAGS.before} cannot be exported by git archive "
+                              f"({reason[0] if reason else error}): name a commit of this repository, "
+                              "and run from its top directory") from None
         from engine.run import quiet
 
         quiet.import_tensorflow()  # without TensorFlow's start-up lines
@@ -101,7 +107,7 @@ def main(argv) -> int:
 
         unknown = [name for name in FLAGS.settings if name not in workloads.SETTINGS]
         if unknown:
-            return cli.error_line(PROGRAM, f"unknown settings {unknown}: choose from {sorted(workloads.SETTINGS)}")
+            raise ConfigError(f"unknown settings {unknown}: choose from {sorted(workloads.SETTINGS)}")
         rates = {(name, side): [] for name in FLAGS.settings for side in ("before", "after")}
         start = time.perf_counter()
         for round_number in range(1, FLAGS.rounds + 1):
@@ -127,4 +133,4 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main())

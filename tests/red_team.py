@@ -7,7 +7,10 @@ Each probe is what the program's most suspicious user would try: resume on other
 in one output directory, a damaged checkpoint index, a finite divergence, a cut `.tflite`, a gzip
 bomb, a full disk, Ctrl-C while the data loads; a link planted at an output, a `.lock` that is a
 link or a directory, an export killed half-way or mixed by hand, `--csv` onto its own model, a
-quoted `~`... Each runs the real programs (`train.py`,
+quoted `~`; and every kind of issue 23's one-line promise: a dataset name TFDS cannot take, a
+learning rate that is inf or 0 in float32, results.json of wrong types, unwritable outputs of the
+tour, launch, graph_picture and bench.report, a command not found, TF_CONFIG that cannot work,
+SIGTERM while the data loads... Each runs the real programs (`train.py`,
 `python -m engine.experiments.search`, `python -m engine.deploy.predict`) as processes on a tiny
 data set (640 Fashion-MNIST training images) and grades what happened:
 
@@ -662,6 +665,85 @@ def probe_csv_onto_its_own_input(lab: Lab) -> Outcome:
     result = lab.predict("--model", str(folder / "model.tflite"), "--images", str(lab.data_a / "t10k-images-idx3-ubyte.gz"),
                          "--csv", str(folder / "model.tflite"))
     return grade(result, 2, "which this run reads", before, snapshot(folder))
+
+
+# ------------------------------------------------------------- issue 23: one boundary, one line each
+
+def _command_probe(fragment: str, status: int, *command: str, env: Optional[Dict[str, str]] = None
+                   ) -> Callable[[Lab], Outcome]:
+    """Runs `command` (after `python`; {root} is the lab) and grades it; nothing may be left where it wrote."""
+    def probe(lab: Lab) -> Outcome:
+        args = [part.format(root=lab.root) for part in command]
+        if env:
+            saved = {name: ENV.get(name) for name in env}
+            ENV.update(env)
+        try:
+            return grade(lab.run(*args), status, fragment)
+        finally:
+            if env:
+                for name, value in saved.items():
+                    ENV.pop(name) if value is None else ENV.__setitem__(name, value)
+    return probe
+
+
+probe_dataset_with_a_dash = _flag_probe("--dataset=fashion-mnist", "did you mean --dataset=fashion_mnist?")
+probe_dataset_empty = _flag_probe("--dataset=", "expected a dataset name")
+probe_dataset_unknown_version = _command_probe("cannot be loaded at version 99.0.0", 2, "train.py",
+                                               "--dataset=mnist:99.0.0", "--tfds_dir={root}/tfds", "--output_dir={root}/v")
+probe_dataset_unknown_config = _command_probe("BuilderConfig bogus not found", 2, "train.py", "--dataset=fashion_mnist/bogus",
+                                              "--tfds_dir={root}/tfds", "--output_dir={root}/v")
+probe_learning_rate_inf = _flag_probe("--learning_rate=inf", "--learning_rate must be a finite number > 0")
+probe_learning_rate_zero_in_float32 = _flag_probe("--learning_rate=1e-300", "below float32's smallest normal number")
+probe_momentum_one_in_float32 = _flag_probe("--momentum=0.99999999", "it rounds to 1.0 in float32")
+probe_search_negative_seed = _command_probe("--seed must be in [0, 2**31)", 2, "-m", "engine.experiments.search",
+                                            "--seed=-1")
+probe_tour_unwritable_output_dir = _command_probe("--output_dir /dev/null/tour is not writable", 2, "-m", "engine.tour",
+                                                  "--output_dir=/dev/null/tour")
+probe_launch_unwritable_log_dir = _command_probe("--log_dir /dev/null/logs is not writable", 2, "-m",
+                                                 "engine.distribute.launch", "--log_dir=/dev/null/logs", "--", "python")
+probe_launch_missing_command = _command_probe("the command /nonexistent/python is not found", 2, "-m",
+                                              "engine.distribute.launch", "--log_dir={root}/launch-logs", "--",
+                                              "/nonexistent/python")
+probe_graph_picture_model_too_large = _command_probe("parameters and needs about", 2, "-m", "engine.tour.graph_picture",
+                                                     "--hidden=100000000", "--out={root}/graph")
+probe_bench_report_unwritable_out = _command_probe("--out /dev/null/bench is not writable", 2, "-m", "bench.report",
+                                                   "--quick", "--out=/dev/null/bench")
+probe_tf_config_workers_a_string = _command_probe(
+    'cluster.worker must be a list of "host:port" strings', 2, "train.py", "--strategy=multi_worker", "--dataset=mnist",
+    "--data_dir={root}/data_a", "--tfds_dir={root}/tfds", "--output_dir={root}/tf-config-out",
+    env={"TF_CONFIG": '{"cluster": {"worker": "127.0.0.1:2222"}, "task": {"type": "worker", "index": 0}}'})
+probe_tf_config_chief_absent = _command_probe(
+    "task type 'chief' is not a job of its cluster", 2, "train.py", "--strategy=multi_worker", "--dataset=mnist",
+    "--data_dir={root}/data_a", "--tfds_dir={root}/tfds", "--output_dir={root}/tf-config-out",
+    env={"TF_CONFIG": '{"cluster": {"worker": ["127.0.0.1:2222"]}, "task": {"type": "chief", "index": 0}}'})
+
+
+def probe_search_results_of_wrong_types(lab: Lab) -> Outcome:
+    out = lab.fresh("search-types")
+    out.mkdir()
+    results = []
+    for accuracy, params in (('"0.9"', '{"hidden": [8]}'), ("0.9", "{}"), ("NaN", '{"hidden": [8]}')):
+        (out / "results.json").write_text(f'{{"setup": {{}}, "trials": {{"t": {{"params": {params}, '
+                                          f'"accuracy": {accuracy}, "loss": 0.3}}}}}}')
+        before = snapshot(out)
+        results.append((lab.search(out), before, snapshot(out)))
+    worst = next((r for r in results if r[0].returncode != 2 or "Traceback" in r[0].stderr), results[0])
+    return grade(worst[0], 2, "results.json", worst[1], worst[2])
+
+
+def probe_sigterm_while_loading(lab: Lab) -> Outcome:
+    out = lab.fresh("sigterm-loading")
+    command = [PYTHON, "train.py", "--dataset=fashion_mnist", f"--data_dir={FASHION}",
+               f"--tfds_dir={lab.fresh('sigterm-tfds')}", *TRAIN_FLAGS, f"--output_dir={out}"]
+    process = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if line.startswith("Preparing fashion_mnist"):
+            time.sleep(1)
+            process.send_signal(signal.SIGTERM)
+            break
+    stdout, stderr = process.communicate(timeout=300)
+    outcome = grade(subprocess.CompletedProcess(command, process.returncode, stdout, stderr), 143, "stopped by SIGTERM")
+    return Outcome("FAIL", f"{out} left behind") if outcome.verdict == "PASS" and out.exists() else outcome
 
 
 PROBES: Dict[str, Callable[[Lab], Outcome]] = {

@@ -11,7 +11,9 @@ from tests import red_team
 
 FAST = {"negative_seed", "unusable_tensorboard_dir", "unusable_tfds_dir", "unusable_export_dir",
         "resume_from_nothing", "long_error_line", "checkpoints_is_a_file", "checkpoints_is_a_link",
-        "link_inside_checkpoints", "tilde_in_an_output_path"}
+        "link_inside_checkpoints", "tilde_in_an_output_path", "dataset_with_a_dash", "dataset_empty",
+        "learning_rate_inf", "learning_rate_zero_in_float32", "momentum_one_in_float32", "search_negative_seed",
+        "tour_unwritable_output_dir", "launch_unwritable_log_dir", "launch_missing_command"}
 
 
 @pytest.fixture(scope="module")

@@ -255,7 +255,14 @@ def test_a_malformed_results_file_is_one_clear_error(tmp_path, text):
 
 def test_error_lines_are_capped_and_single():
     assert faults.one_line("a\nb  c") == "a b c"
-    assert len(faults.one_line("x" * 5662)) == 800 and faults.one_line("x" * 5662).endswith(" ...")
+    assert len(faults.one_line("x" * 5662)) == 800 and "x..." in faults.one_line("x" * 5662)
+
+
+def test_a_long_path_is_cut_in_the_middle_so_the_reason_and_the_fix_stay():
+    line = faults.one_line(f"--output_dir /{'p' * 6047}/run is not writable (Not a directory): pass a writable directory")
+    assert len(line) <= 800 and line.startswith("--output_dir /ppp") and "...ppp" in line
+    assert line.endswith("/run is not writable (Not a directory): pass a writable directory")
+    assert faults.one_line("name \x1b[31mred\x1b[0m") == "name \\x1b[31mred\\x1b[0m"  # a terminal would obey ESC
 
 
 def test_a_data_problem_raised_while_fingerprinting_names_the_file(tmp_path):

@@ -88,6 +88,7 @@ def load(name: str, data_dir: str | None = None, tfds_dir: str | None = None,
         or corrupt, or it is not available offline (and neither is `fallback`).
     """
     tfds.disable_progress_bar()
+    name = name.strip().lower()  # TFDS's names are lower case; a user's may not be
     with _quiet_logs():
         try:
             return _load(name, data_dir, tfds_dir, log)
@@ -180,6 +181,10 @@ def _tfds_builder(name: str, tfds_dir: str | None) -> tfds.core.DatasetBuilder:
     except tfds.core.DatasetNotFoundError:
         raise DataError(f"unknown dataset {name!r}: expected mnist, fashion_mnist or another "
                         "TFDS image-classification dataset (see tfds.list_builders())") from None
+    except (ValueError, AssertionError) as error:  # a config or a version TFDS does not have
+        reason = str(error).split("}\": ", 1)[-1].split(" Here are ")[0].strip()
+        raise DataError(f"--dataset={name}: {reason} Pass {name.split('/')[0].split(':')[0]} alone for its "
+                        "default config and version") from None
     features = builder.info.features
     image, label = (features[key] if key in features else None for key in ("image", "label"))
     if not (isinstance(image, tfds.features.Image)

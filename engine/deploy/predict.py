@@ -38,7 +38,8 @@ from absl import flags
 from engine.data.idx import read_idx
 from engine.deploy.manifest import LABELS, MANIFEST
 from engine.errors import ConfigError, DataError
-from engine.run import cli, quiet, writes
+from engine.run import cli, program, quiet, writes
+from engine.run.faults import RunFault, printable
 
 PROGRAM = "predict"
 FLAGS = cli.new_flag_values()
@@ -49,6 +50,7 @@ flags.DEFINE_list("images", None, "IDX files (*.gz or not) or PNG images, comma-
 flags.DEFINE_integer("limit", 20, "Print the first N images' predictions; 0 prints all.", lower_bound=0,
                      flag_values=FLAGS)
 flags.DEFINE_string("csv", None, "Also write every image's prediction to this CSV file.", flag_values=FLAGS)
+program.start(PROGRAM, FLAGS, __name__)
 
 
 def read_images(paths: Sequence[str], image_shape: Tuple[int, ...]) -> Tuple[np.ndarray, List[str]]:
@@ -128,7 +130,7 @@ def write_csv(path: str, sources: Sequence[str], probabilities: np.ndarray, clas
                        "another file path") from None
 
 
-class CsvError(OSError):
+class CsvError(RunFault):
     """The predictions could not be written: the environment's fault, not the input's (exit status 1)."""
 
 
@@ -139,49 +141,42 @@ def print_predictions(sources: Sequence[str], probabilities: np.ndarray, class_n
     shown = len(sources) if limit == 0 else min(limit, len(sources))
     print("source\tclass\tname\tprobability")
     for source, row, label in zip(sources[:shown], probabilities, best):
-        print(f"{source}\t{label}\t{class_names[label]}\t{row[label]:.4f}")
+        print(printable(f"{source}\t{label}\t{class_names[label]}\t{row[label]:.4f}"))
     if shown < len(sources):
         print(f"... {len(sources) - shown:,} more (--limit=0 prints all; --csv=FILE writes all)")
     print("Per class: images predicted, share, mean probability of the predicted class")
     for label, name in enumerate(class_names):
         chosen = best == label
         mean = f"{probabilities[chosen, label].mean():.4f}" if chosen.any() else "-"
-        print(f"  {label:>3} {name:<20} {int(chosen.sum()):>7,} {chosen.mean():6.1%}  {mean}")
+        print(printable(f"  {label:>3} {name:<20} {int(chosen.sum()):>7,} {chosen.mean():6.1%}  {mean}"))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Runs the command line (argv[0] is the program); returns the exit status (0, or 2 after one error line)."""
-    stop = cli.parse(FLAGS, sys.argv if argv is None else argv, PROGRAM)
-    if stop:
-        return stop[0]
+def classify() -> int:
+    """The prediction the parsed FLAGS describe: checked, read, classified, printed; returns 0."""
     missing = [f"--{name}" for name in ("model", "images") if not FLAGS[name].value]
     if missing:
-        return cli.error_line(PROGRAM, f"{' and '.join(missing)} must be given, e.g. --model=runs/export/model.tflite "
-                                       "--images=t10k-images-idx3-ubyte.gz")
+        raise ConfigError(f"{' and '.join(missing)} must be given, e.g. --model=runs/export/model.tflite "
+                          "--images=t10k-images-idx3-ubyte.gz")
+    if FLAGS.csv:
+        check_csv(FLAGS.csv, FLAGS.model, FLAGS.images)
     quiet.import_tensorflow()
     from engine.deploy.serving import Classifier
 
-    try:
-        if FLAGS.csv:
-            check_csv(FLAGS.csv, FLAGS.model, FLAGS.images)
-        classifier = Classifier(FLAGS.model)
-        images, sources = read_images(FLAGS.images, classifier.image_shape)
-        probabilities = classifier.predict(images)
-        if FLAGS.csv:
-            write_csv(FLAGS.csv, sources, probabilities, classifier.class_names)
-    except DataError as error:
-        return cli.error_line(PROGRAM, str(error))
-    except CsvError as error:
-        print(f"predict: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("predict: stopped by SIGINT", file=sys.stderr)
-        return 130
-    print(f"Model: {FLAGS.model}, {len(classifier.class_names)} classes, images {classifier.image_shape}; "
-          f"{len(sources):,} images from {len(FLAGS.images)} file{'s' if len(FLAGS.images) > 1 else ''}"
-          f"{f'; all written to {FLAGS.csv}' if FLAGS.csv else ''}")
+    classifier = Classifier(FLAGS.model)
+    images, sources = read_images(FLAGS.images, classifier.image_shape)
+    probabilities = classifier.predict(images)
+    if FLAGS.csv:
+        write_csv(FLAGS.csv, sources, probabilities, classifier.class_names)
+    print(printable(f"Model: {FLAGS.model}, {len(classifier.class_names)} classes, images {classifier.image_shape}; "
+                    f"{len(sources):,} images from {len(FLAGS.images)} file{'s' if len(FLAGS.images) > 1 else ''}"
+                    f"{f'; all written to {FLAGS.csv}' if FLAGS.csv else ''}"))
     print_predictions(sources, probabilities, classifier.class_names, FLAGS.limit)
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the command line (argv[0] is the program); returns the exit status (README lists them)."""
+    return program.run(PROGRAM, FLAGS, argv, classify)
 
 
 if __name__ == "__main__":

@@ -70,12 +70,36 @@ def _load_saved_model(path: Path) -> Loaded:
         serve = tf.saved_model.load(str(path)).signatures.get(SIGNATURE)
     except OSError as error:  # what TensorFlow raises for a corrupt or foreign saved_model.pb
         raise DataError(f"--model {path}: unreadable SavedModel ({error}): export it again") from None
+    except (ValueError, IndexError, tf.errors.OpError) as error:  # variables cut, or of another graph
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"--model {path}: its variables do not read back into its graph ({reason}): the "
+                        "SavedModel is cut or mixed; export it again") from None
     spec = serve.structured_input_signature[1].get(INPUT) if serve is not None else None
     if spec is None:
         raise DataError(f"--model {path} has no '{SIGNATURE}' signature taking '{INPUT}': "
                         "export it with train.py --export_dir")
-    num_classes = int(serve.structured_outputs[OUTPUT].shape[-1])
+    outputs = serve.structured_outputs
+    _check_contract(path, spec.dtype.as_numpy_dtype, spec.shape.rank and tuple(spec.shape),
+                    sorted(outputs), outputs[OUTPUT].shape.rank if OUTPUT in outputs else None)
+    num_classes = int(outputs[OUTPUT].shape[-1])
     return tuple(spec.shape[1:]), num_classes, lambda images: serve(**{INPUT: tf.constant(images)})[OUTPUT].numpy()
+
+
+def _check_contract(path: Path, dtype, shape, output_names, output_rank) -> None:
+    """Refuses a model that is not the export's function, float32 images [N, ...] -> probabilities [N, classes].
+
+    `shape` is the input's shape with the batch axis (None or () when its rank is unknown).
+    """
+    fix = "predict reads the exports of train.py --export_dir"
+    if np.dtype(dtype) != np.float32:
+        raise DataError(f"--model {path} takes {np.dtype(dtype).name} images, not float32 in [0, 1]: {fix}")
+    if not shape or len(shape) < 2 or None in shape[1:] or -1 in shape[1:]:
+        said = "of unknown rank" if not shape else f"of shape {list(shape)}"
+        raise DataError(f"--model {path} takes input {said}, so the size of its images cannot be read from it: "
+                        f"{fix}, whose input is [N, height, width]")
+    if OUTPUT not in output_names or output_rank != 2:
+        raise DataError(f"--model {path} returns {', '.join(output_names) or 'nothing'}, not '{OUTPUT}' "
+                        f"[N, classes]: {fix}")
 
 
 def _read_labels(path: Path) -> Tuple[str, ...]:
@@ -130,7 +154,14 @@ def _load_tflite(path: Path) -> Loaded:
     except ValueError:
         raise DataError(f"--model {path} is neither a SavedModel directory nor a TensorFlow Lite file: "
                         "pass the export's saved_model directory or its model.tflite file") from None
-    (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
+    inputs, targets = interpreter.get_input_details(), interpreter.get_output_details()
+    signature = interpreter.get_signature_list().get(SIGNATURE, {})
+    if len(inputs) != 1 or len(targets) != 1:
+        raise DataError(f"--model {path} takes {len(inputs)} inputs and returns {len(targets)} outputs, not one "
+                        "each: predict reads the exports of train.py --export_dir")
+    (source,), (target,) = inputs, targets
+    _check_contract(path, source["dtype"], tuple(int(size) for size in source["shape_signature"]),
+                    signature.get("outputs", [OUTPUT]), len(target["shape"]))
 
     def predict(images: np.ndarray) -> np.ndarray:
         interpreter.resize_tensor_input(source["index"], images.shape)

@@ -10,12 +10,14 @@ and the whole run is killed after `timeout` seconds. Worker i's output goes to
 `<log_dir>/worker<i>.log`.
 
 Exit status: 0 when every worker exited 0, 1 when one failed or was killed, 2 after one
-`launch: error: ...` line (a bad flag, no command).
+`launch: error: ...` line (a bad flag, no command or one not found, an unusable --log_dir);
+130/143 when the launcher itself is stopped, its workers killed with it (engine/run/program.py).
 """
 
 import dataclasses
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,7 +26,8 @@ from typing import Callable, List, Optional, Sequence
 
 from absl import flags
 
-from engine.run import cli, directories, writes
+from engine.errors import ConfigError
+from engine.run import cli, directories, program, writes
 
 PROGRAM = "launch"
 FLAGS = cli.new_flag_values()
@@ -32,6 +35,7 @@ flags.DEFINE_integer("workers", 2, "Worker processes.", lower_bound=1, flag_valu
 flags.DEFINE_float("timeout", 3600.0, "Seconds before all workers are killed.", lower_bound=0.0, flag_values=FLAGS)
 flags.DEFINE_float("grace", 120.0, "Seconds the others may run after one fails.", lower_bound=0.0, flag_values=FLAGS)
 flags.DEFINE_string("log_dir", "runs/launch", "Directory for worker<i>.log.", flag_values=FLAGS)
+program.start(PROGRAM, FLAGS, __name__)
 
 
 @dataclasses.dataclass
@@ -88,20 +92,22 @@ def launch(command: Sequence[str], workers: int, log_dir: str, timeout: float = 
             env = {**os.environ, "TF_CONFIG": tf_config(addresses, index)}
             process = subprocess.Popen(list(command), env=env, stdout=output, stderr=subprocess.STDOUT)
         running.append(Worker(index, process, log))
-    on_start(running)
-    deadline = start + timeout
-    while any(worker.seconds is None for worker in running) and time.monotonic() < deadline:
+    try:
+        on_start(running)
+        deadline = start + timeout
+        while any(worker.seconds is None for worker in running) and time.monotonic() < deadline:
+            for worker in running:
+                if worker.seconds is None and worker.process.poll() is not None:
+                    worker.seconds = time.monotonic() - start
+                    if worker.returncode != 0:
+                        deadline = min(deadline, time.monotonic() + grace)
+            time.sleep(0.1)
+    finally:  # also on SIGTERM or Ctrl-C to the launcher: its workers end with it
         for worker in running:
-            if worker.seconds is None and worker.process.poll() is not None:
-                worker.seconds = time.monotonic() - start
-                if worker.returncode != 0:
-                    deadline = min(deadline, time.monotonic() + grace)
-        time.sleep(0.1)
-    for worker in running:
-        if worker.seconds is None:
-            worker.process.kill()
-            worker.process.wait(timeout=30)
-            worker.killed = True
+            if worker.seconds is None and worker.process.poll() is None:
+                worker.process.kill()
+                worker.process.wait(timeout=30)
+                worker.killed = True
     return running
 
 
@@ -109,16 +115,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """`launch [--flags] -- COMMAND...` (argv[0] is the program); returns the exit status."""
     argv = list(sys.argv if argv is None else argv)
     command = argv[argv.index("--") + 1:] if "--" in argv else []
-    stop = cli.parse(FLAGS, argv[:len(argv) - len(command) - ("--" in argv)], PROGRAM)
-    if stop:
-        return stop[0]
-    if not command:
-        return cli.error_line(PROGRAM, "no command: put it after --, e.g. -- python train.py --strategy=multi_worker")
-    done = launch(command, FLAGS.workers, FLAGS.log_dir, FLAGS.timeout, FLAGS.grace)
-    for worker in done:
-        status = "killed (timeout)" if worker.killed else f"exit status {worker.returncode} after {worker.seconds:.1f}s"
-        print(f"worker {worker.index}: {status}; log {worker.log}")
-    return 0 if all(worker.returncode == 0 for worker in done) else 1
+
+    def start_workers() -> int:
+        if not command:
+            raise ConfigError("no command: put it after --, e.g. -- python train.py --strategy=multi_worker")
+        if shutil.which(command[0]) is None:
+            raise ConfigError(f"the command {command[0]} is not found or not executable: pass a program on PATH or "
+                              "its path, e.g. -- python train.py --strategy=multi_worker")
+        done = launch(command, FLAGS.workers, FLAGS.log_dir, FLAGS.timeout, FLAGS.grace)
+        for worker in done:
+            status = "killed (timeout)" if worker.killed else f"exit status {worker.returncode} after {worker.seconds:.1f}s"
+            print(f"worker {worker.index}: {status}; log {worker.log}")
+        return 0 if all(worker.returncode == 0 for worker in done) else 1
+
+    return program.run(PROGRAM, FLAGS, argv[:len(argv) - len(command) - ("--" in argv)], start_workers,
+                       outputs=("log_dir",))
 
 
 if __name__ == "__main__":

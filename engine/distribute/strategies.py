@@ -8,9 +8,11 @@
 
       {"cluster": {"worker": ["host0:port", "host1:port"]}, "task": {"type": "worker", "index": 0}}
 
-  Every collective is bounded by `collective_timeout` seconds, so a worker whose peer died
-  stops with an error instead of waiting forever, which `peer_failures_reported` turns into
-  one ClusterError line (`engine.distribute.launch` starts N local workers).
+  TF_CONFIG is checked first, and the wait for every peer to join is bounded by
+  `collective_timeout` seconds (engine/distribute/cluster.py). Every collective is bounded by
+  it too, so a worker whose peer died stops with an error instead of waiting forever, which
+  `peer_failures_reported` turns into one ClusterError line (`engine.distribute.launch`
+  starts N local workers).
 - `tpu`: `TPUStrategy` over the cores a `TPUClusterResolver` finds (a Cloud TPU VM).
 
 Variables must be created under `strategy.scope()` to be mirrored: `DistributedTrainer`
@@ -18,13 +20,13 @@ Variables must be created under `strategy.scope()` to be mirrored: `DistributedT
 """
 
 import contextlib
-import json
 import os
 import re
 from typing import Iterator, Optional
 
 import tensorflow as tf
 
+from engine.distribute import cluster
 from engine.run import devices
 from engine.run.config import STRATEGIES
 from engine.errors import ClusterError, ConfigError
@@ -74,9 +76,10 @@ def create(name: str, device: str = "auto", collective_timeout: float = 60.0) ->
         replicas = gpus if gpus and device != "cpu" else tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([replica.name for replica in replicas])
     if name == "multi_worker":
-        _check_tf_config()
+        found = cluster.check(os.environ.get("TF_CONFIG"))
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout)
-        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        with cluster.deadline(collective_timeout, *found) if found else contextlib.nullcontext():
+            return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     return None
 
 
@@ -91,23 +94,6 @@ def _tpu_strategy() -> tf.distribute.TPUStrategy:
         raise ConfigError("--strategy=tpu: no TPU found (no /dev/accel* device and no TPU_NAME set); "
                           "run on a Cloud TPU VM, or use --strategy=mirrored or none")
     return tf.distribute.TPUStrategy(resolver)
-
-
-def _check_tf_config() -> None:
-    """Refuses a TF_CONFIG that MultiWorkerMirroredStrategy would misread or wait on forever."""
-    raw = os.environ.get("TF_CONFIG")
-    if raw is None:
-        return  # no cluster: one worker, which is valid (and what a laptop test does)
-    try:
-        config = json.loads(raw)
-        workers, task = config["cluster"]["worker"], config["task"]
-        index = int(task["index"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise ConfigError(f"TF_CONFIG is not valid ({error!r}): expected JSON like "
-                          '{"cluster": {"worker": ["host:port", ...]}, '
-                          '"task": {"type": "worker", "index": 0}}') from None
-    if not 0 <= index < len(workers):
-        raise ConfigError(f"TF_CONFIG task index {index} is out of range for {len(workers)} workers")
 
 
 def worker_output_dir(strategy: Optional[tf.distribute.Strategy], output_dir: str) -> str:

@@ -25,8 +25,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from absl import flags
 
-from engine.run import cli
-from engine.run.config import OPTIMIZER_FLAGS
+from engine.run import cli, program
+from engine.run.config import OPTIMIZER_FLAGS, learning_rate_problem
 
 PROGRAM = "search"
 FLAGS = cli.new_flag_values()
@@ -58,6 +58,9 @@ flags.DEFINE_string("output_dir", "runs/search", "Where results.json and ranking
                     flag_values=FLAGS)
 flags.register_validator("learning_rate", lambda rates: min(rates) > 0, "every --learning_rate must be > 0",
                          flag_values=FLAGS)
+flags.register_validator("learning_rate", lambda rates: not any(map(learning_rate_problem, rates)),
+                         "every --learning_rate must be finite and not 0 in float32 (>= 1.2e-38)", flag_values=FLAGS)
+flags.register_validator("seed", lambda seed: 0 <= seed < 2**31, "--seed must be in [0, 2**31)", flag_values=FLAGS)
 
 
 def _learning_rate_range(values: Dict) -> bool:
@@ -75,7 +78,7 @@ def _learning_rate_range(values: Dict) -> bool:
 
 
 flags.register_multi_flags_validator(["learning_rate_range", "strategy"], _learning_rate_range, flag_values=FLAGS)
-cli.exit_early(FLAGS, PROGRAM, __name__)
+program.start(PROGRAM, FLAGS, __name__)
 
 from engine.run import quiet  # noqa: E402
 
@@ -84,7 +87,7 @@ quiet.import_tensorflow()  # here too in search's worker processes, which import
 import numpy as np  # noqa: E402
 
 from engine.experiments import search_report  # noqa: E402
-from engine.errors import ConfigError, DataError  # noqa: E402
+from engine.errors import ConfigError  # noqa: E402
 from engine.run import files  # noqa: E402
 from engine.experiments.search_space import candidates  # noqa: E402
 from engine.experiments.search_store import ResultsFile, data_fingerprint, trial_key  # noqa: E402
@@ -143,35 +146,29 @@ def check(folds: int, jobs: int, train_subset: int = 1, max_trials: Optional[int
             raise ConfigError(f"--{name} must be >= {least}, got {value}")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Runs the command line (argv[0] is the program); returns the exit status (0, or 2 after one error line)."""
-    stop = cli.parse(FLAGS, sys.argv if argv is None else argv, PROGRAM)
-    if stop:
-        return stop[0]
-    try:
-        from engine.data import loading
+def run_search() -> int:
+    """The search the parsed FLAGS describe: data loaded, trials run, reports written; returns 0."""
+    from engine.data import loading
 
-        dataset = loading.load(FLAGS.dataset, FLAGS.data_dir, FLAGS.tfds_dir)
-        images, labels = dataset.train_images[:FLAGS.train_subset], dataset.train_labels[:FLAGS.train_subset]
-        space = {"hidden": FLAGS.hidden, "batch_size": FLAGS.batch_size, "epochs": FLAGS.epochs,
-                 "learning_rate": FLAGS.learning_rate, "gradients": FLAGS.gradients, "optimizer": FLAGS.optimizer}
-        rate_range = tuple(map(float, FLAGS.learning_rate_range)) if FLAGS.learning_rate_range else None
-        trials = candidates(space, FLAGS.strategy, FLAGS.n_iter, FLAGS.seed, rate_range)
-        setup = {"dataset": dataset.name, "train_subset": len(labels), "folds": FLAGS.folds, "seed": FLAGS.seed,
-                 "mode": FLAGS.mode, "data_fingerprint": data_fingerprint(images, labels)}
-        search(trials, images, labels, dataset.num_classes, FLAGS.output_dir, setup, FLAGS.folds, FLAGS.seed,
-               FLAGS.mode, FLAGS.jobs, FLAGS.max_trials, print_fn=lambda line: print(line, flush=True))
-    except (ConfigError, DataError) as error:
-        return cli.error_line(PROGRAM, str(error))
-    except KeyboardInterrupt:
-        print(f"{PROGRAM}: stopped by SIGINT; finished trials are in results.json: rerun the same command to "
-              "continue", file=sys.stderr)
-        return 130
-    except OSError as error:
-        print(f"{PROGRAM}: error: cannot write ({error.strerror or error}"
-              f"{' writing ' + str(error.filename) if error.filename else ''}): free some space", file=sys.stderr)
-        return 1
+    check(FLAGS.folds, FLAGS.jobs, FLAGS.train_subset, FLAGS.max_trials)
+    dataset = loading.load(FLAGS.dataset, FLAGS.data_dir, FLAGS.tfds_dir)
+    images, labels = dataset.train_images[:FLAGS.train_subset], dataset.train_labels[:FLAGS.train_subset]
+    space = {"hidden": FLAGS.hidden, "batch_size": FLAGS.batch_size, "epochs": FLAGS.epochs,
+             "learning_rate": FLAGS.learning_rate, "gradients": FLAGS.gradients,
+             "optimizer": FLAGS.optimizer}
+    rate_range = tuple(map(float, FLAGS.learning_rate_range)) if FLAGS.learning_rate_range else None
+    trials = candidates(space, FLAGS.strategy, FLAGS.n_iter, FLAGS.seed, rate_range)
+    setup = {"dataset": dataset.name, "train_subset": len(labels), "folds": FLAGS.folds, "seed": FLAGS.seed,
+             "mode": FLAGS.mode, "data_fingerprint": data_fingerprint(images, labels)}
+    search(trials, images, labels, dataset.num_classes, FLAGS.output_dir, setup, FLAGS.folds, FLAGS.seed,
+           FLAGS.mode, FLAGS.jobs, FLAGS.max_trials, print_fn=lambda line: print(line, flush=True))
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the command line (argv[0] is the program); returns the exit status (README lists them)."""
+    return program.run(PROGRAM, FLAGS, argv, run_search, outputs=("output_dir",),
+                       stop_hint="Finished trials are in results.json: rerun the same command to continue")
 
 
 if __name__ == "__main__":

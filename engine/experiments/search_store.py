@@ -20,7 +20,7 @@ import hashlib
 import json
 import math
 import os
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -52,6 +52,36 @@ def strict(value):
     return value
 
 
+def _refuse_constant(name: str) -> None:
+    """`json.load` accepts a bare NaN or Infinity, which this module never writes (it writes null)."""
+    raise ValueError(f"a bare {name}, which is not JSON")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _record_problem(record) -> Optional[str]:
+    """What makes a trial's record other than `ResultsFile.add` writes it, or None.
+
+    A number is a finite int or float, or null for a diverged trial: a string "0.9" would sort
+    as text, and a NaN accuracy compares false with everything, which ranked it first.
+    """
+    if not isinstance(record, dict) or not {"params", "accuracy", "loss"} <= record.keys():
+        return "is not a record with params, accuracy and loss"
+    if not isinstance(record["params"], dict) or not record["params"]:
+        return f"has params {record['params']!r}, not the trial's settings"
+    for name in ("accuracy", "loss", "accuracy_std", "seconds"):
+        value = record.get(name)
+        if name in record and value is not None and not _is_number(value):
+            return f"has {name} {value!r} ({type(value).__name__}), not a number"
+    if record.get("accuracy") is None and not record.get("diverged"):
+        return "has no accuracy and is not marked diverged"
+    if "diverged" in record and not isinstance(record["diverged"], bool):
+        return f"has diverged {record['diverged']!r}, not true or false"
+    return None
+
+
 class ResultsFile:
     """The finished trials of one search, on disk.
 
@@ -67,15 +97,18 @@ class ResultsFile:
         if os.path.exists(path):
             try:
                 with open(path) as file:
-                    saved = json.load(file)
+                    saved = json.load(file, parse_constant=_refuse_constant)
             except (OSError, ValueError) as error:
                 raise ConfigError(f"{path} is not a readable results file ({error}): delete it, or pass "
                                   "another --output_dir") from None
-            if not (isinstance(saved, dict) and isinstance(saved.get("trials"), dict) and all(
-                    isinstance(record, dict) and {"params", "accuracy", "loss"} <= record.keys()
-                    for record in saved["trials"].values())):
+            if not (isinstance(saved, dict) and isinstance(saved.get("trials"), dict)):
                 raise ConfigError(f"{path} is not a results file of this search (expected {{\"setup\": ..., "
                                   "\"trials\": {...}} as search writes it): delete it, or pass another --output_dir")
+            for key, record in saved["trials"].items():
+                problem = _record_problem(record)
+                if problem:
+                    raise ConfigError(f"{path} is not a results file of this search: trial {key[:80]} {problem}; "
+                                      "delete the file (or that trial), or pass another --output_dir")
             if saved.get("setup") != setup:
                 raise ConfigError(f"{path} holds trials of another setup ({saved.get('setup')}, now {setup}): "
                                   "pass another --output_dir, or the same data, subset, folds, seed and mode")
@@ -94,7 +127,8 @@ class ResultsFile:
     def ranked(self) -> List[Dict]:
         """Finished trials, best mean cross-validated accuracy first (ties: lower loss first); diverged ones last."""
         def key(record: Dict):
-            if record.get("diverged") or record["accuracy"] is None or record["loss"] is None:
-                return (1, 0.0, 0.0)
+            if record.get("diverged") or not all(_is_number(record[name]) and math.isfinite(record[name])
+                                                 for name in ("accuracy", "loss")):
+                return (1, 0.0, 0.0)  # never first: a NaN compares false with everything
             return (0, -record["accuracy"], record["loss"])
         return sorted(self.trials.values(), key=key)

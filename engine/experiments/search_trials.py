@@ -5,6 +5,12 @@ process has its own TensorFlow runtime. They are started with "spawn", a fresh i
 (forking a process that has started TensorFlow's thread pools can deadlock). Each worker
 receives the data once, when it starts, and gives TensorFlow 1/`jobs` of the cores, so that
 `jobs` trials share the machine instead of fighting over every core.
+
+The workers die with the search and stay quiet on Ctrl-C: each re-imports the search's module
+as `__mp_main__` first, where `engine.run.program.start` makes it ignore SIGINT (a Ctrl-C in the
+terminal reaches the whole process group; the search alone answers it) and asks the kernel to
+kill it when the search dies, even by SIGKILL. The search ends them itself on a signal or an
+error (`_end_workers`). With no worker left, multiprocessing's resource tracker exits on its own.
 """
 
 import datetime
@@ -38,6 +44,16 @@ def _start_worker(threads: int, *data_and_settings) -> None:
     _WORKER["args"] = data_and_settings
 
 
+def _end_workers(pool: futures.ProcessPoolExecutor) -> None:
+    """Stops the pool's workers now, mid-trial (Python 3.14 has `terminate_workers`; before it, only this)."""
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+        return
+    for process in {*getattr(pool, "_processes", {}).values(), *multiprocessing.active_children()}:
+        process.terminate()  # and one still starting, not yet in the pool's own list
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _worker_trial(params: Dict) -> Dict:
     return trial(params, *_WORKER["args"])
 
@@ -52,8 +68,14 @@ def run_trials(todo: Sequence[Dict], on_finish: Callable[[Dict, Dict], None], jo
     if not todo:
         return
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    with futures.ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), _start_worker,
-                                     (threads, images, labels, num_classes, folds, seed, mode)) as pool:
+    pool = futures.ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), _start_worker,
+                                       (threads, images, labels, num_classes, folds, seed, mode))
+    try:
         running = {pool.submit(_worker_trial, params): params for params in todo}
         for future in futures.as_completed(running):
             on_finish(running[future], future.result())
+    except BaseException:
+        _end_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True)

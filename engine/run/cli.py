@@ -55,18 +55,6 @@ def shortened(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
-def exit_early(flag_values: flags.FlagValues, program: str, module_name: str) -> None:
-    """When the module is run as a program, parses sys.argv now and exits on --help or a bad flag.
-
-    Called right after a program's flags are declared and above its TensorFlow imports, so
-    that those seconds are spent only on a command line that will run. (`main` parses again.)
-    """
-    if module_name == "__main__":
-        stop = parse(flag_values, sys.argv, program)
-        if stop:
-            sys.exit(stop[0])
-
-
 def error_line(program: str, message: str) -> int:
     """Prints `PROGRAM: error: MESSAGE` to stderr as one capped line (`faults.one_line`); returns the exit status 2."""
     from engine.run.faults import one_line
@@ -124,6 +112,23 @@ def define_data(flag_values: flags.FlagValues, dataset: str, dataset_note: str =
                         flag_values=flag_values)
     flags.DEFINE_string("tfds_dir", None, "TensorFlow Datasets data directory (default ~/tensorflow_datasets).",
                         flag_values=flag_values)
+    flags.register_validator("dataset", _check_dataset_name, flag_values=flag_values)
+
+
+def _check_dataset_name(name: str) -> bool:
+    """A TFDS name, NAME[/CONFIG][:VERSION], in any case: refused here, before TensorFlow loads, when it
+    cannot be one (TFDS answers a malformed name with a 40-line traceback)."""
+    base = name.split("/")[0].split(":")[0]
+    if not name.strip():
+        raise flags.ValidationError("expected a dataset name: mnist, fashion_mnist, or another TFDS "
+                                    "image-classification dataset")
+    if re.fullmatch(r"[A-Za-z0-9_-]+", base) and "-" in base:
+        raise flags.ValidationError(f"dataset names use underscores, not dashes: did you mean "
+                                    f"--dataset={name.replace('-', '_').lower()}?")
+    if not re.fullmatch(r"[A-Za-z0-9_]+(/[\w.=,]+)?(:[0-9*]+(\.[0-9*]+)*)?", name):
+        raise flags.ValidationError("expected a TFDS dataset name like mnist, fashion_mnist, cifar10, "
+                                    "NAME/CONFIG or NAME:VERSION")
+    return True
 
 
 def define_mode(flag_values: flags.FlagValues, default: str) -> None:

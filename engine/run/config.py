@@ -8,6 +8,7 @@ import dataclasses
 import errno
 import math
 import os
+import struct
 import tempfile
 from typing import Optional, Sequence, Tuple
 
@@ -84,8 +85,11 @@ class TrainConfig:
              f"--divergence_factor must be > 1 (a bound on the loss, times the first step's), got {self.divergence_factor}"),
             (not (self.resume_from and not self.resume),
              "--resume_from and --noresume contradict each other: pass one of them"),
-            (self.learning_rate > 0, f"--learning_rate must be > 0, got {self.learning_rate}"),
-            (0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}"),
+            (learning_rate_problem(self.learning_rate) is None, f"--{learning_rate_problem(self.learning_rate)}"),
+            (0 <= self.momentum < 1 and float32(self.momentum) < 1,
+             f"--momentum must be in [0, 1), got {self.momentum}"
+             + (" (it rounds to 1.0 in float32: a momentum that never forgets a gradient)"
+                if 0 <= self.momentum < 1 else "")),
             *self.optimizer_checks(),
             (self.mode in MODES, f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
             (self.gradients in GRADIENTS, f"--gradients must be one of {', '.join(GRADIENTS)}, got {self.gradients!r}"),
@@ -126,7 +130,8 @@ class TrainConfig:
         return [
             (not foreign, f"--optimizer={self.optimizer} takes no --{', --'.join(foreign)}: its flags are "
                           f"--learning_rate, --{', --'.join(taken)}"),
-            *((0 <= value < 1, f"--{name} must be in [0, 1), got {value}") for name, value in in_unit.items()),
+            *((0 <= value < 1 and float32(value) < 1, f"--{name} must be in [0, 1), got {value}"
+               + (" (it rounds to 1.0 in float32)" if 0 <= value < 1 else "")) for name, value in in_unit.items()),
             (self.epsilon is None or (self.epsilon > 0 and math.isfinite(self.epsilon)),
              f"--epsilon must be a finite number > 0, got {self.epsilon}"),
             (self.weight_decay is None or (self.weight_decay >= 0 and math.isfinite(self.weight_decay)),
@@ -138,6 +143,28 @@ class TrainConfig:
         the optimizer's flags that was given (the rest keep Keras's defaults)."""
         values = {name: getattr(self, name) for name in OPTIMIZER_FLAGS[self.optimizer]}
         return {"learning_rate": self.learning_rate, **{name: value for name, value in values.items() if value is not None}}
+
+
+def float32(value: float) -> float:
+    """`value` rounded to float32, as the variables hold it."""
+    return struct.unpack("f", struct.pack("f", value))[0] if abs(value) < 3.4e38 else math.copysign(math.inf, value)
+
+
+def learning_rate_problem(rate: float) -> Optional[str]:
+    """What is wrong with a learning rate (None: nothing): it must be finite, > 0, and not 0 in float32.
+
+    `inf` would train and then "diverge"; `1e-300` rounds to 0 in float32 and would train
+    nothing, silently; a learning rate below float32's smallest normal number (1.2e-38) moves no
+    weight that is not itself tiny.
+    """
+    if not rate > 0:
+        return f"learning_rate must be > 0, got {rate}"
+    if not math.isfinite(rate):
+        return f"learning_rate must be a finite number > 0, got {rate}: training would diverge at its first step"
+    if float32(rate) < 1.2e-38:
+        return (f"learning_rate {rate:g} is below float32's smallest normal number (1.2e-38): the weights, held "
+                "in float32, would not move; pass a larger --learning_rate")
+    return None
 
 
 def check_output_dir(path: str, flag: str = "--output_dir") -> None:
@@ -185,21 +212,25 @@ def check_directories(config: TrainConfig) -> None:
 
 
 
-def check_model_fits(config: TrainConfig, image_shape: Sequence[int], num_classes: int) -> None:
+def check_model_fits(config: TrainConfig, image_shape: Sequence[int], num_classes: int, examples: int = 0) -> None:
     """Refuses, from its parameter count, a model whose training state cannot fit in memory.
 
     Training holds each parameter about four times (the weight, its gradient, a momentum slot and
     TensorFlow's temporaries), plus a batch of activations per layer forward and backward;
-    `--hidden=100000000` would otherwise die of an out-of-memory error after minutes.
+    `--hidden=100000000` would otherwise die of an out-of-memory error after minutes. A batch
+    is never larger than the `examples` there are (when given): `--batch_size=10**9` on 640
+    images trains on batches of 640.
     """
+    batch = min(config.batch_size, examples) if examples else config.batch_size
     sizes = [math.prod(image_shape), *config.hidden, num_classes]
     parameters = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes, sizes[1:]))
-    needed = 4 * (4 * parameters + 2 * config.batch_size * sum(sizes))  # float32 bytes
+    needed = 4 * (4 * parameters + 2 * batch * sum(sizes))  # float32 bytes
     available = _available_memory()
     if available and needed > available:
+        fix = "smaller --hidden" if 4 * 4 * parameters > available / 2 else "smaller --hidden or --batch_size"
         raise ConfigError(f"the model {'-'.join(map(str, config.hidden))} has {parameters:,} parameters and needs "
-                          f"about {needed / 2**30:.1f} GiB to train at --batch_size={config.batch_size}, "
-                          f"more than the {available / 2**30:.1f} GiB of memory available: pass smaller --hidden")
+                          f"about {needed / 2**30:.1f} GiB to train at batch size {batch:,}, "
+                          f"more than the {available / 2**30:.1f} GiB of memory available: pass {fix}")
 
 
 def _available_memory() -> int:

@@ -54,9 +54,30 @@ def check_losses(losses, epoch: int, last_step: int, first_loss: float = 0.0, fa
 
 def one_line(message: object, limit: int = 800) -> str:
     """`message` as one line of at most `limit` characters: an error line is read, not scrolled
-    (a flag echoing 3,000 layer sizes made one of 5,662 characters)."""
-    text = " ".join(str(message).split())
+    (a flag echoing 3,000 layer sizes made one of 5,662 characters).
+
+    Whitespace runs (a newline in a path too) become one space and other control characters are
+    escaped (`\\x1b`: a terminal would obey them). A line too long has its longest words (paths,
+    long values) cut in the middle first, so that the reason and the fix after them stay.
+    """
+    words = printable(str(message)).split()
+    while len(" ".join(words)) > limit:
+        longest = max(range(len(words)), key=lambda index: len(words[index]))
+        keep = len(words[longest]) - (len(" ".join(words)) - limit) - 3
+        if keep < 40:
+            keep = 40
+        if keep + 3 >= len(words[longest]):
+            break
+        word = words[longest]
+        words[longest] = f"{word[:keep // 2]}...{word[len(word) - (keep - keep // 2):]}"
+    text = " ".join(words)
     return text if len(text) <= limit else text[:limit - 4] + " ..."
+
+
+def printable(text: str) -> str:
+    """`text` with control characters other than whitespace escaped (ESC as \\x1b), for a terminal."""
+    return "".join(char if char.isprintable() or char in " \t\n\r" else
+                   char.encode("unicode_escape").decode("ascii") for char in text)
 
 
 def describe_os_error(error: OSError, kept: str = "") -> str:

@@ -30,7 +30,7 @@ from engine.deploy import export
 from engine.distribute import strategies
 from engine.distribute.distributed_training import DistributedTrainer
 from engine.errors import ConfigError
-from engine.run import determinism, devices, faults, files, plots, writes
+from engine.run import determinism, devices, faults, files, interrupts, plots, writes
 from engine.run.checkpoint_files import resume_point
 from engine.run.checkpoints import Checkpointer, Position
 from engine.run.config import TrainConfig, check_directories, check_model_fits
@@ -75,12 +75,13 @@ def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     try:
         with files.claim(config.output_dir):
             dataset = load_data(config, print_fn)
-            check_model_fits(config, dataset.image_shape, dataset.num_classes)
+            check_model_fits(config, dataset.image_shape, dataset.num_classes, len(dataset.train_labels))
             with tf.device(device.name) if strategy is None else contextlib.nullcontext():  # a strategy places itself
                 return _train(config, dataset, print_fn, strategy)
-    except KeyboardInterrupt:  # Ctrl-C outside training's own handler (loading the data, evaluating, exporting)
-        raise Interrupted(signal.SIGINT, "stopped by SIGINT outside the training loop; the checkpoints are as "
-                                         "they were") from None
+    except KeyboardInterrupt as stop:  # a signal outside training's own handler (loading, evaluating, exporting)
+        signum = interrupts.signal_number(stop)
+        raise Interrupted(signum, f"stopped by {signal.Signals(signum).name} outside the training loop; the "
+                                  "checkpoints, and any export, are as they were") from None
     except OSError as error:  # a full disk, a directory removed under the run
         latest = tf.train.latest_checkpoint(os.path.join(config.output_dir, "checkpoints"))
         kept = f"the last checkpoint, {latest}, is intact" if latest else ""

@@ -36,7 +36,7 @@ import json
 import os
 import stat
 import tempfile
-from typing import IO, Iterator, Sequence
+from typing import IO, Iterator, Sequence, Tuple
 
 from engine.errors import ConfigError
 from engine.run.directories import check_no_tilde, describe
@@ -135,6 +135,20 @@ def open_log(path: str) -> IO:
         os.unlink(temporary)
         raise
     return os.fdopen(descriptor, "w")
+
+
+def new_file(directory: str, prefix: str, suffix: str) -> Tuple[str, IO]:
+    """A new file of a fresh name in `directory` (a log nobody asked for by name): its path, and it open for writing."""
+    descriptor, path = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
+    return path, os.fdopen(descriptor, "w", encoding="utf-8")
+
+
+def write_new(directory: str, prefix: str, suffix: str, text: str) -> str:
+    """`text` as a new file of a fresh name in `directory` (`new_file`); returns its path."""
+    path, file = new_file(directory, prefix, suffix)
+    with file:
+        file.write(text)
+    return path
 
 
 def _is_stream(path: str) -> bool:

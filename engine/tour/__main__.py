@@ -13,7 +13,8 @@ from typing import Sequence
 from absl import flags
 
 from engine import tour
-from engine.run import cli
+from engine.errors import ConfigError
+from engine.run import cli, directories, program, writes
 
 PROGRAM = "python -m engine.tour"
 FLAGS = cli.new_flag_values()
@@ -23,17 +24,15 @@ flags.DEFINE_string("notebook", None, "Write the sections as a Jupyter notebook 
                     "outputs and figures saved in it (needs pip install -e '.[test]').", flag_values=FLAGS)
 flags.DEFINE_string("output_dir", "runs/tour", "Where the sections write their figures and the exported model.",
                     flag_values=FLAGS)
+program.start(PROGRAM, FLAGS, __name__)
 
 
-def main(argv: Sequence[str]) -> int:
-    """Checks the flags (before TensorFlow is imported), then runs the tour; returns the exit status."""
-    stop = cli.parse(FLAGS, argv, PROGRAM)
-    if stop:
-        return stop[0]
+def run_tour() -> int:
+    """The sections the parsed FLAGS name, in the terminal or as an executed notebook; returns the exit status."""
     unknown = [name for name in FLAGS.sections if name not in tour.SECTIONS]
     if unknown or not FLAGS.sections:
-        return cli.error_line(PROGRAM, f"--sections got {','.join(unknown) or 'nothing'}: expected a "
-                                       f"comma-separated list of {', '.join(tour.SECTIONS)}")
+        raise ConfigError(f"--sections got {','.join(unknown) or 'nothing'}: expected a comma-separated list of "
+                          f"{', '.join(tour.SECTIONS)}")
     if FLAGS.notebook is not None:
         return _write_notebook(FLAGS.notebook, FLAGS.sections, FLAGS.output_dir)
     from engine.run import quiet
@@ -44,22 +43,28 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
+def main(argv: Sequence[str]) -> int:
+    """Checks the flags and the output directory (before TensorFlow is imported), then runs the tour."""
+    return program.run(PROGRAM, FLAGS, argv, run_tour, outputs=("output_dir",))
+
+
 def _write_notebook(path: str, sections: Sequence[str], output_dir: str) -> int:
     if not path.endswith(".ipynb"):
-        return cli.error_line(PROGRAM, f"--notebook got {path}: expected a path ending in .ipynb")
+        raise ConfigError(f"--notebook got {path}: expected a path ending in .ipynb")
+    directories.check_no_tilde(path, "--notebook")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        return cli.error_line(PROGRAM, f"--notebook {path}: directory {folder} does not exist")
+        raise ConfigError(f"--notebook {path}: directory {folder} does not exist")
+    writes.check_destination(path, "--notebook")
     try:
         from engine.tour import notebook
     except ImportError as error:
-        return cli.error_line(PROGRAM, f"--notebook needs {error.name}, which is not installed: "
-                                       "pip install -e '.[test]'")
+        raise ConfigError(f"--notebook needs {error.name}, which is not installed: pip install -e '.[test]'") from None
     # jupyter_client warns through this logger when it tidies a finished kernel's sockets away; nothing to act on.
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     seconds, failed = notebook.write(path, sections, output_dir)
     if failed:
-        return cli.error_line(PROGRAM, f"a cell of {path} failed ({failed}); the notebook holds its traceback")
+        raise ConfigError(f"a cell of {path} failed ({failed}); the notebook holds its traceback")
     print(f"Wrote {path}: {len(sections)} section{'s' * (len(sections) > 1)}, executed in {seconds:.0f} s", flush=True)
     return 0
 

@@ -19,13 +19,13 @@ from typing import Callable, Dict, Optional, Sequence
 
 from absl import flags
 
-from engine.run import cli
+from engine.run import cli, program
 
 PROGRAM = "python -m engine.tour.graph_picture"
 FLAGS = cli.new_flag_values()
 flags.DEFINE_string("out", "runs/graph", "Directory for training_step.{dot,svg,png} and tensorboard/.", flag_values=FLAGS)
 cli.define_hidden(FLAGS, "256,128", "Hidden layer sizes of the MLP drawn, comma-separated.")
-cli.exit_early(FLAGS, PROGRAM, __name__)
+program.start(PROGRAM, FLAGS, __name__)
 
 from engine.run import quiet  # noqa: E402
 
@@ -34,7 +34,7 @@ tf = quiet.import_tensorflow()
 from engine import losses, optimizers  # noqa: E402
 from engine.tour import graph_groups  # noqa: E402
 from engine.run import directories, writes  # noqa: E402
-from engine.run.config import check_output_dir  # noqa: E402
+from engine.run.config import TrainConfig, check_model_fits  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
 from engine.metrics import Mean, SparseCategoricalAccuracy  # noqa: E402
 from engine.training import train_step  # noqa: E402
@@ -110,19 +110,18 @@ def draw_training_step(model, input_shape: Sequence[int], out_dir: str, formats:
     return paths
 
 
-def main(argv: Sequence[str]) -> int:
-    """`python -m engine.tour.graph_picture --out DIR [--hidden=256,128]`: the reference MLP's step; returns the exit status."""
-    stop = cli.parse(FLAGS, argv, PROGRAM)
-    if stop:
-        return stop[0]
-    try:
-        check_output_dir(FLAGS.out)
-        paths = draw_training_step(mlp(FLAGS.hidden, 10), (28, 28), FLAGS.out)
-    except ConfigError as error:
-        return cli.error_line(PROGRAM, str(error))
+def draw() -> int:
+    """The picture the parsed FLAGS describe, of a model checked to fit in memory; returns 0."""
+    check_model_fits(TrainConfig(hidden=tuple(FLAGS.hidden), batch_size=1), (28, 28), 10)  # tracing builds it
+    paths = draw_training_step(mlp(FLAGS.hidden, 10), (28, 28), FLAGS.out)
     for kind, path in paths.items():
         print(f"Wrote {kind}: {path}")
     return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """`python -m engine.tour.graph_picture --out DIR [--hidden=256,128]`: the reference MLP's step; returns the exit status."""
+    return program.run(PROGRAM, FLAGS, argv, draw, outputs=("out",))
 
 
 if __name__ == "__main__":
