@@ -20,6 +20,12 @@ REQUIRES = {"engine": (), "keras": (), "jax": ("jax", "flax", "optax"), "torch":
 INSTALL_HINT = "pip install -e '.[peers]'"
 
 
+def send(stream, message: tuple) -> None:
+    """One pickled message on a pipe between the controller and a worker: a stream, never a file."""
+    pickle.dump(message, stream)
+    stream.flush()
+
+
 class PeerFailed(RuntimeError):
     """A worker died or answered with an error; the message is its last lines."""
 
@@ -57,8 +63,7 @@ class Worker:
         """Sends one request and returns the answer's body."""
         self.ready()
         try:
-            pickle.dump((command, arguments), self.process.stdin)
-            self.process.stdin.flush()
+            send(self.process.stdin, (command, arguments))
         except (BrokenPipeError, OSError):
             raise PeerFailed(self._last_words()) from None
         return self._answer()
@@ -81,7 +86,7 @@ class Worker:
         """Asks the worker to quit; ends it if it does not within 30 s."""
         if self.process.poll() is None:
             try:
-                pickle.dump(("quit", {}), self.process.stdin)
+                send(self.process.stdin, ("quit", {}))
                 self.process.stdin.close()
                 self.process.wait(timeout=30)
             except (OSError, subprocess.TimeoutExpired):

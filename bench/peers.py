@@ -22,6 +22,10 @@ ratio to the best peer's (the best setting of any other framework, float32), and
 the machine's float32 matmul roofline (`bench.measure.roofline`, measured by the report at its
 start) that the step's FLOPs reach (`workloads.train_flops_per_step`, ~6·B·Σ in·out).
 
+The workers wait for their turn blocked on a pipe: measured with /proc/PID/stat while another
+worker trained, the waiting ones (engine, JAX, PyTorch, Keras) used 0.00-0.01 s of CPU, so each
+setting has the cores to itself (what the machine's other processes leave it).
+
 Time to accuracy (`time_to_accuracy`): each framework's fastest float32 setting at batch 32, in a
 fresh process, trained from the same weights for up to `tta_epochs` epochs; the seconds of
 training (building the model and step, compiling and every epoch, evaluation and data loading
