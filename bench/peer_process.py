@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 # framework -> the modules it needs beyond the project's own dependencies
@@ -92,3 +92,27 @@ class Worker:
             except (OSError, subprocess.TimeoutExpired):
                 self.process.kill()
                 self.process.wait()
+
+
+def start(settings: Sequence, environment: Optional[dict] = None) -> tuple:
+    """A worker per setting (`.name`, `.framework`) whose framework is installed, all starting at once;
+    returns ({name: Worker}, {name: why not})."""
+    workers, skipped = {}, {}
+    for setting in settings:
+        reason = missing(setting.framework)
+        if reason:
+            skipped[setting.name] = reason
+        else:
+            workers[setting.name] = Worker(setting.framework, environment)
+    for name in list(workers):
+        try:
+            workers[name].ready()
+        except PeerFailed as failure:
+            skipped[name] = f"failed to start: {failure}"
+            workers.pop(name).close()
+    return workers, skipped
+
+
+def close(workers: Dict[str, Worker]) -> None:
+    for worker in workers.values():
+        worker.close()

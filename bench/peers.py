@@ -35,117 +35,16 @@ A framework that is not installed is reported as such and skipped; one that fail
 """
 
 import dataclasses
-from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
 from bench import workloads
-from bench.peer_process import PeerFailed, Worker, missing
-from engine.run.config import TrainConfig
-
-THRESHOLDS = (0.85, 0.88)
-
-
-@dataclasses.dataclass(frozen=True)
-class PeerSetting:
-    """One way to run the workload: `framework`'s `mode` with K steps per call, `threads` (torch)."""
-
-    name: str
-    framework: str  # engine, keras, jax, torch
-    mode: str
-    steps_per_execution: int = 1
-    threads: int = 0
-    precision: str = "float32"
-    label: str = ""
-
-
-K = workloads.FUSED_K
-SETTINGS = (
-    PeerSetting("engine-default", "engine", "default", label="scratchflow CLI default (train.py --batch_size=B)"),
-    PeerSetting(f"engine-graph-K{K}", "engine", "graph", K, label=f"scratchflow graph, K={K}"),
-    PeerSetting(f"engine-xla-K{K}", "engine", "xla", K, label=f"scratchflow xla, K={K}"),
-    PeerSetting("flax-jit-step", "jax", "step", label="JAX/Flax jit per step"),
-    PeerSetting(f"flax-scan-K{K}", "jax", "scan", K, label=f"JAX/Flax jit + lax.scan, K={K}"),
-    PeerSetting("flax-scan-epoch", "jax", "epoch", label="JAX/Flax jit + lax.scan, whole epoch"),
-    *(PeerSetting(f"torch-{mode}-{threads}t", "torch", mode, threads=threads,
-                  label=f"PyTorch {'eager' if mode == 'eager' else 'torch.compile'}, {threads} thread(s)")
-      for mode in ("eager", "compile") for threads in (1, 2)),
-    PeerSetting("keras-fit", "keras", "default", label="Keras fit, compile() defaults"),
-    PeerSetting(f"keras-jit-spe{K}", "keras", "jit-spe", K, label=f"Keras fit, jit_compile + steps_per_execution={K}"),
-)
-# Measured beside float32 where the CPU computes bfloat16 natively (`bfloat16_flags`).
-BFLOAT16_SETTINGS = (
-    PeerSetting(f"engine-graph-K{K}-bf16", "engine", "graph", K, precision="bfloat16",
-                label=f"scratchflow graph, K={K}, bfloat16 matmuls"),
-    PeerSetting(f"engine-xla-K{K}-bf16", "engine", "xla", K, precision="bfloat16",
-                label=f"scratchflow xla, K={K}, bfloat16 matmuls"),
-    PeerSetting("torch-eager-2t-bf16", "torch", "eager", threads=2, precision="bfloat16",
-                label="PyTorch eager, 2 threads, torch.autocast bfloat16"),
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class Budget:
-    batch_sizes: tuple
-    examples: int  # examples per timed epoch: 0 for the whole training set
-    rounds: int
-    tta_epochs: int  # the cap of the time-to-accuracy runs
-
-
-FULL = Budget((32, 256, 1024, 4096), 0, 5, 30)
-QUICK = Budget((32, 1024), 8192, 2, 2)
-
-
-def engine_default(batch_size: int) -> tuple:
-    """(mode, K) that `python train.py --batch_size=B` runs with: TrainConfig's defaults."""
-    config = TrainConfig(batch_size=batch_size)
-    return config.mode, config.steps_per_execution
-
-
-def resolved(setting: PeerSetting, batch_size: int) -> dict:
-    """The setting as its worker gets it, the engine's default resolved for this batch size."""
-    fields = dataclasses.asdict(setting)
-    if setting.mode == "default" and setting.framework == "engine":
-        fields["mode"], fields["steps_per_execution"] = engine_default(batch_size)
-    return fields
-
-
-def bfloat16_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> List[str]:
-    """The CPU's bfloat16 instructions among amx_bf16, avx512_bf16 (empty: none, or not Linux)."""
-    flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines()
-                      if line.startswith("flags")), [])) if cpuinfo.exists() else set()
-    return [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags]
-
-
-def initial_weights(seed: int = 0) -> list:
-    """[(kernel, bias)] per Dense layer of the engine's reference model, as NumPy: every framework's start."""
-    model = workloads.engine_trainer(workloads.SETTINGS[f"xla-K{K}"], seed).model
-    variables = [variable.numpy() for variable in model.trainable_variables]
-    return list(zip(variables[0::2], variables[1::2]))
-
-
-def start(settings: Sequence[PeerSetting], environment: Optional[dict] = None) -> tuple:
-    """A worker per setting whose framework is installed, all starting at once; ({name: Worker}, {name: why not})."""
-    workers, skipped = {}, {}
-    for setting in settings:
-        reason = missing(setting.framework)
-        if reason:
-            skipped[setting.name] = reason
-        else:
-            workers[setting.name] = Worker(setting.framework, environment)
-    for name in list(workers):
-        try:
-            workers[name].ready()
-        except PeerFailed as failure:
-            skipped[name] = f"failed to start: {failure}"
-            workers.pop(name).close()
-    return workers, skipped
-
-
-def close(workers: Dict[str, Worker]) -> None:
-    for worker in workers.values():
-        worker.close()
+from bench.peer_process import PeerFailed, Worker, close, start
+from bench.peer_settings import (BFLOAT16_SETTINGS, SETTINGS, THRESHOLDS, Budget,
+                                 PeerSetting, bfloat16_flags, initial_weights, resolved)
+from bench.peer_worker import epoch_order
+from bench.peers_accuracy import time_to_accuracy
 
 
 def epoch_steps(budget: Budget, batch_size: int) -> int:
@@ -157,8 +56,6 @@ def parity(workers: Dict[str, Worker], settings: Sequence[PeerSetting], weights:
     """Every setting's loss on the first batch of epoch 1 from `weights`, and the mean over the next
     steps - 1 batches, beside the engine's default: the proof that all run the same workload.
     Leaves each worker with a fresh model at `batch_size`."""
-    from bench.peer_worker import epoch_order
-
     order = epoch_order(60000, batch_size, 1, steps)
     rows = []
     for setting in settings:
@@ -237,45 +134,6 @@ def line(row: dict) -> str:
     ratio = f"x{row['vs_best_peer']:.2f} best peer" if "vs_best_peer" in row else "no peer"
     return (f"  {row['setting']:<24} {row['steps_per_second']:8.1f} steps/s ({row['min']:.0f}-{row['max']:.0f})  "
             f"{row['samples_per_second']:9.0f} samples/s  {ratio}  {row['roofline_fraction']:.1%} of roofline")
-
-
-def time_to_accuracy(settings: Sequence[PeerSetting], weights: list, epochs: int,
-                     say: Callable[[str], None]) -> List[dict]:
-    """Each of `settings` (one per framework) trained from `weights` at batch 32 in a fresh process
-    (torch's compile cache off), an epoch each in turn, evaluated after each (module docstring)."""
-    workers, skipped = start(settings, {"TORCHINDUCTOR_FORCE_DISABLE_CACHES": "1"})
-    rows = {setting.name: {"setting": setting.name, "framework": setting.framework, "epochs": [],
-                           "reached": {}, "error": skipped.get(setting.name)} for setting in settings}
-    clock = {}
-    for setting in settings:
-        if setting.name in workers:
-            try:
-                clock[setting.name] = workers[setting.name].ask("build", setting=resolved(setting, 32), batch_size=32,
-                                                                weights=weights)["seconds"]
-            except PeerFailed as failure:
-                rows[setting.name]["error"] = str(failure).splitlines()[-1]
-    for epoch in range(1, epochs + 1):
-        for name in [name for name in clock if len(rows[name]["reached"]) < len(THRESHOLDS)]:
-            try:
-                trained = workers[name].ask("train", epoch=epoch, steps=0)
-                accuracy = workers[name].ask("evaluate")["accuracy"]
-            except PeerFailed as failure:
-                rows[name]["error"] = str(failure).splitlines()[-1]
-                del clock[name]
-                continue
-            clock[name] += trained["seconds"]
-            rows[name]["epochs"].append({"epoch": epoch, "seconds": clock[name], "test_accuracy": accuracy})
-            for threshold in THRESHOLDS:
-                if accuracy >= threshold and str(threshold) not in rows[name]["reached"]:
-                    rows[name]["reached"][str(threshold)] = {"epoch": epoch, "seconds": clock[name]}
-    close(workers)
-    for row in rows.values():
-        row["epochs_run"] = len(row["epochs"])
-        reached = ", ".join(f"{threshold} after {row['reached'][str(threshold)]['seconds']:.1f} s "
-                            f"(epoch {row['reached'][str(threshold)]['epoch']})" if str(threshold) in row["reached"]
-                            else f"{threshold} not reached in {row['epochs_run']} epochs" for threshold in THRESHOLDS)
-        say(f"  {row['setting']:<24} " + (f"failed: {row['error']}" if row["error"] else reached))
-    return list(rows.values())
 
 
 def run(budget: Budget, roofline: float, say: Callable[[str], None]) -> dict:

@@ -66,7 +66,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench import ceiling, measure, peers, peers_render, render, scaling, workloads  # noqa: E402
+from bench import ceiling, measure, peer_settings, peers, peers_render, render, scaling, workloads  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,7 +293,7 @@ def peers_report(info: dict, budget: Budget) -> int:
     for n, gflops in roof["per_size"].items():
         say(f"  n={n:<5} {gflops:8.1f} GFLOP/s")
     result = {**info, "quick": FLAGS.quick, "roofline": roof,
-              "peers": peers.run(peers.QUICK if FLAGS.quick else peers.FULL, roof["gflops"], say)}
+              "peers": peers.run(peer_settings.QUICK if FLAGS.quick else peer_settings.FULL, roof["gflops"], say)}
     stem = out / "peers"
     writes.write_json(str(stem.with_suffix(".json")), result, indent=1)
     peers_render.chart(result, stem.with_suffix(".png"))

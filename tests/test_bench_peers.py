@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from bench import peer_process, peer_worker, peers
+from bench import peer_process, peer_settings, peer_worker, peers
 from engine import batches
 from tests.conftest import REPO
 
@@ -99,13 +99,13 @@ def test_the_quick_peers_report_measures_every_installed_setting_and_writes_json
                    if setting["name"] in installed), framework
 
     table = {(row["setting"], row["batch_size"]): row for row in result["throughput"]}
-    assert set(table) == {(name, batch) for name in installed for batch in peers.QUICK.batch_sizes}
+    assert set(table) == {(name, batch) for name in installed for batch in peer_settings.QUICK.batch_sizes}
     for key, row in table.items():
         assert "error" not in row, (key, row.get("error"))
         assert row["steps_per_second"] > 0 and row["min"] <= row["steps_per_second"] <= row["max"], key
-        assert len(row["rates"]) == peers.QUICK.rounds and 0 < row["roofline_fraction"] < 1.5, key
+        assert len(row["rates"]) == peer_settings.QUICK.rounds and 0 < row["roofline_fraction"] < 1.5, key
         assert row["vs_best_peer"] > 0 and np.isfinite(row["loss"]) and 0 <= row["accuracy"] <= 1, key
-    for batch in peers.QUICK.batch_sizes:
+    for batch in peer_settings.QUICK.batch_sizes:
         best = max(row["vs_best_peer"] for (name, size), row in table.items() if size == batch
                    and row["framework"] != "engine" and row["precision"] == "float32")
         assert best == 1.0, batch
@@ -117,6 +117,6 @@ def test_the_quick_peers_report_measures_every_installed_setting_and_writes_json
 
     page = written[".md"].read_text()
     for needle in (*installed, "python -m bench.report --peers --quick", "Same workload", "Time to accuracy",
-                   *(f"## Batch {batch}" for batch in peers.QUICK.batch_sizes), written[".png"].name):
+                   *(f"## Batch {batch}" for batch in peer_settings.QUICK.batch_sizes), written[".png"].name):
         assert needle in page, needle
     assert written[".png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written[".png"].stat().st_size > 20_000
