@@ -2,6 +2,8 @@
 
     python -m bench.report [--out=bench/results]    # the measurement bench/results/ and RESULTS.md hold
     python -m bench.report --quick                  # a smoke run, to runs/bench_quick/ (not committed)
+    python -m bench.report --peers [--quick]        # instead: the engine beside JAX/Flax, PyTorch, Keras
+                                                    # (bench/peers.py), written as <out>/peers.json, .md, .png
 
 Measures, in order, printing one line per measurement:
 
@@ -49,6 +51,9 @@ PROGRAM = "python -m bench.report"
 FLAGS = cli.new_flag_values()
 flags.DEFINE_boolean("quick", False, "Shrink every measurement: a smoke run (about 3-4 minutes on two cores), "
                      "written to runs/bench_quick unless --out says otherwise.", flag_values=FLAGS)
+flags.DEFINE_boolean("peers", False, "Run the peers experiment instead (bench/peers.py: the engine beside JAX/Flax, "
+                     "PyTorch and Keras at batch 32-4096, time to accuracy); peers.json/.md/.png in --out.",
+                     flag_values=FLAGS)
 flags.DEFINE_string("out", None, "Directory for <device>.json/.md/.png (default: bench/results, or "
                     "runs/bench_quick with --quick).", flag_values=FLAGS)
 program.start(PROGRAM, FLAGS, __name__)
@@ -61,7 +66,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench import ceiling, measure, render, scaling, workloads  # noqa: E402
+from bench import ceiling, measure, peer_settings, peers, peers_render, render, scaling, workloads  # noqa: E402
 from engine.run.config import check_output_dir  # noqa: E402
 
 
@@ -237,6 +242,8 @@ def report() -> int:
     check_output_dir(str(out), "--out")  # before the minutes of measuring, not after
     budget = QUICK if FLAGS.quick else FULL
     info = machine()
+    if FLAGS.peers:
+        return peers_report(info, budget)
     say(f"bench.report on {info['device']} ({', '.join(info['gpu']) or info['cpu']}), TensorFlow {info['tensorflow']}"
         f"{' (quick)' if FLAGS.quick else ''}")
     fashion = workloads.load_data()
@@ -271,6 +278,25 @@ def report() -> int:
     writes.write_json(str(stem.with_suffix(".json")), result, indent=1)
     render.chart(result, stem.with_suffix(".png"))
     writes.write_text(str(stem.with_suffix(".md")), render.markdown(result, stem.with_suffix(".png").name))
+    say(f"wrote {stem}.json, .md, .png")
+    return 0
+
+
+def peers_report(info: dict, budget: Budget) -> int:
+    """`--peers`: the roofline, then `bench.peers.run`; writes <out>/peers.json, .md and .png."""
+    out = Path(FLAGS.out or ("runs/bench_quick" if FLAGS.quick else "bench/results"))
+    directories.make_dirs(str(out), "--out")
+    say(f"bench.report --peers on {info['cpu']}, TensorFlow {info['tensorflow']}{' (quick)' if FLAGS.quick else ''}")
+    say("roofline (float32 matmul, chained in a tf.function):")
+    roof = measure.roofline(budget.roofline_sizes[info["device"]])
+    for n, gflops in roof["per_size"].items():
+        say(f"  n={n:<5} {gflops:8.1f} GFLOP/s")
+    result = {**info, "quick": FLAGS.quick, "roofline": roof,
+              "peers": peers.run(peer_settings.QUICK if FLAGS.quick else peer_settings.FULL, roof["gflops"], say)}
+    stem = out / "peers"
+    writes.write_json(str(stem.with_suffix(".json")), result, indent=1)
+    peers_render.chart(result, stem.with_suffix(".png"))
+    writes.write_text(str(stem.with_suffix(".md")), peers_render.markdown(result, stem.with_suffix(".png").name))
     say(f"wrote {stem}.json, .md, .png")
     return 0
 

@@ -11,13 +11,18 @@ the 10k test examples). Warm-up rounds run first and are not timed: they trace a
 Every round ends on a value read back to Python, so it times the work, not its dispatch.
 `extra_info` holds steps/s or examples/s and achieved GFLOP/s; `python -m bench.report` adds
 the ratios to Keras and the roofline.
+
+The `train` group also holds every installed peer (JAX/Flax, PyTorch: `bench/peers.py`, each in a
+worker process of its own, from the engine's initial weights on the engine's batches); a peer that
+is not installed is skipped, naming `pip install -e '.[peers]'`. `python -m bench.report --peers`
+is the full comparison (every batch size, interleaved rounds, time to accuracy).
 """
 
 import math
 
 import pytest
 
-from bench import workloads
+from bench import peer_process, peer_worker, peers, workloads
 
 BATCH = workloads.BATCH_SIZE
 STEPS_PER_ROUND = 64  # one call of the K=64 settings, 4 of graph-K16, 64 of the K=1 settings
@@ -25,6 +30,7 @@ EAGER_EPOCH_STEPS = 256  # eager's "epoch": 256 of the 1,875 steps (a full one t
 ENGINE = [s.name for s in workloads.ENGINE_SETTINGS]
 KERAS = [s.name for s in workloads.KERAS_SETTINGS]
 KERAS_COMPILED = [name for name in KERAS if name != "keras-eager"]  # keras-eager: the train group only
+PEERS = [setting.name for setting in peers.SETTINGS if setting.framework in ("jax", "torch")]
 
 
 def _rounds(name: str, compiled: int) -> int:
@@ -49,6 +55,33 @@ def test_train_steps(benchmark, fashion, name):
         rate = STEPS_PER_ROUND / seconds
         benchmark.extra_info.update(steps_per_second=round(rate, 1), samples_per_second=round(rate * BATCH),
                                     ms_per_step=round(1e3 / rate, 3),
+                                    gflops=round(rate * workloads.train_flops_per_step(BATCH) / 1e9, 2))
+
+
+@pytest.mark.parametrize("name", PEERS)
+def test_peer_train_steps(benchmark, name):
+    """64 training steps of a peer setting in its worker process. Each round sends the worker 64
+    batches of indices (precomputed, a few hundred bytes) and waits for their mean loss: the pipe's
+    round trip (~0.1 ms) is the only cost beyond the steps, under 1% of a round."""
+    setting = next(setting for setting in peers.SETTINGS if setting.name == name)
+    reason = peer_process.missing(setting.framework)
+    if reason:
+        pytest.skip(f"{setting.framework}: {reason}")
+    worker = peer_process.Worker(setting.framework)
+    try:
+        worker.ask("build", setting=peers.resolved(setting, BATCH), batch_size=BATCH, weights=peers.initial_weights())
+        orders = [peer_worker.epoch_order(60000, BATCH, epoch, STEPS_PER_ROUND) for epoch in range(1, 9)]
+        rounds = iter(orders * 2)
+        benchmark.group = f"train: {STEPS_PER_ROUND} steps, batch {BATCH}"
+        loss = benchmark.pedantic(lambda: worker.ask("train_order", order=next(rounds))["loss"],
+                                  warmup_rounds=2, rounds=5)
+    finally:
+        worker.close()
+    assert math.isfinite(loss)
+    seconds = _median(benchmark)
+    if seconds:
+        rate = STEPS_PER_ROUND / seconds
+        benchmark.extra_info.update(steps_per_second=round(rate, 1), samples_per_second=round(rate * BATCH),
                                     gflops=round(rate * workloads.train_flops_per_step(BATCH) / 1e9, 2))
 
 

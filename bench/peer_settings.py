@@ -1,0 +1,88 @@
+"""What the peers experiment (bench/peers.py) runs: its settings, budgets and starting weights."""
+
+import dataclasses
+from pathlib import Path
+from typing import List
+
+from bench import workloads
+from engine.run.config import TrainConfig
+
+THRESHOLDS = (0.85, 0.88)
+
+
+@dataclasses.dataclass(frozen=True)
+class PeerSetting:
+    """One way to run the workload: `framework`'s `mode` with K steps per call, `threads` (torch)."""
+
+    name: str
+    framework: str  # engine, keras, jax, torch
+    mode: str
+    steps_per_execution: int = 1
+    threads: int = 0
+    precision: str = "float32"
+    label: str = ""
+
+
+K = workloads.FUSED_K
+SETTINGS = (
+    PeerSetting("engine-default", "engine", "default", label="scratchflow CLI default (train.py --batch_size=B)"),
+    PeerSetting(f"engine-graph-K{K}", "engine", "graph", K, label=f"scratchflow graph, K={K}"),
+    PeerSetting(f"engine-xla-K{K}", "engine", "xla", K, label=f"scratchflow xla, K={K}"),
+    PeerSetting("flax-jit-step", "jax", "step", label="JAX/Flax jit per step"),
+    PeerSetting(f"flax-scan-K{K}", "jax", "scan", K, label=f"JAX/Flax jit + lax.scan, K={K}"),
+    PeerSetting("flax-scan-epoch", "jax", "epoch", label="JAX/Flax jit + lax.scan, whole epoch"),
+    *(PeerSetting(f"torch-{mode}-{threads}t", "torch", mode, threads=threads,
+                  label=f"PyTorch {'eager' if mode == 'eager' else 'torch.compile'}, {threads} thread(s)")
+      for mode in ("eager", "compile") for threads in (1, 2)),
+    PeerSetting("keras-fit", "keras", "default", label="Keras fit, compile() defaults"),
+    PeerSetting(f"keras-jit-spe{K}", "keras", "jit-spe", K, label=f"Keras fit, jit_compile + steps_per_execution={K}"),
+)
+# Measured beside float32 where the CPU computes bfloat16 natively (`bfloat16_flags`).
+BFLOAT16_SETTINGS = (
+    PeerSetting(f"engine-graph-K{K}-bf16", "engine", "graph", K, precision="bfloat16",
+                label=f"scratchflow graph, K={K}, bfloat16 matmuls"),
+    PeerSetting(f"engine-xla-K{K}-bf16", "engine", "xla", K, precision="bfloat16",
+                label=f"scratchflow xla, K={K}, bfloat16 matmuls"),
+    PeerSetting("torch-eager-2t-bf16", "torch", "eager", threads=2, precision="bfloat16",
+                label="PyTorch eager, 2 threads, torch.autocast bfloat16"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    batch_sizes: tuple
+    examples: int  # examples per timed epoch: 0 for the whole training set
+    rounds: int
+    tta_epochs: int  # the cap of the time-to-accuracy runs
+
+
+FULL = Budget((32, 256, 1024, 4096), 0, 5, 30)
+QUICK = Budget((32, 1024), 8192, 2, 2)
+
+
+def engine_default(batch_size: int) -> tuple:
+    """(mode, K) that `python train.py --batch_size=B` runs with: TrainConfig's defaults."""
+    config = TrainConfig(batch_size=batch_size)
+    return config.mode, config.steps_per_execution
+
+
+def resolved(setting: PeerSetting, batch_size: int) -> dict:
+    """The setting as its worker gets it, the engine's default resolved for this batch size."""
+    fields = dataclasses.asdict(setting)
+    if setting.mode == "default" and setting.framework == "engine":
+        fields["mode"], fields["steps_per_execution"] = engine_default(batch_size)
+    return fields
+
+
+def bfloat16_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> List[str]:
+    """The CPU's bfloat16 instructions among amx_bf16, avx512_bf16 (empty: none, or not Linux)."""
+    flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines()
+                      if line.startswith("flags")), [])) if cpuinfo.exists() else set()
+    return [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags]
+
+
+def initial_weights(seed: int = 0) -> list:
+    """[(kernel, bias)] per Dense layer of the engine's reference model, as NumPy: every framework's start."""
+    model = workloads.engine_trainer(workloads.SETTINGS[f"xla-K{K}"], seed).model
+    variables = [variable.numpy() for variable in model.trainable_variables]
+    return list(zip(variables[0::2], variables[1::2]))

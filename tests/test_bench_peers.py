@@ -1,0 +1,122 @@
+"""The peers experiment (bench/peers.py) measures one workload in every framework.
+
+Two tiers. The default one needs no peer: the workers' data and batch order are the engine's, to
+the last bit, and a framework that is not installed is named with the command that installs it.
+The opt-in `peers` tier (`python -m pytest -m peers`, with `pip install -e '.[peers]'`) runs each
+installed framework: from the engine's initial weights on the engine's batches, every float32
+setting's first-step loss equals the engine's to float32 rounding and so do the next steps';
+and `python -m bench.report --peers --quick` writes its tables and chart. Without the peers those
+tests skip, saying so.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bench import peer_process, peer_settings, peer_worker, peers
+from engine import batches
+from tests.conftest import REPO
+
+PEERS_INSTALLED = [framework for framework in ("jax", "torch") if peer_process.missing(framework) is None]
+needs_a_peer = pytest.mark.skipif(not PEERS_INSTALLED, reason="no peer installed (pip install -e '.[peers]')")
+
+
+def test_the_workers_read_the_same_fashion_mnist_as_the_engine(fashion_mnist_dir):
+    from engine.data import loading
+
+    engine = loading.load("fashion_mnist", log=lambda line: None)
+    worker = peer_worker.fashion_mnist()
+    for split in ("train", "test"):
+        assert worker[f"{split}_images"].dtype == np.float32 and worker[f"{split}_labels"].dtype == np.int32
+        np.testing.assert_array_equal(worker[f"{split}_images"], getattr(engine, f"{split}_images"))
+        np.testing.assert_array_equal(worker[f"{split}_labels"], getattr(engine, f"{split}_labels"))
+
+
+@pytest.mark.parametrize("batch_size", [32, 1000, 4096])
+def test_an_epochs_order_is_the_engines_shuffle_cut_to_full_batches(batch_size):
+    for epoch in (1, 2, 7):
+        order = peer_worker.epoch_order(60000, batch_size, epoch)
+        engine = list(batches.epoch_batches(60000, batch_size, peer_worker.SEED, epoch))
+        assert order.shape == (60000 // batch_size, batch_size) and order.dtype == np.int32
+        np.testing.assert_array_equal(order, np.stack(engine[:60000 // batch_size]))
+    np.testing.assert_array_equal(peer_worker.epoch_order(60000, batch_size, 3, steps=5),
+                                  peer_worker.epoch_order(60000, batch_size, 3)[:5])
+
+
+def test_a_framework_that_is_not_installed_is_named_with_the_command_that_installs_it(monkeypatch):
+    monkeypatch.setitem(peer_process.REQUIRES, "jax", ("json", "no_such_module_for_the_test"))
+    assert peer_process.missing("jax") == "not installed (pip install -e '.[peers]': no no_such_module_for_the_test)"
+    assert peer_process.missing("engine") is None and peer_process.missing("keras") is None
+
+
+def test_the_engines_default_setting_is_what_train_py_runs():
+    from engine.run.config import TrainConfig
+
+    for batch_size in (32, 256, 1024, 4096):
+        setting = peers.resolved(peers.SETTINGS[0], batch_size)
+        config = TrainConfig(batch_size=batch_size)
+        assert (setting["mode"], setting["steps_per_execution"]) == (config.mode, config.steps_per_execution)
+
+
+@pytest.mark.peers
+@needs_a_peer
+def test_every_setting_starts_from_the_engines_loss_and_stays_with_it():
+    """The same weights and batches: the loss of step 1 agrees to float32 rounding (~2.4e-7 at 2.3),
+    the mean of steps 2-8 (after updates) within 1e-5; bfloat16 steps within bfloat16's rounding."""
+    settings = peers.SETTINGS + peers.BFLOAT16_SETTINGS
+    workers, skipped = peers.start(settings)
+    try:
+        assert not [name for name, why in skipped.items() if "not installed" not in why], skipped
+        rows = {row["setting"]: row for row in peers.parity(workers, settings, peers.initial_weights())}
+    finally:
+        peers.close(workers)
+    assert set(rows) == set(workers)
+    for name, row in rows.items():
+        first, rest = (1e-5, 1e-5) if row["precision"] == "float32" else (1e-3, 3e-3)
+        assert row["first_loss_difference"] < first and row["next_loss_difference"] < rest, row
+        assert 2.0 < row["first_loss"] < 2.6, row  # ln 10 = 2.30: an untrained 10-class softmax
+
+
+@pytest.mark.peers
+@needs_a_peer
+def test_the_quick_peers_report_measures_every_installed_setting_and_writes_json_md_png(fashion_mnist_dir,
+                                                                                       tmp_path):
+    run = subprocess.run([sys.executable, "-m", "bench.report", "--peers", "--quick"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=1500, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    written = {path.suffix: path for path in (tmp_path / "runs" / "bench_quick").iterdir()
+               if path.stem == "peers"}
+    assert set(written) == {".json", ".md", ".png"}
+    result = json.loads(written[".json"].read_text())["peers"]
+    installed = {setting["name"] for setting in result["settings"]} - set(result["skipped"])
+    assert all("not installed" in why for why in result["skipped"].values()), result["skipped"]
+    for framework in ("engine", "keras", *PEERS_INSTALLED):
+        assert any(setting["framework"] == framework for setting in result["settings"]
+                   if setting["name"] in installed), framework
+
+    table = {(row["setting"], row["batch_size"]): row for row in result["throughput"]}
+    assert set(table) == {(name, batch) for name in installed for batch in peer_settings.QUICK.batch_sizes}
+    for key, row in table.items():
+        assert "error" not in row, (key, row.get("error"))
+        assert row["steps_per_second"] > 0 and row["min"] <= row["steps_per_second"] <= row["max"], key
+        assert len(row["rates"]) == peer_settings.QUICK.rounds and 0 < row["roofline_fraction"] < 1.5, key
+        assert row["vs_best_peer"] > 0 and np.isfinite(row["loss"]) and 0 <= row["accuracy"] <= 1, key
+    for batch in peer_settings.QUICK.batch_sizes:
+        best = max(row["vs_best_peer"] for (name, size), row in table.items() if size == batch
+                   and row["framework"] != "engine" and row["precision"] == "float32")
+        assert best == 1.0, batch
+
+    assert {row["framework"] for row in result["time_to_accuracy"]} == {"engine", "keras", *PEERS_INSTALLED}
+    for row in result["time_to_accuracy"]:
+        assert not row["error"] and row["epochs_run"] >= 1, row
+        assert 0.6 < row["epochs"][-1]["test_accuracy"] < 1 and row["epochs"][-1]["seconds"] > 0, row
+
+    page = written[".md"].read_text()
+    for needle in (*installed, "python -m bench.report --peers --quick", "Same workload", "Time to accuracy",
+                   *(f"## Batch {batch}" for batch in peer_settings.QUICK.batch_sizes), written[".png"].name):
+        assert needle in page, needle
+    assert written[".png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written[".png"].stat().st_size > 20_000
