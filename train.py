@@ -14,7 +14,7 @@ from typing import Sequence
 from absl import flags
 
 from engine.run import cli, program
-from engine.run.config import DEVICES, EARLY_STOPPING_MONITORS, GRADIENTS, OPTIMIZER_FLAGS, STRATEGIES
+from engine.run.config import DEVICES, EARLY_STOPPING_MONITORS, GRADIENTS, OPTIMIZER_FLAGS, PRECISIONS, STRATEGIES
 
 PROGRAM = "train.py"
 FLAGS = cli.new_flag_values()
@@ -44,6 +44,9 @@ flags.DEFINE_integer("seed", 0, "Seed for weights and per-epoch shuffling.", fla
 cli.define_mode(FLAGS, "xla")
 flags.DEFINE_integer("steps_per_execution", 64, "Training steps run inside one compiled call (graph and xla modes).",
                      lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_enum("precision", "float32", PRECISIONS, "float32, or mixed_bfloat16 (Keras's policy: float32 weights "
+                  "and optimizer state, bfloat16 matmuls, the loss in float32; fast where the CPU has AMX or "
+                  "AVX512_BF16, best with --mode=graph). The export is float32 either way.", flag_values=FLAGS)
 flags.DEFINE_enum("gradients", "tape", GRADIENTS, "How each step's gradients are computed: tape "
                   "(tf.GradientTape) or manual (each layer's backward rule, written out beside its forward).",
                   flag_values=FLAGS)
@@ -100,6 +103,7 @@ def config_from_flags():
         optimizer=FLAGS.optimizer, beta_1=FLAGS.beta_1, beta_2=FLAGS.beta_2, epsilon=FLAGS.epsilon,
         weight_decay=FLAGS.weight_decay, rho=FLAGS.rho,
         seed=FLAGS.seed, mode=FLAGS.mode, steps_per_execution=FLAGS.steps_per_execution, gradients=FLAGS.gradients,
+        precision=FLAGS.precision,
         device=FLAGS.device,
         validate_on_test=FLAGS.validate_on_test,
         output_dir=FLAGS.output_dir, checkpoint_every=FLAGS.checkpoint_every, resume=FLAGS.resume,

@@ -11,6 +11,7 @@ from engine import gradients, losses, optimizers
 from engine.compare import keras_twin
 from engine.training import Trainer
 from layers import Add, Concatenate, Dense, Flatten, Input, Model, mlp
+from tests.test_reliability_cli import run_train, tfds_dir, tiny_mnist_dir  # noqa: F401
 
 MODES = [("eager", 1), ("graph", 1), ("xla", 8)]
 
@@ -106,3 +107,22 @@ def test_it_trains_in_every_mode_as_float32_does_to_bfloat16_precision(digits, m
     (loss32, accuracy32), (loss16, accuracy16) = results["float32"], results["mixed_bfloat16"]
     assert loss16 < 0.6 and accuracy16 > 0.75, results  # float32 measured: 0.483, 0.799
     assert abs(loss16 - loss32) < 0.05 and abs(accuracy16 - accuracy32) < 0.03, results
+
+
+def test_the_command_line_trains_mixed_and_exports_float32(run_train, tiny_mnist_dir, tmp_path):  # noqa: F811
+    """--precision=mixed_bfloat16 trains (its checkpoints hold float32 weights) and exports a float32
+    model: the served output is float32 and no op of the exported program computes in bfloat16."""
+    from tests.test_reliability_cli import final_weights
+
+    status, out, err = run_train("--precision=mixed_bfloat16", f"--output_dir={tmp_path / 'run'}",
+                                 f"--export_dir={tmp_path / 'export'}")
+    assert status == 0, err[-2000:]
+    weights = final_weights(tmp_path / "run")
+    assert {value.dtype for name, value in weights.items() if "kernel" in name} == {np.dtype("float32")}
+    loaded = tf.saved_model.load(str(tmp_path / "export" / "saved_model"))
+    serve = loaded.signatures["serving_default"]
+    probabilities = next(iter(serve(tf.random.uniform([8, 28, 28], seed=1)).values()))
+    assert probabilities.dtype == tf.float32
+    np.testing.assert_allclose(probabilities.numpy().sum(axis=1), 1.0, atol=1e-5)
+    program = str(serve.graph.as_graph_def())  # the signature and every function it calls
+    assert "DT_FLOAT" in program and "DT_BFLOAT16" not in program

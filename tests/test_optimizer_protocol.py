@@ -188,12 +188,13 @@ def test_a_fifth_optimizer_is_one_class_and_one_line_and_works_everywhere(tmp_pa
 
 
 def test_a_checkpoint_from_before_the_optimizer_base_reads_as_the_sgd_it_was():
-    """Before the base class, a job's identity held `momentum` and `nesterov`, and no optimizer:
-    such a run resumes (checked by hand too: a run of commit ea625f8 resumed by this version)."""
+    """Before the base class, a job's identity held `momentum` and `nesterov`, and no optimizer (nor a
+    precision: float32): such a run resumes (checked by hand too: a run of commit ea625f8 resumed by
+    this version)."""
     from engine.run import checkpoints
 
     old = {"batch_size": 32, "momentum": 0.9, "nesterov": False, "seed": 0}
-    assert checkpoints._upgraded(old) == {"batch_size": 32, "seed": 0, "optimizer": checkpoints.optimizer_identity(
-        optimizers.SGD(0.01, momentum=0.9))}
-    new = {"batch_size": 32, "optimizer": "Adam(beta_1=0.9)"}
+    assert checkpoints._upgraded(old) == {"batch_size": 32, "seed": 0, "precision": "float32",
+                                          "optimizer": checkpoints.optimizer_identity(optimizers.SGD(0.01, momentum=0.9))}
+    new = {"batch_size": 32, "optimizer": "Adam(beta_1=0.9)", "precision": "mixed_bfloat16"}
     assert checkpoints._upgraded(new) == new

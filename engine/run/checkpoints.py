@@ -50,13 +50,13 @@ def optimizer_identity(optimizer) -> str:
 
 
 def _upgraded(stored: dict) -> dict:
-    """An identity as this version writes it. Checkpoints written before the optimizers had a base
-    class name no optimizer: they were SGD's, with the job's `momentum` and `nesterov` beside the
+    """An identity as this version writes it. Checkpoints written before --precision were float32's;
+    those written before the optimizers had a base class name no optimizer: they were SGD's, with the job's `momentum` and `nesterov` beside the
     other settings (a library user's had neither: plain SGD). So a run started before the change
     resumes after it."""
+    stored = {"precision": "float32", **stored}  # before --precision, every run was float32
     if "optimizer" in stored:
         return stored
-    stored = dict(stored)
     momentum, nesterov = stored.pop("momentum", 0.0), stored.pop("nesterov", False)
     stored["optimizer"] = f"SGD(momentum={momentum!r}, nesterov={nesterov!r}, weight_decay=None)"
     return stored

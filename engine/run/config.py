@@ -21,6 +21,7 @@ DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/run/devices.py
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")  # see engine/run/early_stopping.py
 STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")  # see engine/distribute/strategies.py
 GRADIENTS = ("tape", "manual")  # see engine/gradients.py (repeated so a flag is checked before TensorFlow loads)
+PRECISIONS = ("float32", "mixed_bfloat16")  # layers/layer.py: a layer's dtype or Keras's mixed policy name
 # engine.optimizers.OPTIMIZERS by name, each with the run flags it takes beside --learning_rate
 # (Keras's argument names): repeated here so --optimizer and its flags are checked before TensorFlow
 # loads; tests/test_optimizer_flags.py keeps the two equal.
@@ -56,6 +57,7 @@ class TrainConfig:
     mode: str = "xla"
     steps_per_execution: int = 64
     gradients: str = "tape"  # engine/gradients.py: tf.GradientTape, or the backward pass written out
+    precision: str = "float32"  # or "mixed_bfloat16": float32 weights, bfloat16 compute (layers/layer.py)
     device: str = "auto"
     validate_on_test: bool = True
     output_dir: str = "runs/train"
@@ -93,6 +95,7 @@ class TrainConfig:
             *self.optimizer_checks(),
             (self.mode in MODES, f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
             (self.gradients in GRADIENTS, f"--gradients must be one of {', '.join(GRADIENTS)}, got {self.gradients!r}"),
+            (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
             (self.steps_per_execution >= 1, f"--steps_per_execution must be >= 1, got {self.steps_per_execution}"),
             (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}"),
             (self.early_stopping_patience >= 0,

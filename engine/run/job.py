@@ -97,10 +97,22 @@ def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
                               "pass smaller --hidden or --batch_size") from None
 
 
+def float32_model(model, config: TrainConfig, dataset: loading.ImageClassificationData):
+    """`model` itself, or under mixed_bfloat16 its float32 copy: an export computes in float32 (the
+    weights are float32 already), so a served prediction needs no bfloat16 kernel."""
+    if config.precision == "float32":
+        return model
+    copy = mlp(config.hidden, dataset.num_classes)
+    copy.build((None,) + tuple(dataset.image_shape))
+    for target, source in zip(copy.trainable_variables, model.trainable_variables):
+        target.assign(source)
+    return copy
+
+
 def _train(config: TrainConfig, dataset: loading.ImageClassificationData, print_fn: Callable[[str], None],
            strategy: Optional[tf.distribute.Strategy] = None) -> dict:
     with strategy.scope() if strategy else contextlib.nullcontext():  # variables mirrored on every replica
-        model = mlp(config.hidden, dataset.num_classes)
+        model = mlp(config.hidden, dataset.num_classes, dtype=config.precision)
         optimizer = optimizers.get(config.optimizer, **config.optimizer_arguments())
     arguments = (model, losses.sparse_categorical_crossentropy, optimizer, config.mode, config.steps_per_execution,
                  config.gradients)
@@ -137,7 +149,8 @@ def _train(config: TrainConfig, dataset: loading.ImageClassificationData, print_
     test = trainer.evaluate(dataset.test_images, dataset.test_labels, config.batch_size)
     print_fn(f"Test: loss {test['loss']:.4f} - accuracy {test['accuracy']:.4f}")
     if config.export_dir:
-        saved_model, tflite = export.export(model, dataset.image_shape, dataset.class_names, config.export_dir)
+        saved_model, tflite = export.export(float32_model(model, config, dataset), dataset.image_shape,
+                                            dataset.class_names, config.export_dir)
         print_fn(f"Exported {saved_model}, {tflite} and {os.path.join(config.export_dir, export.LABELS)}")
 
     results = {"config": {**dataclasses.asdict(config), "dataset_loaded": dataset.name,
@@ -180,7 +193,7 @@ def resume_or_start(config: TrainConfig, dataset: loading.ImageClassificationDat
     identity = {"dataset": dataset.name, "data_fingerprint": dataset.fingerprint,
                 "train_examples": len(dataset.train_labels),
                 "image_shape": list(dataset.image_shape), "num_classes": dataset.num_classes,
-                "hidden": list(config.hidden), "batch_size": config.batch_size, "seed": config.seed, "validation_split": config.validation_split,
+                "hidden": list(config.hidden), "precision": config.precision, "batch_size": config.batch_size, "seed": config.seed, "validation_split": config.validation_split,
                 "early_stopping": ([config.early_stopping_monitor, config.early_stopping_patience,
                                     config.early_stopping_min_delta] if stopper is not None else None)}
     directory = os.path.join(config.output_dir, "checkpoints")
