@@ -41,7 +41,7 @@ flags.DEFINE_float("weight_decay", None, "Decoupled weight decay, w <- w - lr * 
 flags.DEFINE_float("rho", None, "RMSprop: decay of the mean squared gradient, in [0, 1); default 0.9.",
                    flag_values=FLAGS)
 flags.DEFINE_integer("seed", 0, "Seed for weights and per-epoch shuffling.", flag_values=FLAGS)
-cli.define_mode(FLAGS, "xla")
+cli.define_mode(FLAGS, "auto")
 flags.DEFINE_integer("steps_per_execution", 64, "Training steps run inside one compiled call (graph and xla modes).",
                      lower_bound=1, flag_values=FLAGS)
 flags.DEFINE_enum("precision", "float32", PRECISIONS, "float32, or mixed_bfloat16 (Keras's policy: float32 weights "

@@ -62,8 +62,11 @@ QUICK = Budget((32, 1024), 8192, 2, 2)
 
 def engine_default(batch_size: int) -> tuple:
     """(mode, K) that `python train.py --batch_size=B` runs with: TrainConfig's defaults."""
+    from engine import execution
+
     config = TrainConfig(batch_size=batch_size)
-    return config.mode, config.steps_per_execution
+    mode = execution.mode_for(batch_size, config.precision) if config.mode == "auto" else config.mode
+    return mode, config.steps_per_execution
 
 
 def resolved(setting: PeerSetting, batch_size: int) -> dict:

@@ -20,6 +20,23 @@ from typing import Callable, Optional, Sequence
 import tensorflow as tf
 
 MODES = ("eager", "graph", "xla")  # engine/run/config.py repeats them, to check a flag before TensorFlow loads
+GRAPH_FROM_BATCH = 1024  # `mode_for`: at and above this batch size graph mode is the faster on a CPU
+
+
+def mode_for(batch_size: int, precision: str = "float32") -> str:
+    """The mode `train.py --mode=auto` (its default) runs: xla for small batches, graph for large
+    ones and for bfloat16.
+
+    Why. At batch 32 a step is a few small matmuls and many small element-wise ops: XLA fuses
+    those, and runs ~1.8x graph mode on the 2-core CPUs measured. From batch 1024 the matmuls are
+    the step, and TensorFlow's own MatMul (oneDNN) beat XLA's CPU dot: 85 against 59 steps/s at
+    1024 and 21 against 19 at 4096 on the Intel Xeon (bench/RESULTS.md, the peers experiment).
+    bfloat16 matmuls pay only through oneDNN (AMX or AVX512_BF16): XLA's bfloat16 dot is no faster
+    than its float32 one, graph mode's ran 1.6-2.2x float32 from batch 256 up.
+    """
+    if precision != "float32" or batch_size >= GRAPH_FROM_BATCH:
+        return "graph"
+    return "xla"
 
 
 

@@ -59,7 +59,7 @@ def test_a_short_run_prints_progress_and_writes_history_and_plot(small_mnist_dir
     ("--hidden=256,0", "expected a comma-separated list of positive integers like 256,128"),
     ("--learning_rate=0", "--learning_rate must be > 0, got 0.0"),
     ("--momentum=1.5", "--momentum must be in [0, 1), got 1.5"),
-    ("--mode=turbo", "flag --mode=turbo: value should be one of <eager|graph|xla>"),
+    ("--mode=turbo", "flag --mode=turbo: value should be one of <auto|eager|graph|xla>"),
     ("--steps_per_execution=0", "flag --steps_per_execution=0: 0 is not a positive integer"),
     ("--device=fpga", "flag --device=fpga: value should be one of <auto|cpu|gpu|tpu>"),
     ("--epoch=3", "Unknown command line flag 'epoch'"),

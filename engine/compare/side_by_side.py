@@ -14,11 +14,12 @@ from engine.compare import parity
 from engine.errors import ConfigError
 from engine.run import directories, plots
 from engine.run.config import TrainConfig, check_output_dir
-from engine.run.job import announce_device, load_data
+from engine.run.job import announce_device, load_data, with_mode
 
 
 def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = print) -> parity.ParityReport:
     """Trains the engine and tf.keras side by side (engine/compare/parity.py); writes parity.json and parity.png."""
+    config = with_mode(config)
     check_output_dir(config.output_dir)  # checked now, created only when there is something to write
     if config.strategy != "none":
         raise ConfigError(f"--compare_keras trains on one device; drop --strategy={config.strategy}")

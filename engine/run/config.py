@@ -17,6 +17,7 @@ from engine.errors import ConfigError
 from engine.run import directories
 
 MODES = ("eager", "graph", "xla")  # see engine/execution.py for what each one does
+MODE_CHOICES = ("auto",) + MODES  # auto: `engine.execution.mode_for` the batch size and precision
 DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/run/devices.py
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")  # see engine/run/early_stopping.py
 STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")  # see engine/distribute/strategies.py
@@ -54,7 +55,7 @@ class TrainConfig:
     weight_decay: Optional[float] = None
     rho: Optional[float] = None
     seed: int = 0
-    mode: str = "xla"
+    mode: str = "auto"  # resolved by the job (engine.execution.mode_for) once TensorFlow is loaded
     steps_per_execution: int = 64
     gradients: str = "tape"  # engine/gradients.py: tf.GradientTape, or the backward pass written out
     precision: str = "float32"  # or "mixed_bfloat16": float32 weights, bfloat16 compute (layers/layer.py)
@@ -93,7 +94,7 @@ class TrainConfig:
              + (" (it rounds to 1.0 in float32: a momentum that never forgets a gradient)"
                 if 0 <= self.momentum < 1 else "")),
             *self.optimizer_checks(),
-            (self.mode in MODES, f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
+            (self.mode in MODE_CHOICES, f"--mode must be one of {', '.join(MODE_CHOICES)}, got {self.mode!r}"),
             (self.gradients in GRADIENTS, f"--gradients must be one of {', '.join(GRADIENTS)}, got {self.gradients!r}"),
             (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
             (self.steps_per_execution >= 1, f"--steps_per_execution must be >= 1, got {self.steps_per_execution}"),

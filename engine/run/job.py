@@ -22,7 +22,7 @@ from typing import Callable, List, Optional, Tuple
 
 import tensorflow as tf
 
-from engine import losses, optimizers
+from engine import execution, losses, optimizers
 from engine.callbacks import Callback, LambdaCallback
 from engine.data import loading
 from engine.data.validation import hold_out
@@ -60,8 +60,16 @@ def announce_device(config: TrainConfig, print_fn: Callable[[str], None]) -> dev
     return device
 
 
+def with_mode(config: TrainConfig) -> TrainConfig:
+    """`config` with --mode=auto resolved for its batch size and precision (`execution.mode_for`)."""
+    if config.mode != "auto":
+        return config
+    return dataclasses.replace(config, mode=execution.mode_for(config.batch_size, config.precision))
+
+
 def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     """Runs the job described by `config`; returns what it writes to history.json."""
+    config = with_mode(config)
     check_directories(config)
     if config.cpu_devices:
         strategies.split_cpu(config.cpu_devices)  # before any op runs
