@@ -39,10 +39,12 @@ SETTINGS = (
 )
 # Measured beside float32 where the CPU computes bfloat16 natively (`bfloat16_flags`).
 BFLOAT16_SETTINGS = (
+    PeerSetting("engine-default-bf16", "engine", "default", precision="bfloat16",
+                label="scratchflow CLI default with --precision=mixed_bfloat16"),
     PeerSetting(f"engine-graph-K{K}-bf16", "engine", "graph", K, precision="bfloat16",
-                label=f"scratchflow graph, K={K}, bfloat16 matmuls"),
+                label=f"scratchflow graph, K={K}, mixed_bfloat16"),
     PeerSetting(f"engine-xla-K{K}-bf16", "engine", "xla", K, precision="bfloat16",
-                label=f"scratchflow xla, K={K}, bfloat16 matmuls"),
+                label=f"scratchflow xla, K={K}, mixed_bfloat16"),
     PeerSetting("torch-eager-2t-bf16", "torch", "eager", threads=2, precision="bfloat16",
                 label="PyTorch eager, 2 threads, torch.autocast bfloat16"),
 )
@@ -60,11 +62,11 @@ FULL = Budget((32, 256, 1024, 4096), 0, 5, 30)
 QUICK = Budget((32, 1024), 8192, 2, 2)
 
 
-def engine_default(batch_size: int) -> tuple:
-    """(mode, K) that `python train.py --batch_size=B` runs with: TrainConfig's defaults."""
+def engine_default(batch_size: int, precision: str = "float32") -> tuple:
+    """(mode, K) that `python train.py --batch_size=B [--precision=mixed_bfloat16]` runs with."""
     from engine import execution
 
-    config = TrainConfig(batch_size=batch_size)
+    config = TrainConfig(batch_size=batch_size, precision=precision)
     mode = execution.mode_for(batch_size, config.precision) if config.mode == "auto" else config.mode
     return mode, config.steps_per_execution
 
@@ -73,7 +75,8 @@ def resolved(setting: PeerSetting, batch_size: int) -> dict:
     """The setting as its worker gets it, the engine's default resolved for this batch size."""
     fields = dataclasses.asdict(setting)
     if setting.mode == "default" and setting.framework == "engine":
-        fields["mode"], fields["steps_per_execution"] = engine_default(batch_size)
+        policy = "mixed_bfloat16" if setting.precision == "bfloat16" else "float32"
+        fields["mode"], fields["steps_per_execution"] = engine_default(batch_size, policy)
     return fields
 
 
