@@ -2,7 +2,8 @@
 
     python train.py --dataset=fashion_mnist --epochs=30
 
-This file only turns flags into an `engine.run.job.TrainConfig` and calls `engine.run.job.run`;
+This file only turns flags into an `engine.run.config.TrainConfig`, settles it
+(`engine.app.preflight`) and calls `engine.app.job.start`;
 the engine never reads flags. A problem the user can fix (a bad flag, missing or broken
 data, an unwritable output directory) is printed as one line, with exit status 2.
 """
@@ -132,21 +133,20 @@ def _quoted(arg: str) -> str:
 
 def train() -> int:
     """The run the parsed FLAGS describe: checked, then trained (or compared with Keras); returns 0."""
-    from engine.run.config import check_directories
+    from engine.app import preflight
     from engine.run import interrupts, quiet
 
-    config = config_from_flags()
-    check_directories(config)
+    config = preflight.settle(config_from_flags())
     print_line = lambda line: print(line, flush=True)  # noqa: E731
     # TensorFlow is imported only here, once the flags are known to be good.
     quiet.import_tensorflow()
     interrupts.check_pending()  # a Ctrl-C that TensorFlow's import swallowed
     if FLAGS.compare_keras:
-        from engine.compare import side_by_side
+        from engine.app import side_by_side
         side_by_side.compare_with_keras(config, print_fn=print_line)
     else:
-        from engine.run import job
-        job.run(config, print_fn=print_line)
+        from engine.app import job
+        job.start(config, print_fn=print_line)
     return 0
 
 

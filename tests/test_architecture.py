@@ -6,8 +6,16 @@
   and one file per optimizer, since each rule is a page of its own). They import only the
   standard library, numpy, tensorflow and each other.
 - `layers/` is what a model is made of: it imports only the core and itself.
-- The rings are the subpackages of `engine/`; they may import anything of the project, but
-  nothing in the core or in `layers/` imports a ring.
+- The rings are the subpackages of `engine/`, nothing in the core or in `layers/` imports a
+  ring, and the rings stand in levels (`RING_LEVELS`): a ring imports the core, `layers/`,
+  itself and rings of lower levels only, never one of its own level or above. So no import
+  runs back up and no two rings import each other, directly or around a cycle:
+
+  1. `run` — what every program uses: settings, the main boundary, checkpoints, writes;
+  2. `data`, `distribute`, `compare` — data sets, tf.distribute, the Keras instrument;
+  3. `deploy`, `experiments` — export and predict (reading IDX files), the search (loading data);
+  4. `tour` — the course, which shows every ring below it;
+  5. `app` — the application: the job `train.py` drives and `--compare_keras`.
 
 Read from the source with `ast`, so a lazy import inside a function counts as much as one at
 the top of a file.
@@ -27,6 +35,7 @@ CORE_FILES = sorted([*(REPO / "engine").glob("*.py"), *(path for package in CORE
 RINGS = sorted(path.name for path in (REPO / "engine").iterdir()
                if (path / "__init__.py").is_file() and path.name not in CORE_PACKAGES)
 THIRD_PARTY_OF_THE_CORE = {"numpy", "tensorflow"}
+RING_LEVELS = {"run": 1, "data": 2, "distribute": 2, "compare": 2, "deploy": 3, "experiments": 3, "tour": 4, "app": 5}
 
 
 def imported_modules(path: pathlib.Path):
@@ -57,7 +66,7 @@ def test_the_core_is_at_most_sixteen_modules_and_the_rings_are_packages():
     assert len(CORE) <= 16, CORE
     assert {"activations", "initializers", "losses", "optimizers", "metrics", "gradients", "gradient_check",
             "training", "execution"} <= set(CORE)
-    assert set(RINGS) == {"run", "data", "distribute", "experiments", "deploy", "compare", "tour"}
+    assert set(RINGS) == set(RING_LEVELS), "every ring has its level"
 
 
 @pytest.mark.parametrize("path", CORE_FILES, ids=lambda path: str(path.relative_to(REPO)))
@@ -72,6 +81,55 @@ def test_layers_import_only_the_core_and_themselves(path):
     wrong = [module for module in imported_modules(path)
              if project_part(module) not in ("stdlib", "numpy/tensorflow", "core", "layers")]
     assert not wrong, f"layers/{path.name} imports {wrong}"
+
+
+def ring_of(module: str) -> str:
+    """The ring an `engine.*` module belongs to ('' for the core and anything outside engine/)."""
+    top, _, rest = module.partition(".")
+    ring = rest.split(".")[0]
+    return ring if top == "engine" and ring in RINGS else ""
+
+
+def ring_imports() -> dict:
+    """{ring: {ring it imports: [the files that do]}}, read from every file of every ring."""
+    found: dict = {ring: {} for ring in RINGS}
+    for ring in RINGS:
+        for path in sorted((REPO / "engine" / ring).rglob("*.py")):
+            for module in imported_modules(path):
+                if ring_of(module) and ring_of(module) != ring:
+                    found[ring].setdefault(ring_of(module), []).append(str(path.relative_to(REPO)))
+    return found
+
+
+@pytest.mark.parametrize("ring", RINGS)
+def test_a_ring_imports_only_rings_of_lower_levels(ring):
+    wrong = {other: files for other, files in ring_imports()[ring].items() if RING_LEVELS[other] >= RING_LEVELS[ring]}
+    assert not wrong, (f"engine/{ring} (level {RING_LEVELS[ring]}) imports rings of its level or above: "
+                       + "; ".join(f"{other} (level {RING_LEVELS[other]}) from {sorted(set(files))}"
+                                   for other, files in wrong.items()))
+
+
+def test_no_cycle_runs_between_the_rings():
+    """Said on its own, from the imports alone: the rings' import graph orders topologically."""
+    graph = {ring: set(others) for ring, others in ring_imports().items()}
+    ordered = []
+    while graph:
+        free = sorted(ring for ring, others in graph.items() if not others - set(ordered))
+        assert free, f"the rings {sorted(graph)} import each other around a cycle: {graph}"
+        ordered += free
+        graph = {ring: others for ring, others in graph.items() if ring not in free}
+    assert ordered[0] == "run", "the utilities import no other ring"
+
+
+def test_the_ring_rules_catch_an_import_that_runs_back_up(tmp_path, monkeypatch):
+    """The checker itself: a lazy import of the job from `run` is found as run -> app."""
+    (tmp_path / "engine" / "run").mkdir(parents=True)
+    (tmp_path / "engine" / "run" / "__init__.py").write_text("")
+    (tmp_path / "engine" / "run" / "late.py").write_text("def f():\n    from engine.app import job\n")
+    for ring in RINGS:
+        (tmp_path / "engine" / ring).mkdir(parents=True, exist_ok=True)
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    assert ring_imports()["run"] == {"app": ["engine/run/late.py"]}
 
 
 def test_the_import_rules_see_a_ring_import_in_a_function_body(tmp_path):
@@ -122,6 +180,6 @@ def test_a_plain_training_run_does_not_import_the_keras_comparison():
 
     (TensorFlow 2.21 itself imports the `keras` package while it loads, so this is read from the
     project's own imports rather than from `sys.modules`.)"""
-    reached = project_imports("engine.run.job")
+    reached = project_imports("engine.app.job")
     assert "engine.training" in reached and "engine.run.checkpoints" in reached, "the walk follows the project"
     assert not [name for name in reached if name.split(".")[0] == "keras" or name.startswith("engine.compare")]

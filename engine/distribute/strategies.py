@@ -96,15 +96,6 @@ def _tpu_strategy() -> tf.distribute.TPUStrategy:
     return tf.distribute.TPUStrategy(resolver)
 
 
-def worker_output_dir(strategy: Optional[tf.distribute.Strategy], output_dir: str) -> str:
-    """Where this process writes its results: the chief (worker 0, or the only process) writes
-    `output_dir`; worker i > 0 of a multi-worker run writes `output_dir/worker<i>`, so no two
-    processes write the same file, and each worker's history can be compared."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    task_id = resolver.task_id if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) else 0
-    return output_dir if not task_id else os.path.join(output_dir, f"worker{task_id}")
-
-
 def describe(strategy: Optional[tf.distribute.Strategy]) -> str:
     """One line for the start-up banner, e.g. 'MirroredStrategy, 2 replicas'."""
     if strategy is None:

@@ -12,7 +12,6 @@ import struct
 import tempfile
 from typing import Optional, Sequence, Tuple
 
-from engine.deploy import manifest
 from engine.errors import ConfigError
 from engine.run import directories
 
@@ -187,29 +186,6 @@ def check_output_dir(path: str, flag: str = "--output_dir") -> None:
             pass
     except OSError as error:
         raise ConfigError(f"{flag} {path} is not writable ({error.strerror}): pass a writable directory") from None
-
-
-def check_directories(config: TrainConfig) -> None:
-    """Every directory the run will write, checked before TensorFlow is imported (nothing is created)."""
-    check_output_dir(config.output_dir)
-    checkpoints = os.path.join(config.output_dir, "checkpoints")
-    if os.path.exists(checkpoints) and not os.path.isdir(checkpoints):
-        raise ConfigError(f"{checkpoints} is a file, not the checkpoint directory: move it away, or pass another "
-                          "--output_dir")
-    directories.check_subdirectory(checkpoints, contents=True)  # TensorFlow would write through a link
-    for flag, path in (("--tensorboard_dir", config.tensorboard_dir), ("--tfds_dir", config.tfds_dir),
-                       ("--export_dir", config.export_dir)):
-        if path:
-            check_output_dir(path, flag)
-    if config.export_dir:
-        manifest.check_export_dir(config.export_dir, {"--output_dir": config.output_dir, "--data_dir": config.data_dir,
-                                                      "--tensorboard_dir": config.tensorboard_dir,
-                                                      "--tfds_dir": config.tfds_dir})
-    if config.resume_from and not os.path.isfile(f"{config.resume_from}.index"):
-        raise ConfigError(f"--resume_from {config.resume_from} is not a checkpoint (no {config.resume_from}.index): "
-                          "pass a path prefix like OUTPUT_DIR/checkpoints/ckpt-3")
-
-
 
 
 def check_model_fits(config: TrainConfig, image_shape: Sequence[int], num_classes: int, examples: int = 0) -> None:
