@@ -22,7 +22,9 @@ the top of a file.
 """
 
 import ast
+import os
 import pathlib
+import subprocess
 import sys
 
 import pytest
@@ -183,3 +185,84 @@ def test_a_plain_training_run_does_not_import_the_keras_comparison():
     reached = project_imports("engine.app.job")
     assert "engine.training" in reached and "engine.run.checkpoints" in reached, "the walk follows the project"
     assert not [name for name in reached if name.split(".")[0] == "keras" or name.startswith("engine.compare")]
+
+
+# Library modules import without side effects; the programs' flags live in their entry points.
+
+FLAG_MAKERS = {"new_flag_values", "register_validator", "register_multi_flags_validator"}
+NOISE_CALLS = {"set_verbosity", "setLevel", "simplefilter", "filterwarnings", "catch_warnings"}
+PROJECT_FILES = sorted([*(REPO / "engine").rglob("*.py"), *(REPO / "layers").glob("*.py"), REPO / "train.py"])
+
+
+def is_entry_point(tree: ast.Module, path: pathlib.Path) -> bool:
+    """A program: a `__main__.py`, or a module ending in `if __name__ == "__main__":`."""
+    return path.name == "__main__.py" or any(
+        isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and isinstance(node.test.left, ast.Name)
+        and node.test.left.id == "__name__" for node in tree.body)
+
+
+def called_names(tree: ast.AST):
+    """The last part of every called name: `flags.DEFINE_integer(...)` gives 'DEFINE_integer'."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            function = node.func
+            yield function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+
+
+def module_name(path: pathlib.Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+ENTRY_POINTS = sorted(module_name(path) for path in PROJECT_FILES
+                      if is_entry_point(ast.parse(path.read_text()), path))
+
+
+@pytest.mark.parametrize("path", PROJECT_FILES, ids=lambda path: str(path.relative_to(REPO)))
+def test_a_module_imports_everything_at_its_top_and_only_an_entry_point_declares_flags(path):
+    tree = ast.parse(path.read_text())
+    if path.parent.name == "sections":  # the tour's cells: each imports what it shows, where it shows it
+        return
+    body = tree.body[1:] if tree.body and isinstance(tree.body[0], ast.Expr) else tree.body  # after the docstring
+    first_other = next((index for index, node in enumerate(body) if not isinstance(node, (ast.Import, ast.ImportFrom))),
+                       len(body))
+    late = [node.lineno for node in body[first_other:] if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert not late, f"{path.relative_to(REPO)}: imports below the module's first statement, lines {late}"
+    if not is_entry_point(tree, path):
+        at_import = [node for node in body if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        declared = sorted({name for node in at_import for name in called_names(node)
+                           if name.startswith(("DEFINE_", "define_")) or name in FLAG_MAKERS}
+                          | {"program.start" for node in at_import for call in ast.walk(node)
+                             if isinstance(call, ast.Call) and ast.unparse(call.func) == "program.start"})
+        assert not declared, f"{path.relative_to(REPO)} is a library module but declares flags at import: {declared}"
+
+
+@pytest.mark.parametrize("path", PROJECT_FILES, ids=lambda path: str(path.relative_to(REPO)))
+def test_nothing_imports_an_entry_point(path):
+    """A program's module holds its flags and its body only: what others need of it is a library module."""
+    wrong = [module for module in imported_modules(path) if module in ENTRY_POINTS]
+    assert not wrong, f"{path.relative_to(REPO)} imports the program {wrong}: import its library module instead"
+
+
+@pytest.mark.parametrize("path", PROJECT_FILES, ids=lambda path: str(path.relative_to(REPO)))
+def test_log_noise_is_handled_in_engine_run_quiet_only(path):
+    if path == REPO / "engine" / "run" / "quiet.py":
+        return
+    tree = ast.parse(path.read_text())
+    wrong = sorted({name for name in called_names(tree) if name in NOISE_CALLS} |
+                   {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+                    and node.value == "TF_CPP_MIN_LOG_LEVEL"})
+    assert not wrong, f"{path.relative_to(REPO)} handles log noise itself ({wrong}): call engine.run.quiet"
+
+
+def test_the_programs_and_quiet_import_without_tensorflow_or_a_changed_environment():
+    """Importing a program's module only declares its flags; importing quiet changes nothing."""
+    programs = [name for name in ENTRY_POINTS if name not in ("train", "engine.tour.__main__")]
+    assert {"engine.experiments.search", "engine.deploy.predict", "engine.tour.graph_picture"} <= set(programs)
+    code = ("import os, sys\n"
+            f"import engine.run.quiet, {', '.join(programs)}\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
+            "assert 'TF_CPP_MIN_LOG_LEVEL' not in os.environ, 'TF_CPP_MIN_LOG_LEVEL set'\n")
+    env = {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr

@@ -20,6 +20,7 @@ Variables must be created under `strategy.scope()` to be mirrored: `DistributedT
 """
 
 import contextlib
+import logging
 import os
 import re
 from typing import Iterator, Optional
@@ -27,7 +28,7 @@ from typing import Iterator, Optional
 import tensorflow as tf
 
 from engine.distribute import cluster
-from engine.run import devices
+from engine.run import devices, quiet
 from engine.run.config import STRATEGIES
 from engine.errors import ClusterError, ConfigError
 
@@ -66,7 +67,7 @@ def create(name: str, device: str = "auto", collective_timeout: float = 60.0) ->
     Raises:
       ConfigError: for an unknown name, or a TPU that cannot be found.
     """
-    tf.get_logger().setLevel("WARNING")  # strategies log every reduction at INFO level
+    quiet.set_logger_level("tensorflow", logging.WARNING)  # strategies log every reduction at INFO level
     if name not in STRATEGIES:
         raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
     if name == "tpu" or device == "tpu":
