@@ -3,7 +3,7 @@
     python -m bench.memory                      # Fashion-MNIST, the CLI's defaults, 30 epochs
     python -m bench.memory --epochs=5 --out=/tmp/memory   # a quicker look
 
-It runs `engine.run.job.run` itself (checkpoints, validation, progress and all, as `train.py` does)
+It runs `engine.app.job.run` itself (checkpoints, validation, progress and all, as `train.py` does)
 and, at each "Epoch N/E" line, reads the process's peak resident set size since the previous
 epoch (`VmHWM` in /proc/self/status, reset after each reading by writing 5 to
 /proc/self/clear_refs) and its current one (`VmRSS`). A leak (a retrace per epoch, tensors kept
@@ -50,7 +50,7 @@ def measure_memory() -> int:
     from engine.run import quiet
 
     quiet.import_tensorflow()
-    from engine.run import job
+    from engine.app import job
     from engine.run.config import TrainConfig
 
     out = FLAGS.out or tempfile.mkdtemp(prefix="memory-")

@@ -5,9 +5,11 @@ file per rule), the metrics, the training step and
 `Trainer`, the execution modes, an epoch's batches and the callback hooks. They import only the
 standard library, NumPy, TensorFlow and each other.
 
-The subpackages are the rings around the core: `run` (a training job and the callbacks that make
-it survive and report), `data`, `distribute`, `experiments`, `deploy`, `compare` (against Keras)
-and `tour` (learning aids).
+The subpackages are the rings around the core, in levels; a ring imports only the core and rings
+of lower levels (tests/test_architecture.py keeps it so): `run` (what every program uses: the
+run's config, the callbacks that make it survive and report, whole-or-nothing writes); `data`,
+`distribute`, `compare` (against Keras); `deploy`, `experiments`; `tour` (learning aids); and
+`app`, the application: the job `train.py` drives and `--compare_keras`.
 
 Reading order, top to bottom — the whole of how training works (README.md gives the same):
 

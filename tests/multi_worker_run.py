@@ -20,7 +20,7 @@ import tensorflow as tf  # noqa: E402
 
 from engine import losses, optimizers  # noqa: E402
 from engine.callbacks import LambdaCallback  # noqa: E402
-from engine.distribute import strategies  # noqa: E402
+from engine.distribute import cluster, strategies  # noqa: E402
 from engine.distribute.distributed_training import DistributedTrainer  # noqa: E402
 from engine.errors import ClusterError  # noqa: E402
 from engine.training import Trainer  # noqa: E402
@@ -38,6 +38,8 @@ def main(argv=None) -> int:
     parser.add_argument("--strategy", default="multi_worker")
     parser.add_argument("--collective_timeout", type=float, default=20.0)
     args = parser.parse_args(argv)
+    out = (cluster.output_dir(args.out, os.environ.get("TF_CONFIG"))  # checked while its port is still free
+           if args.strategy == "multi_worker" else args.out)
     strategy = strategies.create(args.strategy, "cpu", args.collective_timeout)
     images, labels = data(args.examples)
     tf.random.set_seed(0)
@@ -56,7 +58,6 @@ def main(argv=None) -> int:
     except ClusterError as error:
         print(f"error: {error}", flush=True)
         return 1
-    out = strategies.worker_output_dir(strategy, args.out)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "result.json"), "w") as file:
         json.dump({"losses": step_losses, "history": history,

@@ -6,15 +6,25 @@
   and one file per optimizer, since each rule is a page of its own). They import only the
   standard library, numpy, tensorflow and each other.
 - `layers/` is what a model is made of: it imports only the core and itself.
-- The rings are the subpackages of `engine/`; they may import anything of the project, but
-  nothing in the core or in `layers/` imports a ring.
+- The rings are the subpackages of `engine/`, nothing in the core or in `layers/` imports a
+  ring, and the rings stand in levels (`RING_LEVELS`): a ring imports the core, `layers/`,
+  itself and rings of lower levels only, never one of its own level or above. So no import
+  runs back up and no two rings import each other, directly or around a cycle:
+
+  1. `run` — what every program uses: settings, the main boundary, checkpoints, writes;
+  2. `data`, `distribute`, `compare` — data sets, tf.distribute, the Keras instrument;
+  3. `deploy`, `experiments` — export and predict (reading IDX files), the search (loading data);
+  4. `tour` — the course, which shows every ring below it;
+  5. `app` — the application: the job `train.py` drives and `--compare_keras`.
 
 Read from the source with `ast`, so a lazy import inside a function counts as much as one at
 the top of a file.
 """
 
 import ast
+import os
 import pathlib
+import subprocess
 import sys
 
 import pytest
@@ -27,6 +37,7 @@ CORE_FILES = sorted([*(REPO / "engine").glob("*.py"), *(path for package in CORE
 RINGS = sorted(path.name for path in (REPO / "engine").iterdir()
                if (path / "__init__.py").is_file() and path.name not in CORE_PACKAGES)
 THIRD_PARTY_OF_THE_CORE = {"numpy", "tensorflow"}
+RING_LEVELS = {"run": 1, "data": 2, "distribute": 2, "compare": 2, "deploy": 3, "experiments": 3, "tour": 4, "app": 5}
 
 
 def imported_modules(path: pathlib.Path):
@@ -57,7 +68,7 @@ def test_the_core_is_at_most_sixteen_modules_and_the_rings_are_packages():
     assert len(CORE) <= 16, CORE
     assert {"activations", "initializers", "losses", "optimizers", "metrics", "gradients", "gradient_check",
             "training", "execution"} <= set(CORE)
-    assert set(RINGS) == {"run", "data", "distribute", "experiments", "deploy", "compare", "tour"}
+    assert set(RINGS) == set(RING_LEVELS), "every ring has its level"
 
 
 @pytest.mark.parametrize("path", CORE_FILES, ids=lambda path: str(path.relative_to(REPO)))
@@ -72,6 +83,55 @@ def test_layers_import_only_the_core_and_themselves(path):
     wrong = [module for module in imported_modules(path)
              if project_part(module) not in ("stdlib", "numpy/tensorflow", "core", "layers")]
     assert not wrong, f"layers/{path.name} imports {wrong}"
+
+
+def ring_of(module: str) -> str:
+    """The ring an `engine.*` module belongs to ('' for the core and anything outside engine/)."""
+    top, _, rest = module.partition(".")
+    ring = rest.split(".")[0]
+    return ring if top == "engine" and ring in RINGS else ""
+
+
+def ring_imports() -> dict:
+    """{ring: {ring it imports: [the files that do]}}, read from every file of every ring."""
+    found: dict = {ring: {} for ring in RINGS}
+    for ring in RINGS:
+        for path in sorted((REPO / "engine" / ring).rglob("*.py")):
+            for module in imported_modules(path):
+                if ring_of(module) and ring_of(module) != ring:
+                    found[ring].setdefault(ring_of(module), []).append(str(path.relative_to(REPO)))
+    return found
+
+
+@pytest.mark.parametrize("ring", RINGS)
+def test_a_ring_imports_only_rings_of_lower_levels(ring):
+    wrong = {other: files for other, files in ring_imports()[ring].items() if RING_LEVELS[other] >= RING_LEVELS[ring]}
+    assert not wrong, (f"engine/{ring} (level {RING_LEVELS[ring]}) imports rings of its level or above: "
+                       + "; ".join(f"{other} (level {RING_LEVELS[other]}) from {sorted(set(files))}"
+                                   for other, files in wrong.items()))
+
+
+def test_no_cycle_runs_between_the_rings():
+    """Said on its own, from the imports alone: the rings' import graph orders topologically."""
+    graph = {ring: set(others) for ring, others in ring_imports().items()}
+    ordered = []
+    while graph:
+        free = sorted(ring for ring, others in graph.items() if not others - set(ordered))
+        assert free, f"the rings {sorted(graph)} import each other around a cycle: {graph}"
+        ordered += free
+        graph = {ring: others for ring, others in graph.items() if ring not in free}
+    assert ordered[0] == "run", "the utilities import no other ring"
+
+
+def test_the_ring_rules_catch_an_import_that_runs_back_up(tmp_path, monkeypatch):
+    """The checker itself: a lazy import of the job from `run` is found as run -> app."""
+    (tmp_path / "engine" / "run").mkdir(parents=True)
+    (tmp_path / "engine" / "run" / "__init__.py").write_text("")
+    (tmp_path / "engine" / "run" / "late.py").write_text("def f():\n    from engine.app import job\n")
+    for ring in RINGS:
+        (tmp_path / "engine" / ring).mkdir(parents=True, exist_ok=True)
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    assert ring_imports()["run"] == {"app": ["engine/run/late.py"]}
 
 
 def test_the_import_rules_see_a_ring_import_in_a_function_body(tmp_path):
@@ -122,6 +182,87 @@ def test_a_plain_training_run_does_not_import_the_keras_comparison():
 
     (TensorFlow 2.21 itself imports the `keras` package while it loads, so this is read from the
     project's own imports rather than from `sys.modules`.)"""
-    reached = project_imports("engine.run.job")
+    reached = project_imports("engine.app.job")
     assert "engine.training" in reached and "engine.run.checkpoints" in reached, "the walk follows the project"
     assert not [name for name in reached if name.split(".")[0] == "keras" or name.startswith("engine.compare")]
+
+
+# Library modules import without side effects; the programs' flags live in their entry points.
+
+FLAG_MAKERS = {"new_flag_values", "register_validator", "register_multi_flags_validator"}
+NOISE_CALLS = {"set_verbosity", "setLevel", "simplefilter", "filterwarnings", "catch_warnings"}
+PROJECT_FILES = sorted([*(REPO / "engine").rglob("*.py"), *(REPO / "layers").glob("*.py"), REPO / "train.py"])
+
+
+def is_entry_point(tree: ast.Module, path: pathlib.Path) -> bool:
+    """A program: a `__main__.py`, or a module ending in `if __name__ == "__main__":`."""
+    return path.name == "__main__.py" or any(
+        isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and isinstance(node.test.left, ast.Name)
+        and node.test.left.id == "__name__" for node in tree.body)
+
+
+def called_names(tree: ast.AST):
+    """The last part of every called name: `flags.DEFINE_integer(...)` gives 'DEFINE_integer'."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            function = node.func
+            yield function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+
+
+def module_name(path: pathlib.Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+ENTRY_POINTS = sorted(module_name(path) for path in PROJECT_FILES
+                      if is_entry_point(ast.parse(path.read_text()), path))
+
+
+@pytest.mark.parametrize("path", PROJECT_FILES, ids=lambda path: str(path.relative_to(REPO)))
+def test_a_module_imports_everything_at_its_top_and_only_an_entry_point_declares_flags(path):
+    tree = ast.parse(path.read_text())
+    if path.parent.name == "sections":  # the tour's cells: each imports what it shows, where it shows it
+        return
+    body = tree.body[1:] if tree.body and isinstance(tree.body[0], ast.Expr) else tree.body  # after the docstring
+    first_other = next((index for index, node in enumerate(body) if not isinstance(node, (ast.Import, ast.ImportFrom))),
+                       len(body))
+    late = [node.lineno for node in body[first_other:] if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert not late, f"{path.relative_to(REPO)}: imports below the module's first statement, lines {late}"
+    if not is_entry_point(tree, path):
+        at_import = [node for node in body if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        declared = sorted({name for node in at_import for name in called_names(node)
+                           if name.startswith(("DEFINE_", "define_")) or name in FLAG_MAKERS}
+                          | {"program.start" for node in at_import for call in ast.walk(node)
+                             if isinstance(call, ast.Call) and ast.unparse(call.func) == "program.start"})
+        assert not declared, f"{path.relative_to(REPO)} is a library module but declares flags at import: {declared}"
+
+
+@pytest.mark.parametrize("path", PROJECT_FILES, ids=lambda path: str(path.relative_to(REPO)))
+def test_nothing_imports_an_entry_point(path):
+    """A program's module holds its flags and its body only: what others need of it is a library module."""
+    wrong = [module for module in imported_modules(path) if module in ENTRY_POINTS]
+    assert not wrong, f"{path.relative_to(REPO)} imports the program {wrong}: import its library module instead"
+
+
+@pytest.mark.parametrize("path", PROJECT_FILES, ids=lambda path: str(path.relative_to(REPO)))
+def test_log_noise_is_handled_in_engine_run_quiet_only(path):
+    if path == REPO / "engine" / "run" / "quiet.py":
+        return
+    tree = ast.parse(path.read_text())
+    wrong = sorted({name for name in called_names(tree) if name in NOISE_CALLS} |
+                   {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+                    and node.value == "TF_CPP_MIN_LOG_LEVEL"})
+    assert not wrong, f"{path.relative_to(REPO)} handles log noise itself ({wrong}): call engine.run.quiet"
+
+
+def test_the_programs_and_quiet_import_without_tensorflow_or_a_changed_environment():
+    """Importing a program's module only declares its flags; importing quiet changes nothing."""
+    programs = [name for name in ENTRY_POINTS if name not in ("train", "engine.tour.__main__")]
+    assert {"engine.experiments.search", "engine.deploy.predict", "engine.tour.graph_picture"} <= set(programs)
+    code = ("import os, sys\n"
+            f"import engine.run.quiet, {', '.join(programs)}\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
+            "assert 'TF_CPP_MIN_LOG_LEVEL' not in os.environ, 'TF_CPP_MIN_LOG_LEVEL set'\n")
+    env = {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr

@@ -56,7 +56,7 @@ def test_a_framework_that_is_not_installed_is_named_with_the_command_that_instal
 def test_the_engines_default_setting_is_what_train_py_runs():
     """The mode and K the job resolves for `train.py --batch_size=B` (--mode=auto: xla, then graph from 1024)."""
     from engine.run.config import TrainConfig
-    from engine.run.job import with_mode
+    from engine.app.job import with_mode
 
     modes = {}
     for batch_size in (32, 256, 1024, 4096):

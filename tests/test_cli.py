@@ -150,3 +150,36 @@ def test_train_and_search_default_to_the_data_set_readme_trains_first():
     assert train.FLAGS["dataset"].default == readme_dataset
     assert search.FLAGS["dataset"].default == readme_dataset
     assert TrainConfig().dataset == readme_dataset
+
+
+def test_every_run_option_is_declared_once_as_a_train_config_field_and_train_py_flags_are_made_from_them():
+    """A TrainConfig field is the option: train.py's flag has its name, default, help and allowed values."""
+    import dataclasses
+
+    import train
+    from engine.run.config import TrainConfig
+
+    fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
+    own = {name for name in train.FLAGS if name not in ("help", "compare_keras")}  # compare_keras picks the program
+    assert own <= set(fields), f"flags of train.py that are not TrainConfig fields: {sorted(own - set(fields))}"
+    for name in own:
+        flag, field = train.FLAGS[name], fields[name]
+        assert flag.default == field.default, name
+        if "help" in field.metadata:
+            assert flag.help.endswith(field.metadata["help"]), name  # an enum's help starts with <its|choices>:
+            if field.metadata["choices"]:
+                assert tuple(flag.parser.enum_values) == tuple(field.metadata["choices"]), name
+    assert {name for name, field in fields.items() if "help" in field.metadata} <= own
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"epochs": 0}, "--epochs must be >= 1, got 0"),
+    ({"checkpoint_every": -1}, "--checkpoint_every must be >= 0 steps (0: every epoch only), got -1"),
+    ({"device": "npu"}, "--device must be one of auto, cpu, gpu, tpu, got 'npu'"),
+])
+def test_a_library_caller_gets_the_check_the_option_declares(changes, message):
+    from engine.errors import ConfigError
+    from engine.run.config import TrainConfig
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        TrainConfig(**changes)

@@ -4,6 +4,7 @@ Everything here runs in the test process (no logical CPU split needed); the numb
 mirrored and multi-worker training are checked in test_mirrored.py and test_multi_worker.py.
 """
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -112,3 +113,29 @@ def test_a_failed_collective_becomes_one_line_naming_the_cause_without_the_graph
     assert str(raised.value) == ("a peer worker stopped answering (UnavailableError: Collective ops is aborted by: "
                                  "recvmsg:Connection reset by peer); the run cannot go on without it: "
                                  "restart every worker")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("index, written", [(0, ""), (1, "worker1")])
+def test_a_worker_of_a_multi_worker_run_has_its_output_directory_settled_and_checked_before_tensorflow(
+        index, written, tmp_path, monkeypatch):
+    """Worker i > 0 writes OUTPUT_DIR/worker<i>; that directory is the one checked, once, from TF_CONFIG alone."""
+    from engine.app import preflight
+
+    ports = [free_port(), free_port()]
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": [f"localhost:{port}" for port in ports]},
+                                                "task": {"type": "worker", "index": index}}))
+    settled = preflight.settle(TrainConfig(strategy="multi_worker", output_dir=str(tmp_path / "run")))
+    assert settled.output_dir == (str(tmp_path / "run" / written) if written else str(tmp_path / "run"))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "worker1").write_text("")  # a file where worker 1 would write
+    with pytest.raises(ConfigError, match="worker1 is a file") if index else contextlib.nullcontext():
+        preflight.settle(TrainConfig(strategy="multi_worker", output_dir=str(tmp_path / "run")))
+    assert preflight.settle(TrainConfig(output_dir=str(tmp_path / "run"))).output_dir == str(tmp_path / "run")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from engine.run import job
+from engine.app import job
 from engine.run.config import TrainConfig
 from engine.errors import ConfigError
 from tests.conftest import mnist_subset

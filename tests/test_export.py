@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from engine import losses, optimizers
-from engine.deploy import export, predict
+from engine.deploy import export, image_files, predict
 from engine.data import idx
 from engine.deploy.serving import Classifier
 from engine.training import Trainer
@@ -120,7 +120,7 @@ def test_png_images_in_grey_or_colour_classify_as_the_same_pixels_from_idx(expor
     pixels = exported["pixels"][:2]
     tf.io.write_file(str(tmp_path / "grey.png"), tf.io.encode_png(pixels[0][..., None]))
     tf.io.write_file(str(tmp_path / "colour.png"), tf.io.encode_png(np.repeat(pixels[1][..., None], 3, axis=-1)))
-    images, sources = predict.read_images([str(tmp_path / "grey.png"), str(tmp_path / "colour.png")], (28, 28))
+    images, sources = image_files.read_images([str(tmp_path / "grey.png"), str(tmp_path / "colour.png")], (28, 28))
     assert sources == [str(tmp_path / "grey.png"), str(tmp_path / "colour.png")]
     np.testing.assert_allclose(images, exported["images"][:2], atol=1 / 255 + 1e-7)  # grey = luminance, rounded
     assert Classifier(exported["tflite"]).predict(images).argmax(1).tolist() == exported["engine"][:2].argmax(1).tolist()

@@ -23,7 +23,8 @@ from engine.data import idx
 from engine.deploy import export, manifest, predict
 from engine.deploy.serving import Classifier
 from engine.errors import ConfigError, DataError
-from engine.run.config import TrainConfig, check_directories
+from engine.app.preflight import check_directories
+from engine.run.config import TrainConfig
 from layers import mlp
 from tests.conftest import REPO
 

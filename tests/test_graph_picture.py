@@ -7,7 +7,7 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from engine.tour import graph_picture
+from engine.tour import graph_picture, step_graph
 from engine.errors import ConfigError
 from engine.tour.graph_groups import group_of
 from layers import Add, Dense, Input, Model, mlp
@@ -39,7 +39,7 @@ def drawn(tmp_path_factory):
     require_dot()
     model = mlp((8, 4), 10)
     out = tmp_path_factory.mktemp("graph")
-    return model, graph_picture.draw_training_step(model, (28, 28), str(out))
+    return model, step_graph.draw_training_step(model, (28, 28), str(out))
 
 
 def test_the_picture_shows_each_layer_forward_and_backward_the_loss_and_the_update(drawn):
@@ -73,7 +73,7 @@ def test_a_functional_model_with_a_skip_connection_is_drawn_with_its_merge(tmp_p
     hidden = Dense(4, activation="relu")(inputs)
     residual = Add()([hidden, Dense(4, activation="relu")(hidden)])
     model = Model(inputs, Dense(3, activation="softmax")(residual))
-    paths = graph_picture.draw_training_step(model, (6,), str(tmp_path), formats=())
+    paths = step_graph.draw_training_step(model, (6,), str(tmp_path), formats=())
     first, second, add, last = (layer.name for layer in model.layers)
     dot = open(paths["dot"]).read()
     branches = "gradients/sum of branches"  # h's gradient: through the block plus around it
@@ -86,7 +86,7 @@ def test_a_functional_model_with_a_skip_connection_is_drawn_with_its_merge(tmp_p
 def test_without_graphviz_it_writes_the_dot_file_and_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "")
     with pytest.raises(ConfigError, match=r"Graphviz's `dot` is not installed, .*: apt-get install graphviz"):
-        graph_picture.draw_training_step(mlp((4,), 10), (28, 28), str(tmp_path))
+        step_graph.draw_training_step(mlp((4,), 10), (28, 28), str(tmp_path))
     assert (tmp_path / "training_step.dot").exists() and (tmp_path / "tensorboard").is_dir()
 
 

@@ -161,7 +161,7 @@ def test_parity_holds_across_configurations(fashion_mnist, changes):
 
 
 def test_the_printed_summary_says_in_words_that_no_relu_split_was_found():
-    from engine.compare.side_by_side import describe
+    from engine.app.side_by_side import describe
 
     assert describe("first_relu_split_step", 0, 200) == "none (no ReLU split in the first 200 steps)"
     assert describe("first_relu_split_step", 253, 400).startswith("253 (the first step where a hidden unit is on")

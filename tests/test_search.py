@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.data import idx
-from engine.experiments import search
+from engine.experiments import hyperparameter_search, search
 from engine.experiments.search_space import candidates
 from engine.errors import ConfigError
 from engine.experiments.search_store import trial_key
@@ -25,7 +25,7 @@ def subset(fashion_mnist_dir):
 def run(subset, output_dir, trials, **kwargs):
     lines: list = []
     setup = {"dataset": "fashion_mnist", "train_subset": 600, "folds": 3, "seed": 0, "mode": "eager"}
-    ranked = search.search(trials, *subset, 10, str(output_dir), setup, folds=3, mode="eager",
+    ranked = hyperparameter_search.search(trials, *subset, 10, str(output_dir), setup, folds=3, mode="eager",
                            print_fn=lines.append, **kwargs)
     return ranked, "\n".join(lines)
 
@@ -79,7 +79,7 @@ def test_a_results_file_of_another_setup_is_refused_not_mixed_in(subset, tmp_pat
 
 def test_too_few_images_of_a_class_for_the_folds_is_one_clear_error(subset, tmp_path):
     with pytest.raises(ConfigError, match="a class has only 0 of the 20 images, fewer than the 3 folds"):
-        search.search(candidates(GRID), subset[0][:20], subset[1][:20], 11, str(tmp_path), {}, folds=3)
+        hyperparameter_search.search(candidates(GRID), subset[0][:20], subset[1][:20], 11, str(tmp_path), {}, folds=3)
 
 
 @pytest.mark.parametrize("argv, message", [

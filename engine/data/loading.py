@@ -29,11 +29,10 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from absl import logging as absl_logging
 
 from engine.data import network, tfds_idx
 from engine.errors import DataError
-from engine.run import directories
+from engine.run import directories, quiet
 
 # Where `apt-get install dataset-fashion-mnist` puts the four IDX files.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -236,12 +235,8 @@ def _options(name: str) -> str:
 @contextlib.contextmanager
 def _quiet_logs():
     """Hides TFDS's INFO and WARNING lines (absl logs them; the CLI prints its own progress)."""
-    verbosity = absl_logging.get_verbosity()
-    absl_logging.set_verbosity(absl_logging.ERROR)
-    try:
+    with quiet.absl_verbosity("error"):
         yield
-    finally:
-        absl_logging.set_verbosity(verbosity)
 
 
 def _no_stdout():

@@ -27,7 +27,6 @@ import os
 from typing import Sequence, Tuple
 
 import tensorflow as tf
-from absl import logging as absl_logging
 
 from engine.deploy import manifest
 from engine.deploy.manifest import LABELS, MANIFEST, SAVED_MODEL, TFLITE  # noqa: F401 - the export's names
@@ -66,15 +65,11 @@ def export(model: tf.Module, image_shape: Sequence[int], class_names: Sequence[s
     module = ServingModule(model, image_shape)
     with swap.replaced_directory(export_dir, manifest.ENTRIES, "--export_dir") as staging:
         saved_model = os.path.join(staging, SAVED_MODEL)
-        verbosity = absl_logging.get_verbosity()
-        absl_logging.set_verbosity(absl_logging.WARNING)  # the saver's INFO lines ("Assets written to ...") are noise
-        try:
+        with quiet.absl_verbosity("warning"):  # the saver's INFO lines ("Assets written to ...") are noise
             tf.saved_model.save(module, saved_model, signatures={SIGNATURE: module.serve})
             # The converter notes that it ignored a default option, on stderr at warning level, every time.
             with quiet.without_lines(r"Ignored (output_format|drop_control_dependency)\.$"):
                 tflite_model = tf.lite.TFLiteConverter.from_saved_model(saved_model).convert()
-        finally:
-            absl_logging.set_verbosity(verbosity)
         writes.write_bytes(os.path.join(staging, TFLITE), tflite_model)
         writes.write_bytes(os.path.join(staging, LABELS), "".join(f"{name}\n" for name in class_names).encode())
         manifest.write(staging)

@@ -8,16 +8,8 @@ Prints what it read (the model, how many images), then a table of the first `--l
 beside the model) and its probability; then how many images went to each class. `--csv`
 writes every image's row, with every class's probability, to a file.
 
-What it reads, and how:
-- IDX files (any name but *.png; gzipped if *.gz): uint8 images [N, H, W] (or one [H, W]),
-  scaled to [0, 1] by /255, as training saw them.
-- PNG files: decoded with `tf.io.decode_png` to as many channels as the model takes — one for
-  MNIST-like models, colour turned to grey by TensorFlow's luminance weights — and scaled by
-  /255. They are not resized: a PNG must already be exactly the model's size (28x28 for
-  MNIST), since a silently shrunk photo would be classified with confidence and wrongly. The
-  size is read from the PNG's header before anything is decoded: a 20000x20000 PNG is refused
-  in microseconds, not after 1.5 GB of pixels.
-  Nor are they inverted: Fashion-MNIST and MNIST are light objects on a black background.
+What it reads, and how: engine/deploy/image_files.py (IDX files scaled by /255; PNG files of
+exactly the model's size, never resized nor inverted).
 
 A missing file, an image of the wrong size or a path that is not a model (or a cut one, or a
 mixed export) gets one `predict: error: ...` line and exit status 2, and so does a `--csv` that
@@ -27,15 +19,13 @@ written whole or not at all (engine/run/writes.py): the old file stays until the
 """
 
 import csv
-import struct
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import numpy as np
 from absl import flags
 
-from engine.data.idx import read_idx
 from engine.deploy.manifest import LABELS, MANIFEST
 from engine.errors import ConfigError, DataError
 from engine.run import cli, program, quiet, writes
@@ -51,56 +41,6 @@ flags.DEFINE_integer("limit", 20, "Print the first N images' predictions; 0 prin
                      flag_values=FLAGS)
 flags.DEFINE_string("csv", None, "Also write every image's prediction to this CSV file.", flag_values=FLAGS)
 program.start(PROGRAM, FLAGS, __name__)
-
-
-def read_images(paths: Sequence[str], image_shape: Tuple[int, ...]) -> Tuple[np.ndarray, List[str]]:
-    """Float32 images [N, *image_shape] in [0, 1] from IDX and PNG files, and a source label for each."""
-    batches, sources = [], []
-    for path in map(Path, paths):
-        if path.is_dir():
-            raise DataError(f"--images {path} is a directory: pass the IDX or PNG image files in it, "
-                            "comma-separated")
-        if not path.is_file():
-            raise DataError(f"--images {path} does not exist: pass IDX or PNG image files")
-        if path.suffix.lower() == ".png":
-            images, names = _read_png(path, image_shape), [str(path)]
-        else:
-            images = _read_idx_images(path, image_shape)
-            names = [f"{path}[{index}]" for index in range(len(images))]  # the image's index in the file
-        batches.append(images.astype(np.float32) / 255.0)
-        sources += names
-    return np.concatenate(batches), sources
-
-
-def _read_png(path: Path, image_shape: Tuple[int, ...]) -> np.ndarray:
-    tf = quiet.import_tensorflow()
-    channels = image_shape[2] if len(image_shape) == 3 else 1
-    with open(path, "rb") as file:
-        header = file.read(24)  # signature (8), IHDR length and type (8), width and height (8)
-    if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
-        raise DataError(f"--images {path} is not a readable PNG image")
-    width, height = struct.unpack(">II", header[16:24])
-    if (height, width) != tuple(image_shape[:2]):
-        raise DataError(f"--images {path} is {width}x{height} pixels, the model takes "
-                        f"{image_shape[1]}x{image_shape[0]}: resize it first")
-    try:
-        image = tf.io.decode_png(tf.io.read_file(str(path)), channels=channels).numpy()  # [H, W, channels]
-    except tf.errors.InvalidArgumentError:
-        raise DataError(f"--images {path} is not a readable PNG image") from None
-    if image.shape[:2] != tuple(image_shape[:2]):
-        raise DataError(f"--images {path} is {image.shape[1]}x{image.shape[0]} pixels, the model takes "
-                        f"{image_shape[1]}x{image_shape[0]}: resize it first")
-    return image.reshape((1, *image_shape))
-
-
-def _read_idx_images(path: Path, image_shape: Tuple[int, ...]) -> np.ndarray:
-    images = read_idx(path)  # raises a one-line IdxError for anything that is not a complete IDX file
-    if images.shape == image_shape:
-        images = images[np.newaxis]
-    if images.shape[1:] != image_shape or images.dtype != np.uint8:
-        raise DataError(f"--images {path} holds {images.dtype} images of shape {images.shape[1:]}, the model "
-                        f"takes uint8 images of shape {image_shape}")
-    return images
 
 
 def check_csv(path: str, model: str, images: Sequence[str]) -> None:
@@ -160,6 +100,7 @@ def classify() -> int:
     if FLAGS.csv:
         check_csv(FLAGS.csv, FLAGS.model, FLAGS.images)
     quiet.import_tensorflow()
+    from engine.deploy.image_files import read_images
     from engine.deploy.serving import Classifier
 
     classifier = Classifier(FLAGS.model)

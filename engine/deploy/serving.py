@@ -17,7 +17,6 @@ exit 139, no message). So, manifest or not, the flatbuffer is parsed in Python f
 """
 
 import os
-import warnings
 from pathlib import Path
 from typing import Callable, Tuple
 
@@ -148,8 +147,7 @@ _XNNPACK_NOTE = r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$"
 def _load_tflite(path: Path) -> Loaded:
     check_tflite(path)
     try:
-        with warnings.catch_warnings():  # its successor (ai_edge_litert) is another package; this one still works
-            warnings.simplefilter("ignore", UserWarning)
+        with quiet.without_warnings(UserWarning):  # its successor (ai_edge_litert) is another package; this one works
             interpreter = tf.lite.Interpreter(model_path=str(path))
     except ValueError:
         raise DataError(f"--model {path} is neither a SavedModel directory nor a TensorFlow Lite file: "

@@ -74,6 +74,16 @@ def check(raw: Optional[str]) -> Optional[Tuple[Dict[str, List[str]], str, int]]
     return cluster, kind, index
 
 
+def output_dir(output_dir: str, raw: Optional[str]) -> str:
+    """Where this process of a multi-worker run writes: the chief (worker 0, or the only process)
+    writes `output_dir`; worker i > 0 writes `output_dir/worker<i>`, so no two processes write the
+    same file, and each worker's history can be compared. Read from TF_CONFIG `raw` (checked)
+    before TensorFlow loads, as `MultiWorkerMirroredStrategy`'s resolver reads the task index."""
+    found = check(raw)
+    index = found[2] if found else 0
+    return output_dir if not index else os.path.join(output_dir, f"worker{index}")
+
+
 def _check_address(job: str, address: str) -> None:
     host, _, port = address.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]:2222

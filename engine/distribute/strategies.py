@@ -20,6 +20,7 @@ Variables must be created under `strategy.scope()` to be mirrored: `DistributedT
 """
 
 import contextlib
+import logging
 import os
 import re
 from typing import Iterator, Optional
@@ -27,7 +28,7 @@ from typing import Iterator, Optional
 import tensorflow as tf
 
 from engine.distribute import cluster
-from engine.run import devices
+from engine.run import devices, quiet
 from engine.run.config import STRATEGIES
 from engine.errors import ClusterError, ConfigError
 
@@ -66,7 +67,7 @@ def create(name: str, device: str = "auto", collective_timeout: float = 60.0) ->
     Raises:
       ConfigError: for an unknown name, or a TPU that cannot be found.
     """
-    tf.get_logger().setLevel("WARNING")  # strategies log every reduction at INFO level
+    quiet.set_logger_level("tensorflow", logging.WARNING)  # strategies log every reduction at INFO level
     if name not in STRATEGIES:
         raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
     if name == "tpu" or device == "tpu":
@@ -94,15 +95,6 @@ def _tpu_strategy() -> tf.distribute.TPUStrategy:
         raise ConfigError("--strategy=tpu: no TPU found (no /dev/accel* device and no TPU_NAME set); "
                           "run on a Cloud TPU VM, or use --strategy=mirrored or none")
     return tf.distribute.TPUStrategy(resolver)
-
-
-def worker_output_dir(strategy: Optional[tf.distribute.Strategy], output_dir: str) -> str:
-    """Where this process writes its results: the chief (worker 0, or the only process) writes
-    `output_dir`; worker i > 0 of a multi-worker run writes `output_dir/worker<i>`, so no two
-    processes write the same file, and each worker's history can be compared."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    task_id = resolver.task_id if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) else 0
-    return output_dir if not task_id else os.path.join(output_dir, f"worker{task_id}")
 
 
 def describe(strategy: Optional[tf.distribute.Strategy]) -> str:

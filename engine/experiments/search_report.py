@@ -5,9 +5,9 @@ import os
 import textwrap
 from typing import Dict, List, Sequence
 
-from engine.run import plots, writes  # plots first: it selects matplotlib's file-only backend
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.figure import Figure
+
+from engine.run import plots, writes
 
 COLUMNS = ("rank", "hidden", "batch_size", "epochs", "optimizer", "learning_rate", "gradients", "accuracy", "accuracy_std",
            "loss", "seconds")
@@ -53,7 +53,8 @@ def ranking_figure(ranked: Sequence[Dict], title: str) -> Figure:
               for row in rows(ranked)]
     accuracies = [record["accuracy"] or 0.0 for record in ranked]  # a diverged trial: an empty bar
     spreads = [record.get("accuracy_std") or 0.0 for record in ranked]
-    figure, axis = plt.subplots(figsize=(9, 1.8 + 0.35 * len(ranked)))
+    figure = plots.new_figure((9, 1.8 + 0.35 * len(ranked)))
+    axis = figure.subplots()
     axis.barh(range(len(ranked)), accuracies, xerr=spreads, capsize=3)
     axis.set_yticks(range(len(ranked)), labels)
     axis.invert_yaxis()

@@ -22,7 +22,7 @@ from typing import Callable, Dict, Sequence
 
 import numpy as np
 
-from engine.experiments.cross_validation import cross_validate
+from engine.run import quiet
 
 _WORKER: Dict = {}  # a worker process's copy of the data and settings, received once
 
@@ -30,6 +30,8 @@ _WORKER: Dict = {}  # a worker process's copy of the data and settings, received
 def trial(params: Dict, images: np.ndarray, labels: np.ndarray, num_classes: int, folds: int, seed: int,
           mode: str) -> Dict:
     """Cross-validates one candidate; returns its record: params, scores, and when and where it finished."""
+    from engine.experiments.cross_validation import cross_validate  # TensorFlow: in a worker, after `_start_worker`
+
     scores = cross_validate(params, images, labels, num_classes, folds, seed, mode)
     # Diverged: a validation loss that is not a number, or 100x an untrained model's (ln classes).
     diverged = not math.isfinite(scores["loss"]) or scores["loss"] > 100 * math.log(num_classes)
@@ -38,7 +40,7 @@ def trial(params: Dict, images: np.ndarray, labels: np.ndarray, num_classes: int
 
 
 def _start_worker(threads: int, *data_and_settings) -> None:
-    import tensorflow as tf
+    tf = quiet.import_tensorflow()  # a worker's TensorFlow starts as quietly as the search's own
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     _WORKER["args"] = data_and_settings

@@ -19,7 +19,7 @@ from typing import List, Optional
 import tensorflow as tf
 
 from engine.errors import ConfigError
-from engine.run import directories, swap
+from engine.run import directories, quiet, swap
 
 IDENTITY_KEY = "identity/.ATTRIBUTES/VARIABLE_VALUE"  # where a checkpoint keeps its run's identity
 
@@ -83,13 +83,8 @@ def resume_point(directory: str, resume: bool, resume_from: Optional[str] = None
 def index_warnings_off():
     """Silences TensorFlow's Python warnings while a checkpoint index is read: a damaged index makes
     it log the parse error and "Checkpoint ignored", lines the run's own one-line error says better."""
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
+    with quiet.logger_level("tensorflow", logging.ERROR):
         yield
-    finally:
-        logger.setLevel(level)
 
 
 def check_directory(directory: str) -> None:

@@ -34,10 +34,9 @@ import os
 from typing import Dict, List, Optional
 
 import tensorflow as tf
-from absl import logging as absl_logging
 
 from engine.errors import ConfigError
-from engine.run import directories, swap, writes
+from engine.run import directories, quiet, swap, writes
 from engine.run.checkpoint_files import (IDENTITY_KEY, _advice, _recover, check_directory, found_checkpoints,
                                          index_warnings_off)
 
@@ -204,12 +203,8 @@ class Checkpointer:
         self._history.assign(json.dumps(position.history))
         self._first_loss.assign(position.first_loss)
         check_directory(self._staging or self.directory)  # a link planted since the last save
-        verbosity = absl_logging.get_verbosity()
-        absl_logging.set_verbosity(absl_logging.WARNING)  # TF logs an INFO line per save
-        try:
+        with quiet.absl_verbosity("warning"):  # TF logs an INFO line per save
             path = self.manager.save()
-        finally:
-            absl_logging.set_verbosity(verbosity)
         if self._staging:  # the new run's first checkpoint is complete: now the old run's may go
             swap.exchange(self._staging, self.directory, aside=f"{self.directory}.old")
             directories.remove_tree(self._staging)  # now the old run's checkpoints

@@ -2,6 +2,16 @@
 
 Kept free of TensorFlow imports on purpose: `train.py` checks every flag in a fraction of a
 second and fails with one line, instead of after TensorFlow's multi-second start-up.
+
+Each run option is declared once, as a field of `TrainConfig` made by `option`: its default,
+its help, its allowed values (`choices`, or a `lower_bound`), and so its check. The choice is
+field metadata that generates the absl flags (`define_flags`, which train.py calls), not absl
+flags that the config reads: a library caller building a `TrainConfig` gets the same checks
+as the command line, and the dataclass stays the one list of what a run can be told.
+`__post_init__` runs the checks the metadata declares, then those across fields (a flag the
+optimizer does not take, early stopping without validation data, ...). The options several
+programs share (`--dataset`, `--data_dir`, `--tfds_dir`, `--hidden`, `--mode`) are declared in
+engine/run/cli.py, where search and the tour take them too; `from_flags` reads them alike.
 """
 
 import dataclasses
@@ -10,19 +20,20 @@ import math
 import os
 import struct
 import tempfile
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, get_args
 
-from engine.deploy import manifest
+from absl import flags
+
 from engine.errors import ConfigError
 from engine.run import directories
 
 MODES = ("eager", "graph", "xla")  # see engine/execution.py for what each one does
 MODE_CHOICES = ("auto",) + MODES  # auto: `engine.execution.mode_for` the batch size and precision
+PRECISIONS = ("float32", "mixed_bfloat16")  # layers/layer.py: a layer's dtype or Keras's mixed policy name
 DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/run/devices.py
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")  # see engine/run/early_stopping.py
 STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")  # see engine/distribute/strategies.py
 GRADIENTS = ("tape", "manual")  # see engine/gradients.py (repeated so a flag is checked before TensorFlow loads)
-PRECISIONS = ("float32", "mixed_bfloat16")  # layers/layer.py: a layer's dtype or Keras's mixed policy name
 # engine.optimizers.OPTIMIZERS by name, each with the run flags it takes beside --learning_rate
 # (Keras's argument names): repeated here so --optimizer and its flags are checked before TensorFlow
 # loads; tests/test_optimizer_flags.py keeps the two equal.
@@ -34,6 +45,14 @@ OPTIMIZER_FLAGS = {
 }
 
 
+def option(default, help_text: str, choices: Optional[Sequence[str]] = None, lower_bound: Optional[float] = None,
+           note: str = ""):
+    """A `TrainConfig` field that is a train.py flag: `--NAME`, with `default`, `help_text`, and either the
+    `choices` it may take or the `lower_bound` it may not go below (`note` says why, in the error)."""
+    return dataclasses.field(default=default, metadata={"help": help_text, "choices": choices,
+                                                        "lower_bound": lower_bound, "note": note})
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Every setting of a training run; validated on construction."""
@@ -42,45 +61,70 @@ class TrainConfig:
     data_dir: Optional[str] = None
     tfds_dir: Optional[str] = None
     fallback_dataset: Optional[str] = None  # used only when `dataset` cannot be had offline
-    epochs: int = 30
-    batch_size: int = 32
+    epochs: int = option(30, "Passes over the training set.", lower_bound=1)
+    batch_size: int = option(32, "Examples per step; the last partial batch is kept.", lower_bound=1)
     hidden: Tuple[int, ...] = (256, 128)
-    learning_rate: float = 0.01
-    momentum: float = 0.0
-    nesterov: bool = False
-    optimizer: str = "sgd"  # a name of OPTIMIZER_FLAGS; the flags below are None for the optimizer's own default
-    beta_1: Optional[float] = None
-    beta_2: Optional[float] = None
-    epsilon: Optional[float] = None
-    weight_decay: Optional[float] = None
-    rho: Optional[float] = None
-    seed: int = 0
+    learning_rate: float = option(0.01, "The learning rate, > 0 (Keras's default for adam, adamw and rmsprop "
+                                  "is 0.001).")
+    momentum: float = option(0.0, "SGD's or RMSprop's momentum, in [0, 1).")
+    nesterov: bool = option(False, "SGD: use Nesterov momentum.")
+    # One of OPTIMIZER_FLAGS; the flags below are None for the optimizer's own default.
+    optimizer: str = option("sgd", "The optimizer (engine/optimizers/): sgd, adam, adamw or rmsprop, Keras's update "
+                            "rules; the flags below it does not take are refused.", choices=tuple(OPTIMIZER_FLAGS))
+    beta_1: Optional[float] = option(None, "Adam/AdamW: decay of the first-moment (mean gradient) estimate, in [0, 1); "
+                                     "default 0.9.")
+    beta_2: Optional[float] = option(None, "Adam/AdamW: decay of the second-moment (mean squared gradient) estimate, "
+                                     "in [0, 1); default 0.999.")
+    epsilon: Optional[float] = option(None, "Adam/AdamW/RMSprop: added to the root of the second moment, > 0; "
+                                      "default 1e-7.")
+    weight_decay: Optional[float] = option(None, "Decoupled weight decay, w <- w - lr * weight_decay * w each step, "
+                                           ">= 0; default none (AdamW: 0.004).")
+    rho: Optional[float] = option(None, "RMSprop: decay of the mean squared gradient, in [0, 1); default 0.9.")
+    seed: int = option(0, "Seed for weights and per-epoch shuffling.")
     mode: str = "auto"  # resolved by the job (engine.execution.mode_for) once TensorFlow is loaded
-    steps_per_execution: int = 64
-    gradients: str = "tape"  # engine/gradients.py: tf.GradientTape, or the backward pass written out
-    precision: str = "float32"  # or "mixed_bfloat16": float32 weights, bfloat16 compute (layers/layer.py)
-    device: str = "auto"
-    validate_on_test: bool = True
-    output_dir: str = "runs/train"
-    tensorboard_dir: Optional[str] = None  # engine/run/tensorboard.py; None writes no events
-    early_stopping_patience: int = 0  # engine/run/early_stopping.py; 0 turns early stopping off
-    early_stopping_min_delta: float = 0.0
-    early_stopping_monitor: str = "val_loss"
-    validation_split: float = 0.0  # engine/data/validation.py; 0 validates on the test set (validate_on_test)
-    export_dir: Optional[str] = None  # engine/deploy/export.py; None exports nothing
-    checkpoint_every: int = 0  # steps; 0: at the end of every epoch only (always done)
-    resume: bool = True  # continue from OUTPUT_DIR/checkpoints when a checkpoint is there
-    resume_from: Optional[str] = None  # a checkpoint path prefix (.../ckpt-3) to resume from instead of the newest
-    divergence_factor: float = 100.0  # stop when a loss exceeds this times the run's first step's (engine/run/faults.py)
-    deterministic: Optional[bool] = None  # None: on where the run lands on the CPU (engine/run/determinism.py)
-    strategy: str = "none"
-    cpu_devices: int = 0  # 0: leave the CPU whole; N: split it into N logical devices
-    collective_timeout: float = 60.0  # seconds a multi-worker all-reduce may wait for its peers
+    steps_per_execution: int = option(64, "Training steps run inside one compiled call (graph and xla modes).",
+                                      lower_bound=1)
+    precision: str = option("float32", "float32, or mixed_bfloat16 (Keras's policy: float32 weights and optimizer "
+                            "state, bfloat16 matmuls, the loss in float32; fast where the CPU has AMX or AVX512_BF16, "
+                            "best with --mode=graph). The export is float32 either way.", choices=PRECISIONS)
+    gradients: str = option("tape", "How each step's gradients are computed: tape (tf.GradientTape) or manual (each "
+                            "layer's backward rule, written out beside its forward).", choices=GRADIENTS)
+    device: str = option("auto", "auto (TPU, else GPU, else CPU), cpu, gpu or tpu.", choices=DEVICES)
+    validate_on_test: bool = option(True, "Evaluate the test set after every epoch (monitoring only).")
+    output_dir: str = option("runs/train", "Where history.json and metrics.png are written.")
+    tensorboard_dir: Optional[str] = option(None, "Write TensorBoard scalars and weight histograms per epoch here.")
+    early_stopping_patience: int = option(0, "Stop after this many epochs without improvement of the monitored "
+                                          "validation metric, and restore the best weights; 0 is off.",
+                                          lower_bound=0, note=" (0 is off)")
+    early_stopping_min_delta: float = option(0.0, "Smallest change of the monitored metric that counts as "
+                                             "improvement.", lower_bound=0.0)
+    early_stopping_monitor: str = option("val_loss", "val_loss (lower is better) or val_accuracy (higher is better).",
+                                         choices=EARLY_STOPPING_MONITORS)
+    validation_split: float = option(0.0, "Hold out this last fraction of the training set for validation (instead "
+                                     "of the test set), in [0, 1); 0 is off.")
+    export_dir: Optional[str] = option(None, "After training, write a SavedModel, a .tflite and labels.txt here.")
+    checkpoint_every: int = option(0, "Also write a checkpoint every this many steps (0: only at the end of every "
+                                   "epoch, which is always done), into OUTPUT_DIR/checkpoints.", lower_bound=0,
+                                   note=" steps (0: every epoch only)")
+    resume: bool = option(True, "Continue from the newest checkpoint in OUTPUT_DIR/checkpoints when there is one "
+                          "(said at start-up); --noresume starts over (they are deleted at its first checkpoint).")
+    resume_from: Optional[str] = option(None, "Resume from this checkpoint (a path prefix like "
+                                        "OUTPUT_DIR/checkpoints/ckpt-3).")
+    divergence_factor: float = option(100.0, "Stop when a loss exceeds this times the run's first step's loss.")
+    deterministic: Optional[bool] = option(None, "Op determinism and seeded generators: the same flags give the same "
+                                           "numbers. Default: on when the run lands on the CPU.")
+    strategy: str = option("none", "tf.distribute strategy: none, mirrored (every local GPU, or the logical CPU "
+                           "devices of --cpu_devices), multi_worker (the workers TF_CONFIG names) or tpu.",
+                           choices=STRATEGIES)
+    cpu_devices: int = option(0, "Split the CPU into this many logical devices (0: don't), so --strategy=mirrored "
+                              "has replicas on a machine without GPUs. They share the same cores.", lower_bound=0,
+                              note=" (0 keeps one CPU device)")
+    collective_timeout: float = option(60.0, "Seconds a multi-worker all-reduce waits for its peers before the run "
+                                       "stops with an error (a worker died or hangs).")
 
     def __post_init__(self):
         checks = [
-            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"--batch_size must be >= 1, got {self.batch_size}"),
+            *self.declared_checks(),
             (len(self.hidden) > 0 and all(h >= 1 for h in self.hidden),
              f"--hidden must be a comma-separated list of positive integers like 256,128, got {','.join(map(str, self.hidden)) or 'nothing'}"),
             (0 <= self.seed < 2**31, f"--seed must be in [0, 2**31), got {self.seed}"),
@@ -95,30 +139,27 @@ class TrainConfig:
                 if 0 <= self.momentum < 1 else "")),
             *self.optimizer_checks(),
             (self.mode in MODE_CHOICES, f"--mode must be one of {', '.join(MODE_CHOICES)}, got {self.mode!r}"),
-            (self.gradients in GRADIENTS, f"--gradients must be one of {', '.join(GRADIENTS)}, got {self.gradients!r}"),
-            (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
-            (self.steps_per_execution >= 1, f"--steps_per_execution must be >= 1, got {self.steps_per_execution}"),
-            (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}"),
-            (self.early_stopping_patience >= 0,
-             f"--early_stopping_patience must be >= 0 (0 is off), got {self.early_stopping_patience}"),
-            (self.early_stopping_min_delta >= 0,
-             f"--early_stopping_min_delta must be >= 0, got {self.early_stopping_min_delta}"),
-            (self.early_stopping_monitor in EARLY_STOPPING_MONITORS,
-             f"--early_stopping_monitor must be one of {', '.join(EARLY_STOPPING_MONITORS)}, "
-             f"got {self.early_stopping_monitor!r}"),
             (0 <= self.validation_split < 1, f"--validation_split must be in [0, 1), got {self.validation_split}"),
             (self.early_stopping_patience == 0 or self.validation_split > 0 or self.validate_on_test,
              "--early_stopping_patience needs validation data: pass --validation_split=0.1 (or --validate_on_test)"),
-            (self.checkpoint_every >= 0,
-             f"--checkpoint_every must be >= 0 steps (0: every epoch only), got {self.checkpoint_every}"),
-            (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"),
-            (self.cpu_devices >= 0, f"--cpu_devices must be >= 0 (0 keeps one CPU device), got {self.cpu_devices}"),
             (self.collective_timeout > 0, f"--collective_timeout must be > 0 seconds, got {self.collective_timeout}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
 
+
+    def declared_checks(self):
+        """The checks the fields' `option`s declare: each value among its choices, or not below its bound."""
+        checks = []
+        for field in dataclasses.fields(self):
+            value, choices, bound = getattr(self, field.name), field.metadata.get("choices"), field.metadata.get("lower_bound")
+            if choices is not None and field.name != "optimizer":  # optimizer_checks says the optimizer's
+                checks.append((value in choices, f"--{field.name} must be one of {', '.join(choices)}, got {value!r}"))
+            if bound is not None:
+                checks.append((value >= bound, f"--{field.name} must be >= {bound:g}{field.metadata['note']}, "
+                                               f"got {value}"))
+        return checks
 
     def optimizer_checks(self):
         """--optimizer is known, each of its flags in range, and no flag given that it does not take
@@ -147,6 +188,32 @@ class TrainConfig:
         the optimizer's flags that was given (the rest keep Keras's defaults)."""
         values = {name: getattr(self, name) for name in OPTIMIZER_FLAGS[self.optimizer]}
         return {"learning_rate": self.learning_rate, **{name: value for name, value in values.items() if value is not None}}
+
+
+def define_flags(flag_values: flags.FlagValues, module_name: str) -> None:
+    """Declares a flag for every `option` field of `TrainConfig` in `flag_values`, as `module_name`'s
+    (the heading its flags are listed under in --help)."""
+    for field in dataclasses.fields(TrainConfig):
+        if "help" not in field.metadata:
+            continue
+        kind = next((arg for arg in get_args(field.type) if arg is not type(None)), field.type)  # Optional[X] -> X
+        choices, bound = field.metadata["choices"], field.metadata["lower_bound"]
+        common = dict(flag_values=flag_values, module_name=module_name)
+        if choices is not None:
+            flags.DEFINE_enum(field.name, field.default, choices, field.metadata["help"], **common)
+        elif kind is bool:
+            flags.DEFINE_boolean(field.name, field.default, field.metadata["help"], **common)
+        elif kind in (int, float):
+            define = flags.DEFINE_integer if kind is int else flags.DEFINE_float
+            define(field.name, field.default, field.metadata["help"], lower_bound=bound, **common)
+        else:
+            flags.DEFINE_string(field.name, field.default, field.metadata["help"], **common)
+
+
+def from_flags(flag_values: flags.FlagValues) -> "TrainConfig":
+    """The `TrainConfig` of the parsed `flag_values`: every field that has a flag there, the rest as declared."""
+    return TrainConfig(**{field.name: flag_values[field.name].value for field in dataclasses.fields(TrainConfig)
+                          if field.name in flag_values})
 
 
 def float32(value: float) -> float:
@@ -191,29 +258,6 @@ def check_output_dir(path: str, flag: str = "--output_dir") -> None:
             pass
     except OSError as error:
         raise ConfigError(f"{flag} {path} is not writable ({error.strerror}): pass a writable directory") from None
-
-
-def check_directories(config: TrainConfig) -> None:
-    """Every directory the run will write, checked before TensorFlow is imported (nothing is created)."""
-    check_output_dir(config.output_dir)
-    checkpoints = os.path.join(config.output_dir, "checkpoints")
-    if os.path.exists(checkpoints) and not os.path.isdir(checkpoints):
-        raise ConfigError(f"{checkpoints} is a file, not the checkpoint directory: move it away, or pass another "
-                          "--output_dir")
-    directories.check_subdirectory(checkpoints, contents=True)  # TensorFlow would write through a link
-    for flag, path in (("--tensorboard_dir", config.tensorboard_dir), ("--tfds_dir", config.tfds_dir),
-                       ("--export_dir", config.export_dir)):
-        if path:
-            check_output_dir(path, flag)
-    if config.export_dir:
-        manifest.check_export_dir(config.export_dir, {"--output_dir": config.output_dir, "--data_dir": config.data_dir,
-                                                      "--tensorboard_dir": config.tensorboard_dir,
-                                                      "--tfds_dir": config.tfds_dir})
-    if config.resume_from and not os.path.isfile(f"{config.resume_from}.index"):
-        raise ConfigError(f"--resume_from {config.resume_from} is not a checkpoint (no {config.resume_from}.index): "
-                          "pass a path prefix like OUTPUT_DIR/checkpoints/ckpt-3")
-
-
 
 
 def check_model_fits(config: TrainConfig, image_shape: Sequence[int], num_classes: int, examples: int = 0) -> None:

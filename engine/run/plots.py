@@ -1,23 +1,29 @@
 """The training figures: loss and accuracy per epoch (one run, several runs, engine against Keras),
 and one prediction beside its image."""
 
-from typing import Dict, Sequence
+from typing import Dict, Sequence, Tuple
 
-import matplotlib
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # files only: works on machines without a display
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from engine.run import writes
 
-from engine.run import writes  # noqa: E402
+
+def new_figure(size: Tuple[float, float]) -> Figure:
+    """A figure of `size` (inches) drawn by Agg, for files only: no pyplot, so no global backend to
+    select at import, no display needed, and nothing to close (it is freed when dropped)."""
+    figure = Figure(figsize=size)
+    FigureCanvasAgg(figure)
+    return figure
 
 
 def history_figure(history: Sequence[Dict[str, float]], title: str = "") -> Figure:
     """The two panels (loss | accuracy) of `history` (the list `Trainer.fit` returns)."""
     epochs = [logs["epoch"] for logs in history]
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure = new_figure((11, 4))
+    axes = figure.subplots(1, 2)
     for axis, metric in zip(axes, ("loss", "accuracy")):
         axis.plot(epochs, [logs[metric] for logs in history], "o-", label=f"train {metric}")
         if history and f"val_{metric}" in history[0]:
@@ -34,7 +40,8 @@ def parity_figure(epochs: Sequence[Dict[str, float]], title: str = "") -> Figure
     curve, no line to draw) still shows both sides.
     """
     numbers = [row["epoch"] for row in epochs]
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure = new_figure((11, 4))
+    axes = figure.subplots(1, 2)
     for axis, metric in zip(axes, ("loss", "accuracy")):
         for split, label in (("", "train"), ("test_", "test")):
             line, = axis.plot(numbers, [row[f"engine_{split}{metric}"] for row in epochs], "o-",
@@ -50,7 +57,8 @@ def plot_histories(histories: Dict[str, Sequence[Dict[str, float]]], path: str, 
 
     Each run's validation curve is drawn when it has one, else its training curve.
     """
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure = new_figure((11, 4))
+    axes = figure.subplots(1, 2)
     for label, history in histories.items():
         for axis, metric in zip(axes, ("loss", "accuracy")):
             key = f"val_{metric}" if f"val_{metric}" in history[0] else metric
@@ -66,7 +74,8 @@ def plot_prediction(image: np.ndarray, probabilities: Sequence[float], class_nam
     if len(probabilities) != len(class_names):
         raise ValueError(f"plot_prediction got {len(probabilities)} probabilities for {len(class_names)} class names: "
                          "expected one probability per class")
-    figure, (picture, bars) = plt.subplots(1, 2, figsize=(9, 3.5), gridspec_kw={"width_ratios": [1, 1.6]})
+    figure = new_figure((9, 3.5))
+    picture, bars = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
     picture.imshow(image, cmap="gray", vmin=0.0, vmax=1.0)
     picture.axis("off")
     bars.barh(range(len(class_names)), probabilities)
@@ -82,7 +91,8 @@ def plot_prediction(image: np.ndarray, probabilities: Sequence[float], class_nam
 
 def plot_step_losses(losses: Sequence[float], path: str, title: str = "") -> None:
     """Writes a PNG of every step's batch loss, with its running mean over the last 50 steps."""
-    figure, axis = plt.subplots(figsize=(8, 3.5))
+    figure = new_figure((8, 3.5))
+    axis = figure.subplots()
     steps = np.arange(1, len(losses) + 1)
     axis.plot(steps, losses, lw=0.7, alpha=0.5, label="batch loss")
     window = min(50, len(losses))
@@ -102,7 +112,8 @@ def plot_gradient_check(errors: Dict[str, Sequence[float]], names: Sequence[str]
                         title: str = "") -> None:
     """Writes a PNG of each tensor's largest relative error (log scale), one bar group per tensor and one
     colour per way to the gradient (`errors[way][i]` for `names[i]`), with the bound drawn across."""
-    figure, axis = plt.subplots(figsize=(8, 3.5))
+    figure = new_figure((8, 3.5))
+    axis = figure.subplots()
     width = 0.8 / max(len(errors), 1)
     for k, (way, values) in enumerate(errors.items()):
         axis.bar(np.arange(len(names)) + k * width, np.maximum(values, 1e-17), width, label=way)
@@ -123,7 +134,8 @@ def plot_images(images: Sequence[np.ndarray], titles: Sequence[str], path: str, 
     each scaled to its own range), each with its title."""
     if len(images) != len(titles):
         raise ValueError(f"plot_images got {len(images)} images for {len(titles)} titles: expected one title each")
-    figure, axes = plt.subplots(1, len(images), figsize=(2.2 * len(images), 2.6), squeeze=False)
+    figure = new_figure((2.2 * len(images), 2.6))
+    axes = figure.subplots(1, len(images), squeeze=False)
     for axis, image, name in zip(axes[0], images, titles):
         axis.imshow(np.atleast_2d(image), cmap="gray")
         axis.set_title(name, fontsize=9)
@@ -159,8 +171,5 @@ def _label(figure: Figure, axes, title: str) -> None:
 
 
 def save(figure: Figure, path: str, dpi: int = 100) -> None:
-    """Writes `figure` as a PNG (whole, never through a link: engine/run/writes.py) and frees it."""
-    try:
-        writes.save_figure(figure, path, dpi)
-    finally:
-        plt.close(figure)
+    """Writes `figure` as a PNG (whole, never through a link: engine/run/writes.py)."""
+    writes.save_figure(figure, path, dpi)

@@ -22,20 +22,37 @@ at a temporary file, then writes back every record except:
   TensorFlow's developers), the level TensorFlow applies itself once it has read it.
 
 Warnings and errors are written back, in order, once the import is done. This is the start-up
-only, not a filter on the whole run. `without_lines` drops one known line around one step
-that prints it whatever the log level: TensorFlow Lite's "INFO: Created TensorFlow Lite
-XNNPACK delegate for CPU." (engine/deploy/serving.py) and tf.data's NodeDef note under op
-determinism (engine/compare/parity.py).
+only, not a filter on the whole run.
+
+Every other piece of log-noise handling in the project is a call to this module, around the one
+step that makes the noise, so that what is hidden, and why, is read in one place:
+
+- `without_lines` drops one known line around one step that prints it whatever the log level:
+  TensorFlow Lite's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+  (engine/deploy/serving.py) and tf.data's NodeDef note under op determinism (engine/compare/parity.py);
+- `absl_verbosity` lowers absl's Python logs (TFDS's build, TensorFlow's checkpoint and
+  SavedModel writers) for one block, `logger_level` one Python logger's (TensorFlow's warnings
+  about a damaged checkpoint index), `set_logger_level` for the rest of the process
+  (tf.distribute's INFO line per reduction, jupyter_client's socket notes);
+- `without_warnings` ignores one category of Python warnings for one block (tf.lite's notice
+  that its interpreter moved to another package).
+
+Nothing happens at import: TF_CPP_MIN_LOG_LEVEL (default 1 here) is set by `import_tensorflow`,
+the entry points' call, unless the environment already sets it.
 """
 
 import contextlib
+import logging
 import os
 import re
 import sys
 import tempfile
-from typing import Callable, Iterator, List
+import warnings
+from typing import Callable, Iterator, List, Type
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # 0 INFO, 1 WARNING, 2 ERROR, 3 FATAL and above
+from absl import logging as absl_logging
+
+MIN_LOG_LEVEL = "1"  # TF_CPP_MIN_LOG_LEVEL's default here: 0 INFO, 1 WARNING, 2 ERROR, 3 FATAL and above
 
 _RECORD = re.compile(r"^(?P<severity>[IWEF])\d{4} \d\d:\d\d:\d\d")  # absl's "I0000 00:00:17..." prefix
 _PYTHON = re.compile(r"^(Traceback |\S+:\d+: \w*(Warning|Error)\b)")  # Python's own, never a continuation
@@ -105,6 +122,7 @@ def import_tensorflow():
     """
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", MIN_LOG_LEVEL)
     try:
         min_level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
     except ValueError:
@@ -115,3 +133,39 @@ def import_tensorflow():
 
         tf.config.list_physical_devices("GPU")  # cuInit happens here; no runtime is started yet
     return tf
+
+
+@contextlib.contextmanager
+def absl_verbosity(level: str) -> Iterator[None]:
+    """A block in which absl's Python logs show only `level` ("warning", "error") and above."""
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(level)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(verbosity)
+
+
+@contextlib.contextmanager
+def logger_level(name: str, level: int) -> Iterator[None]:
+    """A block in which Python's logger `name` ("tensorflow", ...) shows only `level` and above."""
+    logger = logging.getLogger(name)
+    saved = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
+
+
+def set_logger_level(name: str, level: int) -> None:
+    """Python's logger `name` shows only `level` and above from now on."""
+    logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def without_warnings(category: Type[Warning]) -> Iterator[None]:
+    """A block in which Python warnings of `category` are ignored (others still shown)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category)
+        yield

@@ -14,7 +14,7 @@ from absl import flags
 
 from engine import tour
 from engine.errors import ConfigError
-from engine.run import cli, directories, program, writes
+from engine.run import cli, directories, program, quiet, writes
 
 PROGRAM = "python -m engine.tour"
 FLAGS = cli.new_flag_values()
@@ -35,8 +35,6 @@ def run_tour() -> int:
                           f"{', '.join(tour.SECTIONS)}")
     if FLAGS.notebook is not None:
         return _write_notebook(FLAGS.notebook, FLAGS.sections, FLAGS.output_dir)
-    from engine.run import quiet
-
     quiet.import_tensorflow()  # without the lines that look like failures on a machine with no GPU
     for section in FLAGS.sections:
         tour.run(section, output_dir=FLAGS.output_dir)
@@ -61,7 +59,7 @@ def _write_notebook(path: str, sections: Sequence[str], output_dir: str) -> int:
     except ImportError as error:
         raise ConfigError(f"--notebook needs {error.name}, which is not installed: pip install -e '.[test]'") from None
     # jupyter_client warns through this logger when it tidies a finished kernel's sockets away; nothing to act on.
-    logging.getLogger("traitlets").setLevel(logging.ERROR)
+    quiet.set_logger_level("traitlets", logging.ERROR)
     seconds, failed = notebook.write(path, sections, output_dir)
     if failed:
         raise ConfigError(f"a cell of {path} failed ({failed}); the notebook holds its traceback")

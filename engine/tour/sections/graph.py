@@ -44,20 +44,20 @@ with tf.compat.v1.Session(graph=graph) as session:
 print(f"session.run([mean, sum], feed_dict={{x: 0..23}}) -> mean {mean_value}, sum {sum_value}")
 
 # %% [markdown]
-# A whole training step is a graph too. `engine.tour.graph_picture` traces the engine's
+# A whole training step is a graph too. `engine.tour.step_graph` traces the engine's
 # `train_step` for a small model and draws its ops grouped as a reader thinks of them: the
 # layers' forward pass, the loss, the gradients (the same layers backwards) and the update.
 
 # %%
-from engine.tour import course, graph_picture
+from engine.tour import course, step_graph
 from layers import mlp
 
 tf.random.set_seed(course.SEED)
-if graph_picture.can_draw():
-    drawn = graph_picture.draw_training_step(mlp((16,), 10), (28, 28), course.path("graph"), formats=("png",))
+if step_graph.can_draw():
+    drawn = step_graph.draw_training_step(mlp((16,), 10), (28, 28), course.path("graph"), formats=("png",))
     print(f"one training step of a 784-16-10 model: {drawn['png']}, and {drawn['tensorboard']} for TensorBoard's Graphs tab")
     course.show(drawn["png"])
 else:  # the picture needs Graphviz; the DOT file and the TensorBoard graph do not
-    drawn = graph_picture.draw_training_step(mlp((16,), 10), (28, 28), course.path("graph"), formats=())
+    drawn = step_graph.draw_training_step(mlp((16,), 10), (28, 28), course.path("graph"), formats=())
     print(f"skipped the picture: Graphviz's dot is not installed (apt-get install graphviz); "
           f"wrote {drawn['dot']} and {drawn['tensorboard']} for TensorBoard's Graphs tab")

@@ -12,7 +12,7 @@
 # %%
 import os
 
-from engine.experiments import search, search_space
+from engine.experiments import hyperparameter_search, search_space
 from engine.tour import course
 
 images, labels = course.training_set(3000)
@@ -20,7 +20,7 @@ space = {"hidden": [(64,), (256, 128)], "learning_rate": [0.01, 0.1], "batch_siz
 trials = search_space.candidates(space, strategy="grid")  # 2 x 2 = 4 candidates
 output_dir = course.path("search")
 setup = {"dataset": "fashion_mnist", "train_subset": len(labels), "folds": 3, "seed": course.SEED, "mode": "graph"}
-ranked = search.search(trials, images, labels, 10, output_dir, setup, folds=3, seed=course.SEED)
+ranked = hyperparameter_search.search(trials, images, labels, 10, output_dir, setup, folds=3, seed=course.SEED)
 
 # %% [markdown]
 # The ranking chart (`ranking.png`): mean validation accuracy over the folds, the bar's whisker

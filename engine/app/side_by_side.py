@@ -3,24 +3,26 @@
 The job around `parity.compare`: load the data as a training run does, say what is being compared
 and when each engine epoch is trained (the engine trains all epochs before Keras starts, so the
 first row comes late), print one row per epoch as Keras finishes it, then the summary; write
-parity.json and parity.png. Kept out of `engine.run.job` so that a plain training run never
+parity.json and parity.png. Kept out of `engine.app.job` so that a plain training run never
 imports Keras.
 """
 
 import os
 from typing import Callable
 
+from engine.app.job import announce_device, load_data, with_mode
 from engine.compare import parity
 from engine.errors import ConfigError
 from engine.run import directories, plots
-from engine.run.config import TrainConfig, check_output_dir
-from engine.run.job import announce_device, load_data, with_mode
+from engine.run.config import TrainConfig
 
 
 def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = print) -> parity.ParityReport:
-    """Trains the engine and tf.keras side by side (engine/compare/parity.py); writes parity.json and parity.png."""
+    """Trains the engine and tf.keras side by side (engine/compare/parity.py); writes parity.json and parity.png.
+
+    `config` is as `preflight.settle` returned it: its directories are checked, and the output
+    directory is created only when there is something to write."""
     config = with_mode(config)
-    check_output_dir(config.output_dir)  # checked now, created only when there is something to write
     if config.strategy != "none":
         raise ConfigError(f"--compare_keras trains on one device; drop --strategy={config.strategy}")
     announce_device(config, print_fn)

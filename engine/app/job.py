@@ -1,13 +1,14 @@
 """The main job, as a library call: load data, build the MLP, train, evaluate, write results.
 
-`train.py` turns command-line flags into a `TrainConfig` and calls `run`; tests call `run`
-directly. Nothing here reads flags, so every option is visible in the dataclass.
+`train.py` turns command-line flags into a `TrainConfig`, settles it (`preflight.settle`: the
+output directory made final, every directory checked, before TensorFlow loads) and calls
+`start`; tests and benchmarks call `run`, which settles and starts. Nothing here reads flags, so every option is visible in the dataclass.
 The run's machinery is callbacks given to `Trainer.fit` (`run_callbacks`), in an order that
 matters: the epoch's line is printed, TensorBoard logs the epoch's weights, early stopping
 decides, and only then are the checkpoint written and a pending signal honoured; the progress
 bar draws last, after a block's losses have been checked.
 
-Everything is checked before TensorFlow trains a step: the directories (`check_directories`),
+Everything is checked before TensorFlow trains a step: the directories (`preflight`, once),
 the lock on the output directory (`files.claim`, one run per directory), the data, the model's
 size against the memory there is (`check_model_fits`), the checkpoint to resume from.
 A full disk or a vanished directory while writing becomes one line (`faults.RunFault`), and
@@ -30,10 +31,11 @@ from engine.deploy import export
 from engine.distribute import strategies
 from engine.distribute.distributed_training import DistributedTrainer
 from engine.errors import ConfigError
+from engine.app import preflight
 from engine.run import determinism, devices, faults, files, interrupts, plots, writes
 from engine.run.checkpoint_files import resume_point
 from engine.run.checkpoints import Checkpointer, Position
-from engine.run.config import TrainConfig, check_directories, check_model_fits
+from engine.run.config import TrainConfig, check_model_fits
 from engine.run.early_stopping import EarlyStopping
 from engine.run.interrupts import Interrupted, SignalStop
 from engine.run.progress import ProgressBar
@@ -69,8 +71,12 @@ def with_mode(config: TrainConfig) -> TrainConfig:
 
 def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     """Runs the job described by `config`; returns what it writes to history.json."""
+    return start(preflight.settle(config), print_fn)
+
+
+def start(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
+    """Runs the job of a `config` that `preflight.settle` returned; returns what it writes to history.json."""
     config = with_mode(config)
-    check_directories(config)
     if config.cpu_devices:
         strategies.split_cpu(config.cpu_devices)  # before any op runs
     device = announce_device(config, print_fn)
@@ -78,8 +84,6 @@ def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     print_fn(f"Determinism: {'on (op determinism, seed ' + str(config.seed) + ')' if deterministic else 'off'}")
     strategy = strategies.create(config.strategy, device.kind, config.collective_timeout)
     print_fn(f"Strategy: {strategies.describe(strategy)}")
-    config = dataclasses.replace(config, output_dir=strategies.worker_output_dir(strategy, config.output_dir))
-    check_directories(config)
     try:
         with files.claim(config.output_dir):
             dataset = load_data(config, print_fn)

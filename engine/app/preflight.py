@@ -1,0 +1,51 @@
+"""What a training run checks before TensorFlow loads: where it writes, once, where it will write.
+
+A multi-worker run's worker i > 0 writes `OUTPUT_DIR/worker<i>` (so no two processes write the
+same file); the output directory is made final first (`engine.distribute.cluster.output_dir`,
+read from TF_CONFIG), and then every directory the run writes is checked, each once: the
+output directory and its `checkpoints/`, `--tensorboard_dir`, `--tfds_dir`, `--export_dir`
+(which may not hold the others), and the checkpoint `--resume_from` names. Nothing is created.
+"""
+
+import dataclasses
+import os
+
+from engine.deploy import manifest
+from engine.distribute import cluster
+from engine.errors import ConfigError
+from engine.run import directories
+from engine.run.config import TrainConfig, check_output_dir
+
+
+def settle(config: TrainConfig) -> TrainConfig:
+    """`config` with the output directory this process writes, once every directory it writes is checked.
+
+    Raises:
+      ConfigError: a directory that cannot be written, or a TF_CONFIG that cannot be used, in one line.
+    """
+    if config.strategy == "multi_worker" and config.device != "tpu":  # --device=tpu runs TPUStrategy instead
+        config = dataclasses.replace(config, output_dir=cluster.output_dir(config.output_dir,
+                                                                           os.environ.get("TF_CONFIG")))
+    check_directories(config)
+    return config
+
+
+def check_directories(config: TrainConfig) -> None:
+    """Every directory the run will write (nothing is created)."""
+    check_output_dir(config.output_dir)
+    checkpoints = os.path.join(config.output_dir, "checkpoints")
+    if os.path.exists(checkpoints) and not os.path.isdir(checkpoints):
+        raise ConfigError(f"{checkpoints} is a file, not the checkpoint directory: move it away, or pass another "
+                          "--output_dir")
+    directories.check_subdirectory(checkpoints, contents=True)  # TensorFlow would write through a link
+    for flag, path in (("--tensorboard_dir", config.tensorboard_dir), ("--tfds_dir", config.tfds_dir),
+                       ("--export_dir", config.export_dir)):
+        if path:
+            check_output_dir(path, flag)
+    if config.export_dir:
+        manifest.check_export_dir(config.export_dir, {"--output_dir": config.output_dir, "--data_dir": config.data_dir,
+                                                      "--tensorboard_dir": config.tensorboard_dir,
+                                                      "--tfds_dir": config.tfds_dir})
+    if config.resume_from and not os.path.isfile(f"{config.resume_from}.index"):
+        raise ConfigError(f"--resume_from {config.resume_from} is not a checkpoint (no {config.resume_from}.index): "
+                          "pass a path prefix like OUTPUT_DIR/checkpoints/ckpt-3")
