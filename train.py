@@ -53,6 +53,8 @@ def train() -> int:
     from engine.run import interrupts, quiet
 
     settled = preflight.settle(config.from_flags(FLAGS))
+    if FLAGS.compare_keras:
+        preflight.check_comparison(settled)
     print_line = lambda line: print(line, flush=True)  # noqa: E731
     # TensorFlow is imported only here, once the flags are known to be good.
     quiet.import_tensorflow()

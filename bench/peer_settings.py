@@ -58,7 +58,7 @@ class Budget:
     tta_epochs: int  # the cap of the time-to-accuracy runs
 
 
-FULL = Budget((32, 256, 1024, 4096), 0, 5, 30)
+FULL = Budget((32, 256, 1024, 4096), 30720, 3, 30)  # timed epochs of 30,720 examples: ~15 min on 2 cores
 QUICK = Budget((32, 1024), 8192, 2, 2)
 
 

@@ -24,8 +24,17 @@ from engine.run import interrupts, program
 from engine.run.faults import RunFault
 from tests.conftest import REPO
 
+# A worker is a process another program starts and speaks to over a pipe, not a command a user runs:
+# its failures go back over the pipe, and the program that started it says them in its one line.
+WORKERS = {"bench/peer_worker.py"}
 PROGRAMS = sorted(path for pattern in ("engine/**/*.py", "bench/*.py", "train.py") for path in REPO.glob(pattern)
-                  if 'if __name__ == "__main__"' in path.read_text())
+                  if 'if __name__ == "__main__"' in path.read_text() and str(path.relative_to(REPO)) not in WORKERS)
+
+
+@pytest.mark.parametrize("name", sorted(WORKERS))
+def test_a_worker_says_which_program_starts_it_and_sends_its_failures_back(name):
+    text = (REPO / name).read_text()
+    assert "started by" in ast.get_docstring(ast.parse(text)) and "traceback" in text
 ENDINGS = {"ConfigError", "DataError", "RunFault", "ClusterError", "KeyboardInterrupt", "Interrupted", "OSError"}
 
 

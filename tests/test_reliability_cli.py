@@ -146,3 +146,28 @@ def test_bad_flags_are_one_line_and_exit_2(run_train, tmp_path, flag, fragment):
     status, _, err = run_train(f"--output_dir={tmp_path / 'out'}", flag.format(tmp=tmp_path))
     assert status == 2 and error_line(err) == f"train.py: error: {fragment.format(tmp=tmp_path)}"
     assert (tmp_path / "file").read_text() == "precious"
+
+
+def test_a_run_asking_fewer_epochs_than_its_checkpoint_holds_is_refused_before_the_data_loads(run_train, tmp_path):
+    """As a new user's second command after Start-here: the default output directory resumes, and its
+    checkpoint has trained more epochs than asked; said at once, not after loading the data."""
+    assert run_train(f"--output_dir={tmp_path}")[0] == 0  # 2 epochs
+    status, out, err = run_train(f"--output_dir={tmp_path}", "--epochs=1")
+    assert status == 2
+    assert error_line(err).startswith(f"train.py: error: {tmp_path}/checkpoints/ckpt-")
+    assert "has 2 epochs trained, more than --epochs=1: pass --epochs=2 or more" in err
+    assert "the output directory resumes by default" in err
+    assert "Data:" not in out, "refused before the data were loaded"
+
+
+def test_compare_keras_refuses_an_export_dir_it_would_ignore_and_holds_the_lock(run_train, tmp_path):
+    status, _, err = run_train("--compare_keras", f"--output_dir={tmp_path / 'run'}",
+                               f"--export_dir={tmp_path / 'export'}")
+    assert status == 2 and "--compare_keras trains both sides for the comparison and exports neither: drop " \
+                           "--export_dir" in error_line(err)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "export").exists()
+    from engine.run import files
+
+    with files.claim(str(tmp_path / "busy")):  # another live run holds the directory
+        status, _, err = run_train("--compare_keras", f"--output_dir={tmp_path / 'busy'}")
+    assert status == 2 and "busy" in error_line(err)

@@ -33,7 +33,7 @@ from engine.distribute.distributed_training import DistributedTrainer
 from engine.errors import ConfigError
 from engine.app import preflight
 from engine.run import determinism, devices, faults, files, interrupts, plots, writes
-from engine.run.checkpoint_files import resume_point
+from engine.run.checkpoint_files import check_epochs, epochs_trained, resume_point
 from engine.run.checkpoints import Checkpointer, Position
 from engine.run.config import TrainConfig, check_model_fits
 from engine.run.early_stopping import EarlyStopping
@@ -86,6 +86,7 @@ def start(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     print_fn(f"Strategy: {strategies.describe(strategy)}")
     try:
         with files.claim(config.output_dir):
+            refuse_fewer_epochs(config)  # before the seconds of loading data
             dataset = load_data(config, print_fn)
             check_model_fits(config, dataset.image_shape, dataset.num_classes, len(dataset.train_labels))
             with tf.device(device.name) if strategy is None else contextlib.nullcontext():  # a strategy places itself
@@ -195,6 +196,15 @@ def run_callbacks(config: TrainConfig, trainer: Trainer, stopper: Optional[Early
     return callbacks + [guard, ProgressBar(trainer.progress_logs)]
 
 
+def refuse_fewer_epochs(config: TrainConfig) -> None:
+    """A checkpoint to resume that has trained more epochs than --epochs asks, refused from its history
+    alone, before any data loads (`resume_or_start` checks it again on the restored state)."""
+    path = resume_point(os.path.join(config.output_dir, "checkpoints"), config.resume, config.resume_from)
+    trained = epochs_trained(path) if path else None
+    if trained is not None:
+        check_epochs(path, trained, config.epochs)
+
+
 def resume_or_start(config: TrainConfig, dataset: loading.ImageClassificationData, trainer: Trainer,
                     stopper: Optional[EarlyStopping], print_fn: Callable[[str], None]) -> Tuple[Checkpointer, Position]:
     """Restores OUTPUT_DIR/checkpoints' newest checkpoint when there is one and `config.resume`.
@@ -221,10 +231,7 @@ def resume_or_start(config: TrainConfig, dataset: loading.ImageClassificationDat
                      "once this run's first checkpoint is written")
         return checkpointer, Position()
     start = checkpointer.restore(path)
-    if len(start.history) > config.epochs:
-        raise ConfigError(f"{path} has {len(start.history)} epochs trained, more than --epochs={config.epochs}: pass "
-                          f"--epochs={len(start.history)} or more to resume it, --noresume to start over, "
-                          "or another --output_dir")
+    check_epochs(path, len(start.history), config.epochs)
     trainer.optimizer.learning_rate.assign(config.learning_rate)
     if start.epoch > config.epochs:  # "epoch 31, 0 steps of it done" would read as work left
         print_fn(f"Resuming from {path}: the run is complete, {start.epoch - 1} epochs trained "

@@ -49,3 +49,13 @@ def check_directories(config: TrainConfig) -> None:
     if config.resume_from and not os.path.isfile(f"{config.resume_from}.index"):
         raise ConfigError(f"--resume_from {config.resume_from} is not a checkpoint (no {config.resume_from}.index): "
                           "pass a path prefix like OUTPUT_DIR/checkpoints/ckpt-3")
+
+
+def check_comparison(config: TrainConfig) -> None:
+    """What `--compare_keras` cannot do, refused before TensorFlow loads: it trains on one device and
+    writes parity.json and parity.png only, so a --strategy or an --export_dir would be ignored."""
+    if config.strategy != "none":
+        raise ConfigError(f"--compare_keras trains on one device; drop --strategy={config.strategy}")
+    if config.export_dir:
+        raise ConfigError("--compare_keras trains both sides for the comparison and exports neither: drop "
+                          "--export_dir (a run without --compare_keras exports)")

@@ -10,10 +10,10 @@ imports Keras.
 import os
 from typing import Callable
 
+from engine.app import preflight
 from engine.app.job import announce_device, load_data, with_mode
 from engine.compare import parity
-from engine.errors import ConfigError
-from engine.run import directories, plots
+from engine.run import directories, files, plots
 from engine.run.config import TrainConfig
 
 
@@ -23,9 +23,13 @@ def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = pr
     `config` is as `preflight.settle` returned it: its directories are checked, and the output
     directory is created only when there is something to write."""
     config = with_mode(config)
-    if config.strategy != "none":
-        raise ConfigError(f"--compare_keras trains on one device; drop --strategy={config.strategy}")
+    preflight.check_comparison(config)  # train.py checked it before TensorFlow; a library caller too
     announce_device(config, print_fn)
+    with files.claim(config.output_dir):  # another run, or comparison, writing here is refused
+        return _compare(config, print_fn)
+
+
+def _compare(config: TrainConfig, print_fn: Callable[[str], None]) -> parity.ParityReport:
     dataset = load_data(config, print_fn)
     arguments = config.optimizer_arguments()
     setup = parity.ParitySetup(hidden=config.hidden, learning_rate=arguments.pop("learning_rate"),

@@ -145,5 +145,5 @@ class Optimizer(tf.Module):
         """The constructor's arguments by name (the learning rate's current value), as Keras's are."""
         arguments = [name for name in inspect.signature(type(self).__init__).parameters if name not in ("self", "name")]
         config = {name: getattr(self, name) for name in arguments}
-        return {name: float(value) if isinstance(value, (tf.Variable, tf.Tensor)) else value
-                for name, value in config.items()}
+        # A variable (a MirroredVariable too, under a distribution strategy) is read as its value.
+        return {name: float(value.numpy()) if hasattr(value, "numpy") else value for name, value in config.items()}

@@ -22,6 +22,7 @@ from engine.errors import ConfigError
 from engine.run import directories, quiet, swap
 
 IDENTITY_KEY = "identity/.ATTRIBUTES/VARIABLE_VALUE"  # where a checkpoint keeps its run's identity
+HISTORY_KEY = "history/.ATTRIBUTES/VARIABLE_VALUE"  # and the history of the epochs it trained
 
 
 def _number(path: str) -> int:
@@ -107,3 +108,20 @@ def _recover(directory: str) -> None:
     directories.remove_tree(f"{directory}.old")
     for temporary in glob.glob(os.path.join(glob.escape(directory), "*_temp")):
         directories.remove_tree(temporary)
+
+
+def epochs_trained(path: str) -> Optional[int]:
+    """How many epochs checkpoint `path` has trained, read from its history alone (no model needed:
+    a run can say it before loading any data); None when it cannot be read (the restore says why)."""
+    try:
+        return len(json.loads(tf.train.load_checkpoint(path).get_tensor(HISTORY_KEY).decode()))
+    except (tf.errors.OpError, ValueError, TypeError):
+        return None
+
+
+def check_epochs(path: str, trained: int, epochs: int) -> None:
+    """Refuses to resume checkpoint `path`, `trained` epochs in, with fewer `--epochs`."""
+    if trained > epochs:
+        raise ConfigError(f"{path} has {trained} epochs trained, more than --epochs={epochs}: pass "
+                          f"--epochs={trained} or more to resume it, --noresume to start over, or another "
+                          "--output_dir (the output directory resumes by default)")
