@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: works on machines without a display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bench import render  # noqa: E402
 from engine.run import plots  # noqa: E402
 
 FRAMEWORKS = {"engine": "scratchflow", "jax": "JAX/Flax", "torch": "PyTorch", "keras": "Keras"}
@@ -92,13 +93,7 @@ def chart(result: dict, path: Path) -> None:
                 roof.plot([s for s, _ in points], [r["roofline_fraction"] for _, r in points], style, label=label)
     for axis, label in ((speed, "samples/s (best setting per framework)"),
                         (roof, f"fraction of the float32 roofline ({result['roofline']['gflops']:.0f} GFLOP/s)")):
-        axis.set_xscale("log", base=2)
-        axis.set_xticks(sizes, [str(size) for size in sizes])
-        axis.minorticks_off()
-        axis.set_xlabel("batch size")
-        axis.set_ylabel(label)
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
+        render.batch_size_axis(axis, sizes, label, legend_size=8)
     figure.suptitle(f"reference MLP on Fashion-MNIST, {result['cpu']}{' (quick)' if result['quick'] else ''}")
     figure.tight_layout()
     plots.save(figure, str(path))

@@ -129,14 +129,19 @@ def chart(result: dict, path: Path) -> None:
         roof.plot(sizes, [r["roofline_fraction"] for r in points], "o-", label=name)
     sizes = sorted({r["batch_size"] for r in result["sweep"]})
     for axis, label in ((speed, "samples/s"), (roof, f"fraction of roofline ({result['roofline']['gflops']:.0f} GFLOP/s)")):
-        axis.set_xscale("log", base=2)
-        axis.set_xticks(sizes, [str(size) for size in sizes])
-        axis.minorticks_off()
-        axis.set_xlabel("batch size")
-        axis.set_ylabel(label)
-        axis.grid(alpha=0.3)
-        axis.legend()
+        batch_size_axis(axis, sizes, label)
     figure.suptitle(f"scratchflow vs tf.keras on {result['device']}: "
                     f"{', '.join(result['gpu']) or result['cpu']}{' (quick)' if result['quick'] else ''}")
     figure.tight_layout()
     plots.save(figure, str(path))
+
+
+def batch_size_axis(axis, sizes, label: str, legend_size=None) -> None:
+    """An axis over batch sizes, log2-spaced, each size labelled, with a grid and the legend."""
+    axis.set_xscale("log", base=2)
+    axis.set_xticks(sizes, [str(size) for size in sizes])
+    axis.minorticks_off()
+    axis.set_xlabel("batch size")
+    axis.set_ylabel(label)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=legend_size)

@@ -20,21 +20,21 @@ from typing import Callable, Optional, Sequence
 import tensorflow as tf
 
 MODES = ("eager", "graph", "xla")  # engine/run/config.py repeats them, to check a flag before TensorFlow loads
-GRAPH_FROM_BATCH = 1024  # `mode_for`: at and above this batch size graph mode is the faster on a CPU
+BFLOAT16_GRAPH_FROM_BATCH = 256  # `mode_for`: from this batch size bfloat16 runs faster in graph mode
 
 
 def mode_for(batch_size: int, precision: str = "float32") -> str:
-    """The mode `train.py --mode=auto` (its default) runs: xla for small batches, graph for large
-    ones and for bfloat16.
+    """The mode `train.py --mode=auto` (its default) runs: xla, except bfloat16 at large batches.
 
-    Why. At batch 32 a step is a few small matmuls and many small element-wise ops: XLA fuses
-    those, and runs ~1.8x graph mode on the 2-core CPUs measured. From batch 1024 the matmuls are
-    the step, and TensorFlow's own MatMul (oneDNN) beat XLA's CPU dot: 85 against 59 steps/s at
-    1024 and 21 against 19 at 4096 on the Intel Xeon (bench/RESULTS.md, the peers experiment).
-    bfloat16 matmuls pay only through oneDNN (AMX or AVX512_BF16): XLA's bfloat16 dot is no faster
-    than its float32 one, graph mode's ran 1.6-2.2x float32 from batch 256 up.
+    Why, measured side by side on a quiet 2-core Intel Xeon with AMX (bench/RESULTS.md, the peers
+    experiment). In float32, XLA fuses a step's many small element-wise ops and led graph mode at
+    every batch size: 2,334 against 1,315 steps/s at batch 32, 609 against 392 at 256, 174
+    against 158 at 1024, level at 4096. bfloat16 matmuls pay only through TensorFlow's own MatMul
+    (oneDNN, on AMX or AVX512_BF16); XLA's CPU dot has no bfloat16 fast path: from batch 256 the
+    bfloat16 step ran 1.07x (256), 1.65x (1024) and 2.07x (4096) faster in graph mode than under
+    XLA, while at batch 32, where the matmuls are small, XLA's fusion still won (2,426 against 1,326).
     """
-    if precision != "float32" or batch_size >= GRAPH_FROM_BATCH:
+    if precision != "float32" and batch_size >= BFLOAT16_GRAPH_FROM_BATCH:
         return "graph"
     return "xla"
 

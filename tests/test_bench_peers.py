@@ -54,7 +54,7 @@ def test_a_framework_that_is_not_installed_is_named_with_the_command_that_instal
 
 
 def test_the_engines_default_setting_is_what_train_py_runs():
-    """The mode and K the job resolves for `train.py --batch_size=B` (--mode=auto: xla, then graph from 1024)."""
+    """The mode and K the job resolves for `train.py --batch_size=B` (--mode=auto: xla in float32)."""
     from engine.run.config import TrainConfig
     from engine.app.job import with_mode
 
@@ -64,7 +64,9 @@ def test_the_engines_default_setting_is_what_train_py_runs():
         config = with_mode(TrainConfig(batch_size=batch_size))
         assert (setting["mode"], setting["steps_per_execution"]) == (config.mode, config.steps_per_execution)
         modes[batch_size] = config.mode
-    assert modes == {32: "xla", 256: "xla", 1024: "graph", 4096: "graph"}
+    assert modes == {32: "xla", 256: "xla", 1024: "xla", 4096: "xla"}
+    assert [with_mode(TrainConfig(batch_size=b, precision="mixed_bfloat16")).mode for b in (32, 256, 4096)] == [
+        "xla", "graph", "graph"]
 
 
 @pytest.mark.peers

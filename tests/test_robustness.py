@@ -145,14 +145,20 @@ def test_an_unreadable_data_file_is_one_line(run_train, tiny_mnist_dir, tmp_path
     assert status == 2 and "train-images-idx3-ubyte.gz: cannot read (Input/output error)" in error_line(err)
 
 
+@pytest.mark.parametrize("damaged, damage", [
+    ("*.tfrecord*", lambda data: data[:200]),  # cut records
+    ("dataset_info.json", lambda data: b"garbage, not JSON"),  # TFDS's metadata
+])
 def test_a_corrupted_prepared_cache_is_rebuilt_from_the_files_with_a_line_saying_so(run_train, tiny_mnist_dir,  # noqa: F811
-                                                                                    tmp_path):
+                                                                                    tmp_path, damaged, damage):
     import train
 
     tfds = tmp_path / "tfds"
     assert run_train(f"--output_dir={tmp_path / 'a'}", "--epochs=1", f"--tfds_dir={tfds}")[0] == 0
-    for record in tfds.rglob("*.tfrecord*"):
-        record.write_bytes(record.read_bytes()[:200])
+    found = list(tfds.rglob(damaged))
+    assert found, damaged
+    for record in found:
+        record.write_bytes(damage(record.read_bytes()))
     status, out, _ = run_train(f"--output_dir={tmp_path / 'b'}", "--epochs=1", f"--tfds_dir={tfds}")
     assert status == 0 and "is damaged (" in out and "); preparing it again from the IDX files" in out
     assert train.FLAGS.tfds_dir == str(tfds)

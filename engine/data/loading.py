@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from google.protobuf import json_format
 
 from engine.data import network, tfds_idx
 from engine.errors import DataError
@@ -110,7 +111,7 @@ def _load(name: str, data_dir: str | None, tfds_dir: str | None,
         tfds_root = Path(tfds_dir or tfds.core.constants.DATA_DIR)
         try:
             return _read_idx_route(name, directory, tfds_root, log)
-        except (tf.errors.OpError, OSError, ValueError) as error:
+        except (tf.errors.OpError, OSError, ValueError, json_format.Error) as error:  # Error: a garbage dataset_info.json
             if isinstance(error, DataError) or getattr(error, "errno", None) == errno.ENOSPC:
                 raise
             prepared = tfds_root / "scratchflow_idx" / tfds_idx.idx_fingerprint(directory)

@@ -115,7 +115,7 @@ def epochs_trained(path: str) -> Optional[int]:
     a run can say it before loading any data); None when it cannot be read (the restore says why)."""
     try:
         return len(json.loads(tf.train.load_checkpoint(path).get_tensor(HISTORY_KEY).decode()))
-    except (tf.errors.OpError, ValueError, TypeError):
+    except (tf.errors.OpError, ValueError, TypeError, IndexError):  # IndexError: a cut data file
         return None
 
 

@@ -134,8 +134,8 @@ def _check_dataset_name(name: str) -> bool:
 def define_mode(flag_values: flags.FlagValues, default: str) -> None:
     """--mode: eager, graph or xla (engine/execution.py); train.py's default, auto, picks by batch size."""
     if default == "auto":
-        flags.DEFINE_enum("mode", default, MODE_CHOICES, "Execution mode: auto (xla below batch size 1024, graph "
-                          "from 1024 and with --precision=mixed_bfloat16: engine/execution.py's mode_for), eager, "
+        flags.DEFINE_enum("mode", default, MODE_CHOICES, "Execution mode: auto (xla; graph for "
+                          "--precision=mixed_bfloat16 from batch size 256: engine/execution.py's mode_for), eager, "
                           "graph (tf.function) or xla (jit_compile=True).", flag_values=flag_values)
         return
     flags.DEFINE_enum("mode", default, MODES, "Execution mode: eager, graph (tf.function) or xla (jit_compile=True).",

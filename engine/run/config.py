@@ -86,7 +86,8 @@ class TrainConfig:
                                       lower_bound=1)
     precision: str = option("float32", "float32, or mixed_bfloat16 (Keras's policy: float32 weights and optimizer "
                             "state, bfloat16 matmuls, the loss in float32; fast where the CPU has AMX or AVX512_BF16, "
-                            "best with --mode=graph). The export is float32 either way.", choices=PRECISIONS)
+                            "in graph mode, which --mode=auto picks from batch size 256). The export is float32 "
+                            "either way.", choices=PRECISIONS)
     gradients: str = option("tape", "How each step's gradients are computed: tape (tf.GradientTape) or manual (each "
                             "layer's backward rule, written out beside its forward).", choices=GRADIENTS)
     device: str = option("auto", "auto (TPU, else GPU, else CPU), cpu, gpu or tpu.", choices=DEVICES)
