@@ -2,6 +2,9 @@
 resuming, determinism, divergence, and bad input — each an exit status and one exact line."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +13,7 @@ import tensorflow as tf
 
 import train
 from engine.data import idx
-from tests.conftest import mnist_subset
+from tests.conftest import REPO, mnist_subset
 
 TIMING = ("seconds", "steps_per_second")
 
@@ -171,3 +174,16 @@ def test_compare_keras_refuses_an_export_dir_it_would_ignore_and_holds_the_lock(
     with files.claim(str(tmp_path / "busy")):  # another live run holds the directory
         status, _, err = run_train("--compare_keras", f"--output_dir={tmp_path / 'busy'}")
     assert status == 2 and "busy" in error_line(err)
+
+
+def test_an_unwritable_default_tfds_dir_is_one_line_before_any_work(tiny_mnist_dir, tmp_path):
+    """HOME=/dev/null without --tfds_dir: TFDS's default directory cannot be made; said at once, exit 2."""
+    env = {key: value for key, value in os.environ.items() if key != "TFDS_DATA_DIR"}
+    run = subprocess.run([sys.executable, str(REPO / "train.py"), "--dataset=mnist", f"--data_dir={tiny_mnist_dir}",
+                          f"--output_dir={tmp_path / 'out'}"], capture_output=True, text=True, timeout=120,
+                         env={**env, "HOME": "/dev/null", "PYTHONPATH": str(REPO)})
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert error_line(run.stderr) == (
+        "train.py: error: --tfds_dir (by default TFDS_DATA_DIR or ~/tensorflow_datasets) "
+        "/dev/null/tensorflow_datasets is not writable (Not a directory): pass a writable directory")
+    assert not (tmp_path / "out").exists()

@@ -38,7 +38,9 @@ def check_directories(config: TrainConfig) -> None:
         raise ConfigError(f"{checkpoints} is a file, not the checkpoint directory: move it away, or pass another "
                           "--output_dir")
     directories.check_subdirectory(checkpoints, contents=True)  # TensorFlow would write through a link
-    for flag, path in (("--tensorboard_dir", config.tensorboard_dir), ("--tfds_dir", config.tfds_dir),
+    for flag, path in (("--tensorboard_dir", config.tensorboard_dir),
+                       ("--tfds_dir" if config.tfds_dir else "--tfds_dir (by default TFDS_DATA_DIR or "
+                        "~/tensorflow_datasets)", config.tfds_dir or default_tfds_dir()),
                        ("--export_dir", config.export_dir)):
         if path:
             check_output_dir(path, flag)
@@ -59,3 +61,10 @@ def check_comparison(config: TrainConfig) -> None:
     if config.export_dir:
         raise ConfigError("--compare_keras trains both sides for the comparison and exports neither: drop "
                           "--export_dir (a run without --compare_keras exports)")
+
+
+def default_tfds_dir() -> str:
+    """Where TensorFlow Datasets keeps prepared data when --tfds_dir is not given (its own rule:
+    $TFDS_DATA_DIR, else ~/tensorflow_datasets): checked like any output, so HOME=/dev/null is one
+    line before any work, not a failure after the data were read."""
+    return os.path.expanduser(os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets")
