@@ -196,3 +196,13 @@ def test_offline_mnist_falls_back_to_debian_fashion_mnist_announced(tmp_path, of
     assert fashion.test_images.shape == (10000, 28, 28)
     assert np.bincount(fashion.train_labels).tolist() == [6000] * 10
     assert np.bincount(fashion.test_labels).tolist() == [1000] * 10
+
+
+def test_a_tfds_directory_that_cannot_be_made_is_one_data_error_not_a_damaged_copy(mnist_files, tmp_path):
+    """/dev/null/tfds (HOME=/dev/null's default, or a file in the way) cannot hold a prepared copy: say that,
+    rather than calling the copy damaged and failing again while rebuilding it."""
+    logged = []
+    with pytest.raises(DataError, match=r"^/dev/null/tfds cannot hold the prepared copy of mnist \(Not a directory\): "
+                                        r"pass --tfds_dir=DIR, a writable directory$"):
+        loading.load("mnist", str(mnist_files), "/dev/null/tfds", log=logged.append)
+    assert not any("damaged" in line for line in logged), logged

@@ -114,6 +114,9 @@ def _load(name: str, data_dir: str | None, tfds_dir: str | None,
         except (tf.errors.OpError, OSError, ValueError, json_format.Error) as error:  # Error: a garbage dataset_info.json
             if isinstance(error, DataError) or getattr(error, "errno", None) == errno.ENOSPC:
                 raise
+            if getattr(error, "errno", None) in (errno.ENOTDIR, errno.EACCES, errno.EROFS, errno.EPERM):
+                raise DataError(f"{tfds_root} cannot hold the prepared copy of {name} ({error.strerror}): pass "
+                                "--tfds_dir=DIR, a writable directory") from None  # not damaged: unwritable
             prepared = tfds_root / "scratchflow_idx" / tfds_idx.idx_fingerprint(directory)
             log(f"The prepared copy of {name} in {prepared} is damaged ({type(error).__name__}); "
                 "preparing it again from the IDX files")
