@@ -27,7 +27,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from engine import tour
-from engine.run import writes
+from engine.run import interrupts, writes
 
 KERNEL = "scratchflow-tour"  # the temporary kernelspec's name; the saved notebook names the usual python3
 TIMEOUT = 600  # seconds one cell may take: the search is the longest, well under a minute on 2 cores
@@ -75,7 +75,11 @@ def execute(notebook: nbformat.NotebookNode, timeout: int = TIMEOUT) -> Optional
         try:
             client.execute(env=env)
         except CellExecutionError as error:
+            interrupts.check_pending()  # a Ctrl-C reaches the kernel too: the stop, not the cell's KeyboardInterrupt
             return f"{error.ename}: {error.evalue}"
+        except BaseException:
+            interrupts.check_pending()  # the kernel killed on the way out of a Ctrl-C (DeadKernelError, CancelledError)
+            raise
     return None
 
 
