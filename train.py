@@ -49,15 +49,16 @@ def _quoted(arg: str) -> str:
 
 def train() -> int:
     """The run the parsed FLAGS describe: checked, then trained (or compared with Keras); returns 0."""
+    from engine import startup
     from engine.app import preflight
-    from engine.run import interrupts, quiet
+    from engine.run import interrupts
 
     settled = preflight.settle(config.from_flags(FLAGS))
     if FLAGS.compare_keras:
         preflight.check_comparison(settled)
     print_line = lambda line: print(line, flush=True)  # noqa: E731
     # TensorFlow is imported only here, once the flags are known to be good.
-    quiet.import_tensorflow()
+    startup.import_tensorflow()
     interrupts.check_pending()  # a Ctrl-C that TensorFlow's import swallowed
     if FLAGS.compare_keras:
         from engine.app import side_by_side

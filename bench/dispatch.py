@@ -25,9 +25,9 @@ flags.DEFINE_integer("calls", 300, "Calls (= steps) per timed round.", lower_bou
 flags.DEFINE_integer("rounds", 7, "Interleaved rounds; the median is reported.", lower_bound=1, flag_values=FLAGS)
 program.start(PROGRAM, FLAGS, __name__)
 
-from engine.run import quiet  # noqa: E402
+from engine import startup  # noqa: E402
 
-tf = quiet.import_tensorflow()
+tf = startup.import_tensorflow()
 
 from bench import workloads  # noqa: E402
 from engine import execution, training  # noqa: E402

@@ -47,9 +47,9 @@ def reset_peak() -> None:
 
 def measure_memory() -> int:
     """The reference run with memory read per epoch; exit status 1 if it grew."""
-    from engine.run import quiet
+    from engine import startup
 
-    quiet.import_tensorflow()
+    startup.import_tensorflow()
     from engine.app import job
     from engine.run.config import TrainConfig
 

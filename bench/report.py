@@ -58,9 +58,9 @@ flags.DEFINE_string("out", None, "Directory for <device>.json/.md/.png (default:
                     "runs/bench_quick with --quick).", flag_values=FLAGS)
 program.start(PROGRAM, FLAGS, __name__)
 
-from engine.run import quiet  # noqa: E402
+from engine import startup  # noqa: E402
 
-quiet.import_tensorflow()
+startup.import_tensorflow()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

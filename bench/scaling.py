@@ -30,9 +30,9 @@ flags.DEFINE_integer("examples", 32768, "Examples per timed epoch.", lower_bound
 flags.DEFINE_integer("batch_size", 256, "Global batch, split over the replicas.", lower_bound=2, flag_values=FLAGS)
 program.start(PROGRAM, FLAGS, __name__)
 
-from engine.run import quiet  # noqa: E402
+from engine import startup  # noqa: E402
 
-tf = quiet.import_tensorflow()
+tf = startup.import_tensorflow()
 
 import numpy as np  # noqa: E402
 

@@ -100,9 +100,9 @@ def compare() -> int:
             raise ConfigError(f"--before={FLAGS.before} cannot be exported by git archive "
                               f"({reason[0] if reason else error}): name a commit of this repository, "
                               "and run from its top directory") from None
-        from engine.run import quiet
+        from engine import startup
 
-        quiet.import_tensorflow()  # without TensorFlow's start-up lines
+        startup.import_tensorflow()  # without TensorFlow's start-up lines
         from bench import workloads
 
         unknown = [name for name in FLAGS.settings if name not in workloads.SETTINGS]

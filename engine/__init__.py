@@ -25,3 +25,7 @@ Reading order, top to bottom — the whole of how training works (README.md give
    update rules (rmsprop.py, adamw.py beside them).
 8. engine/training.py — the step and the epoch loop, `Trainer.fit`.
 """
+
+from engine import startup
+
+startup.install()  # the first import of TensorFlow, wherever it happens, without its CUDA-probe lines

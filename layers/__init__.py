@@ -8,6 +8,7 @@ framework machinery beyond TensorFlow's own. The layers share a small base, `Lay
 beside it, its backward rule; the containers share theirs (layers/container.py).
 """
 
+import engine  # noqa: F401  (first: its start-up hook keeps TensorFlow's import quiet, engine/startup.py)
 from layers.activation import Activation
 from layers.dense import Dense
 from layers.flatten import Flatten

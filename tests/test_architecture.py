@@ -246,13 +246,24 @@ def test_nothing_imports_an_entry_point(path):
 
 @pytest.mark.parametrize("path", PROJECT_FILES, ids=lambda path: str(path.relative_to(REPO)))
 def test_log_noise_is_handled_in_engine_run_quiet_only(path):
-    if path == REPO / "engine" / "run" / "quiet.py":
+    """... and in engine/startup.py, the core's filter on TensorFlow's start-up, which quiet builds on."""
+    if path in (REPO / "engine" / "run" / "quiet.py", REPO / "engine" / "startup.py"):
         return
     tree = ast.parse(path.read_text())
     wrong = sorted({name for name in called_names(tree) if name in NOISE_CALLS} |
                    {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
                     and node.value == "TF_CPP_MIN_LOG_LEVEL"})
     assert not wrong, f"{path.relative_to(REPO)} handles log noise itself ({wrong}): call engine.run.quiet"
+
+
+def test_the_quiet_start_up_is_installed_before_any_project_module_can_import_tensorflow():
+    """engine/__init__.py installs the hook (engine/startup.py); layers/ imports `engine` before
+    any of its modules, since each of them imports TensorFlow on its first line."""
+    engine_init = ast.parse((REPO / "engine" / "__init__.py").read_text())
+    assert "install" in set(called_names(engine_init))
+    layers_init = ast.parse((REPO / "layers" / "__init__.py").read_text()).body
+    first_import = next(node for node in layers_init if isinstance(node, (ast.Import, ast.ImportFrom)))
+    assert isinstance(first_import, ast.Import) and first_import.names[0].name == "engine"
 
 
 def test_the_programs_and_quiet_import_without_tensorflow_or_a_changed_environment():

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from engine.run import quiet
+from engine import startup
 from tests.conftest import REPO, mnist_subset
 
 # (command after `python`, the program name its error lines start with, a flag value that does not parse)
@@ -75,19 +75,53 @@ def test_the_start_up_filter_keeps_warnings_and_drops_only_the_cuda_probe_and_ab
     warning = ("/site-packages/x.py:12: UserWarning: a Python warning\n  warnings.warn(message)\n"
                "W0000 00:00:1795996934.000000    7044 some.cc:1] a real warning\n")
     error = "E0000 00:00:1795996937.000000    7044 other.cc:2] a real error\n"
-    assert quiet.kept(text, min_level=1, hide_cuda_probe=True) == warning + error
-    assert quiet.kept(text, min_level=2, hide_cuda_probe=True) == warning.split("W0000")[0] + error
-    with_driver = quiet.kept(text, min_level=1, hide_cuda_probe=False)  # there the probe's failure is news
+    assert startup.kept(text, min_level=1, hide_cuda_probe=True) == warning + error
+    assert startup.kept(text, min_level=2, hide_cuda_probe=True) == warning.split("W0000")[0] + error
+    with_driver = startup.kept(text, min_level=1, hide_cuda_probe=False)  # there the probe's failure is news
     assert "failed call to cuInit" in with_driver and "cuda drivers" not in with_driver  # that one is INFO
-    everything = quiet.kept(text, min_level=0, hide_cuda_probe=False)
+    everything = startup.kept(text, min_level=0, hide_cuda_probe=False)
     assert "To enable the following instructions" in everything and "absl::InitializeLog" not in everything
+
+
+LIBRARY_USES = {
+    "layers first": "from layers import Dense\nimport engine.training\nimport tensorflow as tf\n",
+    "a core module first": "import engine.losses\nimport tensorflow as tf\n",
+    "a layer module directly": "import layers.dense\nimport tensorflow as tf\n",
+}
+
+
+@pytest.mark.parametrize("first_lines", LIBRARY_USES.values(), ids=LIBRARY_USES.keys())
+def test_the_engine_used_from_python_starts_tensorflow_without_the_cuda_probe_lines(first_lines):
+    """A library user's `import` meets the same start-up filter as a program: whichever project
+    module comes first, TensorFlow's first import goes through engine/startup.py's hook."""
+    if startup.gpu_driver_present():
+        pytest.skip(reason="this machine has a GPU driver: TensorFlow's CUDA probe lines are kept there")
+    env = {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
+    code = first_lines + ("print(tf.config.list_physical_devices('GPU'), float(tf.reduce_sum(tf.ones(3))))\n"
+                          "import warnings; warnings.warn('a real warning')\n")
+    result = run("-c", code, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout == "[] 3.0\n"
+    assert not [line for line in result.stderr.splitlines() if any(text in line for text in FAILURE_LOOKALIKES)], \
+        result.stderr
+    assert "UserWarning: a real warning" in result.stderr  # the filter is the start-up's, not the run's
+
+
+def test_the_start_up_hook_is_gone_once_tensorflow_is_imported_and_keeps_tensorflows_own_loader():
+    import tensorflow as tf
+
+    assert "tensorflow" in sys.modules
+    assert not any(isinstance(finder, type(startup._FINDER)) for finder in sys.meta_path)
+    assert type(tf.__loader__).__module__ != "engine.startup" and type(tf.__spec__.loader) is type(tf.__loader__)
+    startup.install()  # TensorFlow is imported: installing again is nothing
+    assert startup._FINDER not in sys.meta_path
 
 
 @pytest.fixture(scope="module")
 def quiet_runs(mnist_t10k_dir, tmp_path_factory):
     """train.py (with an export), train.py --compare_keras and predict on the exported model, with
     TF_CPP_MIN_LOG_LEVEL unset, on 2,000 real digits: each one's exit status and stdout + stderr."""
-    if quiet.gpu_driver_present():
+    if startup.gpu_driver_present():
         pytest.skip(reason="this machine has a GPU driver: TensorFlow's CUDA probe lines are kept there")
     folder = tmp_path_factory.mktemp("quiet")
     (folder / "data").mkdir()

@@ -174,8 +174,8 @@ def test_predict_says_a_directory_given_as_images_is_a_directory(exports, tmp_pa
 
 KILLED_EXPORT = """
 import sys
-from engine.run import quiet
-tf = quiet.import_tensorflow()
+from engine import startup
+tf = startup.import_tensorflow()
 from engine.deploy import export
 from layers import mlp
 tf.random.set_seed(int(sys.argv[2]))

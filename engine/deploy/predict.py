@@ -28,7 +28,8 @@ from absl import flags
 
 from engine.deploy.manifest import LABELS, MANIFEST
 from engine.errors import ConfigError, DataError
-from engine.run import cli, program, quiet, writes
+from engine import startup
+from engine.run import cli, program, writes
 from engine.run.faults import RunFault, printable
 
 PROGRAM = "predict"
@@ -99,7 +100,7 @@ def classify() -> int:
                           "--images=t10k-images-idx3-ubyte.gz")
     if FLAGS.csv:
         check_csv(FLAGS.csv, FLAGS.model, FLAGS.images)
-    quiet.import_tensorflow()
+    startup.import_tensorflow()
     from engine.deploy.image_files import read_images
     from engine.deploy.serving import Classifier
 

@@ -82,9 +82,9 @@ program.start(PROGRAM, FLAGS, __name__)
 
 def run_search() -> int:
     """The search the parsed FLAGS describe: data loaded, trials run, reports written; returns 0."""
-    from engine.run import quiet
+    from engine import startup
 
-    quiet.import_tensorflow()
+    startup.import_tensorflow()
     from engine.data import loading
     from engine.experiments.hyperparameter_search import check, search
     from engine.experiments.search_space import candidates

@@ -22,7 +22,7 @@ from typing import Callable, Dict, Sequence
 
 import numpy as np
 
-from engine.run import quiet
+from engine import startup
 
 _WORKER: Dict = {}  # a worker process's copy of the data and settings, received once
 
@@ -40,7 +40,7 @@ def trial(params: Dict, images: np.ndarray, labels: np.ndarray, num_classes: int
 
 
 def _start_worker(threads: int, *data_and_settings) -> None:
-    tf = quiet.import_tensorflow()  # a worker's TensorFlow starts as quietly as the search's own
+    tf = startup.import_tensorflow()  # a worker's TensorFlow starts as quietly as the search's own
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     _WORKER["args"] = data_and_settings

@@ -14,6 +14,7 @@ from absl import flags
 
 from engine import tour
 from engine.errors import ConfigError
+from engine import startup
 from engine.run import cli, directories, program, quiet, writes
 
 PROGRAM = "python -m engine.tour"
@@ -35,7 +36,7 @@ def run_tour() -> int:
                           f"{', '.join(tour.SECTIONS)}")
     if FLAGS.notebook is not None:
         return _write_notebook(FLAGS.notebook, FLAGS.sections, FLAGS.output_dir)
-    quiet.import_tensorflow()  # without the lines that look like failures on a machine with no GPU
+    startup.import_tensorflow()  # without the lines that look like failures on a machine with no GPU
     for section in FLAGS.sections:
         tour.run(section, output_dir=FLAGS.output_dir)
     return 0

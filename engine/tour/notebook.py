@@ -70,8 +70,8 @@ def execute(notebook: nbformat.NotebookNode, timeout: int = TIMEOUT) -> Optional
         client = NotebookClient(notebook, km=manager, timeout=timeout, resources={"metadata": {"path": os.getcwd()}},
                                 shutdown_kernel="immediate",
                                 extra_arguments=["--IPKernelApp.capture_fd_output=False", "--IPKernelApp.log_level=ERROR",
-                                                 "--IPKernelApp.exec_lines=['from engine.run import quiet', "
-                                                 "'quiet.import_tensorflow()']"])
+                                                 "--IPKernelApp.exec_lines=['from engine import startup', "
+                                                 "'startup.import_tensorflow()']"])
         try:
             client.execute(env=env)
         except CellExecutionError as error:
