@@ -4,9 +4,14 @@ terminal from the same seed, every code cell run and every figure inline."""
 
 import base64
 import io
+import os
 import re
+import signal
+import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import matplotlib.image
 import nbformat
@@ -89,6 +94,53 @@ def test_a_failing_cell_stops_the_run_and_keeps_its_traceback():
     assert stdout_of(notebook.cells[:1]).strip() == sys.executable  # the kernel is this interpreter
     assert [output.output_type for output in notebook.cells[1].outputs] == ["error"]
     assert notebook.cells[2].execution_count is None and not notebook.cells[2].outputs
+
+
+def kernel_of(pid: int, timeout: float = 60) -> int:
+    """The pid of the Jupyter kernel process `pid` started (waits for it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = [child for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()]
+        for child in children:  # any thread's: the kernel is started from the notebook's worker thread
+            if b"ipykernel_launcher" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return int(child)
+        time.sleep(0.2)
+    raise AssertionError(f"process {pid} started no kernel in {timeout} s")
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_stop_while_the_notebook_runs_is_one_line_its_exit_status_and_no_kernel_left(tmp_path, signum):
+    """Ctrl-C (or SIGTERM) while the kernel runs a cell: the program's own stop, not nbclient's
+    "Kernel died"; the kernel (in a session of its own, which the terminal's Ctrl-C never reaches)
+    is gone with the program, and no half-executed notebook is written."""
+    path = tmp_path / "course.ipynb"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen([sys.executable, "-m", "engine.tour", f"--notebook={path}", "--sections=loop",
+                                f"--output_dir={tmp_path / 'out'}"], cwd=Path(tour.__file__).parents[2], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        kernel = kernel_of(process.pid)
+        time.sleep(4)  # the kernel is importing TensorFlow or running the section's cells
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signum, stderr[-3000:]
+    assert stderr == f"python -m engine.tour: stopped by {signal.Signals(signum).name}\n" and stdout == ""
+    deadline = time.monotonic() + 5
+    while alive(kernel) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(kernel), "the kernel outlived the program"
+    assert not path.exists()
 
 
 @pytest.mark.slow

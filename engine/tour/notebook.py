@@ -12,9 +12,12 @@ the environment that ran the command, on a machine with no Jupyter kernel instal
 paths (`--output_dir`) mean the same in both.
 """
 
+import logging
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
@@ -27,10 +30,11 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from engine import tour
-from engine.run import interrupts, writes
+from engine.run import quiet, writes
 
 KERNEL = "scratchflow-tour"  # the temporary kernelspec's name; the saved notebook names the usual python3
 TIMEOUT = 600  # seconds one cell may take: the search is the longest, well under a minute on 2 cores
+KERNEL_STOP_SECONDS = 30  # how long a stop waits for the kernel to be gone (a start-up takes a few seconds)
 INTRODUCTION = """# scratchflow: how training works, run on the engine
 
 Written by `python -m engine.tour --notebook PATH` from the tour's sections (`engine/tour/sections/`),
@@ -65,22 +69,62 @@ def execute(notebook: nbformat.NotebookNode, timeout: int = TIMEOUT) -> Optional
         write_kernel_spec(os.path.join(kernels, KERNEL))  # argv: [sys.executable, "-m", "ipykernel_launcher", ...]
         manager = AsyncKernelManager(kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]))
         # TensorFlow's C++ start-up lines go to the terminal, not into a cell: the kernel imports
-        # TensorFlow first through engine.run.quiet, as the terminal tour does, so only real warnings
+        # TensorFlow first through engine/startup.py, as the terminal tour does, so only real warnings
         # show. The kernel's own warnings (a local kernel over TCP is "unencrypted") are noise here.
         client = NotebookClient(notebook, km=manager, timeout=timeout, resources={"metadata": {"path": os.getcwd()}},
                                 shutdown_kernel="immediate",
                                 extra_arguments=["--IPKernelApp.capture_fd_output=False", "--IPKernelApp.log_level=ERROR",
                                                  "--IPKernelApp.exec_lines=['from engine import startup', "
                                                  "'startup.import_tensorflow()']"])
+        return _drive(client, manager, env)
+
+
+def _drive(client: NotebookClient, manager: AsyncKernelManager, env: dict) -> Optional[str]:
+    """Runs the notebook in a worker thread; a stop (Ctrl-C, SIGTERM) reaches the main thread only.
+
+    nbclient, run on the main thread, puts its own SIGINT and SIGTERM handlers on the event loop
+    in place of the program's (engine/run/interrupts.py): they shut the kernel down and leave
+    nbclient to fail with "Kernel died", so a Ctrl-C read as an unexpected DeadKernelError,
+    exit 1. Off the main thread nbclient cannot install them (asyncio refuses) and leaves signals
+    alone: the program's handler raises `Stopped` in the main thread, waiting here; the kernel
+    (a process group of its own, so the terminal's Ctrl-C never reached it) is killed, the worker
+    ends on the dead kernel, and the stop goes on to the program's boundary: one line, 130 or 143.
+    """
+    outcome: dict = {}
+
+    def execute_all() -> None:
         try:
             client.execute(env=env)
-        except CellExecutionError as error:
-            interrupts.check_pending()  # a Ctrl-C reaches the kernel too: the stop, not the cell's KeyboardInterrupt
-            return f"{error.ename}: {error.evalue}"
-        except BaseException:
-            interrupts.check_pending()  # the kernel killed on the way out of a Ctrl-C (DeadKernelError, CancelledError)
-            raise
+        except BaseException as error:  # noqa: B036 -- handed to the main thread, which decides
+            outcome["error"] = error
+
+    worker = threading.Thread(target=execute_all, name="notebook", daemon=True)
+    worker.start()
+    try:
+        worker.join()
+    except KeyboardInterrupt:  # `Stopped` (SIGINT, SIGTERM): the kernel goes, then the stop goes on
+        quiet.set_logger_level("traitlets", logging.CRITICAL)  # nbclient's "Kernel died while waiting": ours
+        deadline = time.monotonic() + KERNEL_STOP_SECONDS
+        while worker.is_alive() and time.monotonic() < deadline:
+            _kill_kernel(manager)  # again while it runs: a stop during the kernel's start finds no kernel yet
+            worker.join(0.5)
+        raise
+    error = outcome.get("error")
+    if isinstance(error, CellExecutionError):
+        return f"{error.ename}: {error.evalue}"  # its traceback is in the cell's outputs
+    if error is not None:
+        raise error
     return None
+
+
+def _kill_kernel(manager: AsyncKernelManager) -> None:
+    """SIGKILL to the kernel's process group, if it has started (its children go with it)."""
+    process = getattr(manager.provisioner, "process", None) if manager.provisioner else None
+    if process is not None and process.poll() is None:
+        try:
+            os.killpg(os.getpgid(process.pid), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def write(path: str, sections: Sequence[str] = tour.SECTIONS, output_dir: str = "runs/tour") -> Tuple[float, Optional[str]]:
