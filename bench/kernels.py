@@ -1,0 +1,282 @@
+"""The training step's matmuls, one shape at a time, in each framework's best kernel.
+
+    python -m bench.kernels                       # TensorFlow (graph, XLA), JAX, PyTorch: those installed
+    python -m bench.kernels --batch_sizes=32,1024 --rounds=3 --out=bench/results
+
+The question it answers (issue 21): where the engine does not lead a peer at a batch size, is it
+the step around the matmuls, or the matmul kernels themselves? A step of the reference MLP is
+eight matrix products; at batch B, with x the images and dz the gradient at a layer's output:
+
+    forward       x[B,784] @ W1[784,256]     h1[B,256] @ W2[256,128]     h2[B,128] @ W3[128,10]
+    weight grads  x^T @ dz1 -> [784,256]     h1^T @ dz2 -> [256,128]     h2^T @ dz3 -> [128,10]
+    input grads   dz2 @ W2^T -> [B,256]      dz3 @ W3^T -> [B,128]
+
+(2 B (2 * 234,752 + 34,048) FLOP, `workloads.train_flops_per_step`.) Each framework runs each
+product `REPEATS` times inside one compiled loop — `tf.while_loop` under `tf.function` (graph
+mode: TensorFlow's own MatMul, oneDNN), the same under `jit_compile=True` (XLA's CPU dot),
+`jax.lax.fori_loop` under `jax.jit` (XLA's CPU dot, JAX's build), and PyTorch's `torch.matmul`
+in a Python loop (eager; oneDNN/MKL; at its best thread count, 2 here) — each iteration on a
+slice of a stacked input, so no compiler can hoist or merge the products, and the loop's own cost
+is one slice per product. GFLOP/s = 2 M K N * REPEATS / seconds, the best of a few calls.
+
+Each framework runs in its own process (its thread pools and allocator alone), the processes one
+after another in interleaved rounds (this machine's speed drifts within minutes), the median per
+shape kept. "matmul-only steps/s" is 1 / (sum over the eight products of FLOP / GFLOP/s): the
+step's speed if the matmuls were all it did, the bound no framework's step can pass.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from absl import flags
+
+from engine.errors import ConfigError
+from engine.run import cli, directories, program, writes
+
+PROGRAM = "python -m bench.kernels"
+REFERENCE_SIZES = (784, 256, 128, 10)  # the reference MLP's layer widths (bench/workloads.py's layer_sizes())
+REPEATS = 64  # products per timed call: like the engine's K steps per call, the dispatch is shared
+CALLS = 5  # timed calls per shape; the best is kept (the others meet the machine's noise)
+FRAMEWORKS = ("tf-graph", "tf-xla", "jax", "torch")
+LABELS = {"tf-graph": "TensorFlow MatMul (graph, oneDNN)", "tf-xla": "TensorFlow under XLA",
+          "jax": "JAX jit (XLA)", "torch": "PyTorch eager"}
+
+FLAGS = cli.new_flag_values()
+flags.DEFINE_list("batch_sizes", ["32", "256", "1024", "4096"], "Batch sizes whose step shapes are measured.",
+                  flag_values=FLAGS)
+flags.DEFINE_list("frameworks", list(FRAMEWORKS), f"Any of {', '.join(FRAMEWORKS)} (those not installed are skipped).",
+                  flag_values=FLAGS)
+flags.DEFINE_integer("rounds", 3, "Interleaved rounds: each framework's process runs once per round.", lower_bound=1,
+                     flag_values=FLAGS)
+flags.DEFINE_string("out", None, "Directory for kernels.json and kernels.md (default: print only).", flag_values=FLAGS)
+flags.DEFINE_string("worker", None, "Internal: measure one framework in this process and print JSON.",
+                    flag_values=FLAGS)
+flags.DEFINE_boolean("quick", False, "A smoke run: few repeats and calls (its numbers are not measurements).",
+                     flag_values=FLAGS)
+program.start(PROGRAM, FLAGS, __name__)
+
+
+def shapes(batch_size: int, sizes: Sequence[int] = REFERENCE_SIZES) -> List[Tuple[str, int, int, int, str]]:
+    """The step's products as (name, M, K, N, layout): layout 'nn' is A[M,K] @ B[K,N], 'tn' is
+    A[K,M]^T @ B[K,N] (a weight gradient), 'nt' is A[M,K] @ B[N,K]^T (an input gradient)."""
+    layers = list(zip(sizes[:-1], sizes[1:]))
+    found = [(f"forward {i + 1}", batch_size, fan_in, fan_out, "nn") for i, (fan_in, fan_out) in enumerate(layers)]
+    found += [(f"weight grad {i + 1}", fan_in, batch_size, fan_out, "tn") for i, (fan_in, fan_out) in enumerate(layers)]
+    found += [(f"input grad {i + 1}", batch_size, fan_out, fan_in, "nt")
+              for i, (fan_in, fan_out) in enumerate(layers) if i > 0]
+    return found
+
+
+def operands(m: int, k: int, n: int, layout: str, repeats: int):
+    """NumPy float32 operands: A stacked `repeats` times (one slice per product), B once."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a_shape = {"nn": (m, k), "tn": (k, m), "nt": (m, k)}[layout]
+    b_shape = {"nn": (k, n), "tn": (k, n), "nt": (n, k)}[layout]
+    return (rng.standard_normal((repeats, *a_shape), dtype=np.float32),
+            rng.standard_normal(b_shape, dtype=np.float32))
+
+
+def _best_seconds(call, calls: int) -> float:
+    call()  # compile, warm the caches
+    best = float("inf")
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _tensorflow(jit: bool):
+    from engine import startup
+
+    tf = startup.import_tensorflow()
+
+    def timer(a, b, layout, repeats, calls):
+        a, b = tf.constant(a), tf.constant(b)
+        transpose_a, transpose_b = layout == "tn", layout == "nt"
+
+        @tf.function(jit_compile=jit)
+        def loop(a, b):
+            out_shape = tf.shape(tf.matmul(a[0], b, transpose_a=transpose_a, transpose_b=transpose_b))
+
+            def body(i, total):
+                return i + 1, total + tf.matmul(a[i], b, transpose_a=transpose_a, transpose_b=transpose_b)
+
+            return tf.while_loop(lambda i, _: i < repeats, body, (0, tf.zeros(out_shape)))[1]
+
+        return _best_seconds(lambda: loop(a, b).numpy(), calls)
+    return timer, tf.__version__
+
+
+def _jax():
+    import jax
+    import jax.numpy as jnp
+
+    def timer(a, b, layout, repeats, calls):
+        a, b = jnp.asarray(a), jnp.asarray(b)
+        product = {"nn": lambda x, y: x @ y, "tn": lambda x, y: x.T @ y, "nt": lambda x, y: x @ y.T}[layout]
+
+        @jax.jit
+        def loop(a, b):
+            total = jnp.zeros(product(a[0], b).shape, jnp.float32)
+            return jax.lax.fori_loop(0, repeats, lambda i, total: total + product(a[i], b), total)
+
+        return _best_seconds(lambda: loop(a, b).block_until_ready(), calls)
+    return timer, jax.__version__
+
+
+def _torch():
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)  # 2 here: its best setting in the peers experiment
+
+    def timer(a, b, layout, repeats, calls):
+        a, b = torch.from_numpy(a), torch.from_numpy(b)
+        product = {"nn": lambda x, y: x @ y, "tn": lambda x, y: x.t() @ y, "nt": lambda x, y: x @ y.t()}[layout]
+
+        def loop():
+            with torch.no_grad():
+                total = product(a[0], b)
+                for i in range(1, repeats):
+                    total = total + product(a[i], b)
+            return total
+
+        return _best_seconds(loop, calls)
+    return timer, torch.__version__
+
+
+def measure(framework: str, batch_sizes: Sequence[int], repeats: int, calls: int) -> Dict:
+    """{"version", "gflops": {"B/name": GFLOP/s}} for one framework, in this process."""
+    timer, version = {"tf-graph": lambda: _tensorflow(False), "tf-xla": lambda: _tensorflow(True),
+                      "jax": _jax, "torch": _torch}[framework]()
+    gflops = {}
+    for batch_size in batch_sizes:
+        for name, m, k, n, layout in shapes(batch_size):
+            a, b = operands(m, k, n, layout, repeats)
+            seconds = timer(a, b, layout, repeats, calls)
+            gflops[f"{batch_size}/{name}"] = 2 * m * k * n * repeats / seconds / 1e9
+    return {"version": version, "gflops": gflops}
+
+
+def installed(framework: str) -> bool:
+    import importlib.util
+
+    module = {"tf-graph": "tensorflow", "tf-xla": "tensorflow", "jax": "jax", "torch": "torch"}[framework]
+    return importlib.util.find_spec(module) is not None
+
+
+def run_rounds(frameworks: Sequence[str], batch_sizes: Sequence[int], rounds: int, quick: bool,
+               say=print) -> Dict:
+    """Each framework in a process of its own, `rounds` interleaved rounds; the median per shape."""
+    present = [framework for framework in frameworks if installed(framework)]
+    found: Dict[str, List[Dict]] = {framework: [] for framework in present}
+    for round_ in range(rounds):
+        order = present[round_ % len(present):] + present[:round_ % len(present)]
+        for framework in order:
+            command = [sys.executable, "-m", "bench.kernels", f"--worker={framework}",
+                       f"--batch_sizes={','.join(map(str, batch_sizes))}", *(["--quick"] if quick else [])]
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+            result = subprocess.run(command, capture_output=True, text=True, env=env, check=False,
+                                    cwd=Path(__file__).resolve().parents[1])
+            if result.returncode != 0:
+                raise RuntimeError(f"bench.kernels --worker={framework} failed: {result.stderr.strip()[-2000:]}")
+            found[framework].append(json.loads(result.stdout.strip().splitlines()[-1]))
+            say(f"kernels: round {round_ + 1}/{rounds}, {framework} measured")
+    return summarize(found, batch_sizes)
+
+
+def step_flops(batch_size: int) -> int:
+    """FLOP of the eight products: `workloads.train_flops_per_step`, counted from `shapes`."""
+    return sum(2 * m * k * n for _, m, k, n, _ in shapes(batch_size))
+
+
+def summarize(found: Dict[str, List[Dict]], batch_sizes: Sequence[int]) -> Dict:
+    results = {"frameworks": {}, "batch_sizes": list(batch_sizes)}
+    for framework, runs in found.items():
+        keys = runs[0]["gflops"]
+        median = {key: statistics.median(run["gflops"][key] for run in runs) for key in keys}
+        step = {}
+        for batch_size in batch_sizes:
+            seconds = sum(2 * m * k * n / (median[f"{batch_size}/{name}"] * 1e9)
+                          for name, m, k, n, _ in shapes(batch_size))
+            step[str(batch_size)] = {"matmul_only_steps_per_second": 1 / seconds,
+                                     "step_gflops": step_flops(batch_size) / seconds / 1e9}
+        results["frameworks"][framework] = {"version": runs[0]["version"], "gflops": median, "step": step,
+                                            "rounds": len(runs)}
+    return results
+
+
+def markdown(results: Dict, machine: str) -> str:
+    frameworks = list(results["frameworks"])
+    lines = ["# The step's matmuls, per framework (`python -m bench.kernels`)", "", f"- {machine}",
+             "- versions: " + ", ".join(f"{LABELS[f]} {results['frameworks'][f]['version']}" for f in frameworks),
+             f"- GFLOP/s of each product, {REPEATS} in one compiled loop, best of {CALLS} calls, median of "
+             f"{min(r['rounds'] for r in results['frameworks'].values())} interleaved rounds", ""]
+    for batch_size in results["batch_sizes"]:
+        lines += [f"## Batch {batch_size}", "",
+                  "| product | M x K x N | MFLOP | " + " | ".join(LABELS[f] for f in frameworks) + " |",
+                  "|---|---|---:|" + "---:|" * len(frameworks)]
+        for name, m, k, n, layout in shapes(batch_size):
+            cells = [f"{results['frameworks'][f]['gflops'][f'{batch_size}/{name}']:.0f}" for f in frameworks]
+            lines.append(f"| {name} ({layout}) | {m} x {k} x {n} | {2 * m * k * n / 1e6:.1f} | " + " | ".join(cells) + " |")
+        steps = [results["frameworks"][f]["step"][str(batch_size)] for f in frameworks]
+        lines.append("| **matmul-only steps/s** (GFLOP/s) | | | " + " | ".join(
+            f"**{s['matmul_only_steps_per_second']:,.0f}** ({s['step_gflops']:.0f})" for s in steps) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    from bench.peer_settings import bfloat16_flags
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").exists() else "unknown CPU"
+    flags_line = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")),
+                      "") if Path("/proc/cpuinfo").exists() else ""
+    vector = [flag for flag in ("avx2", "avx512f", "avx512_vnni", "amx_tile") if f" {flag}" in flags_line]
+    return (f"CPU: {cpu} ({os.cpu_count()} logical cores); vector extensions: {', '.join(vector) or 'none listed'}"
+            f"; bfloat16: {', '.join(bfloat16_flags()) or 'none'}")
+
+
+def kernels() -> int:
+    """The experiment the parsed FLAGS describe (or, with --worker, one framework's part); returns 0."""
+    try:
+        batch_sizes = [int(size) for size in FLAGS.batch_sizes]
+    except ValueError:
+        batch_sizes = []
+    if not batch_sizes or min(batch_sizes) < 1:
+        raise ConfigError(f"--batch_sizes got {','.join(FLAGS.batch_sizes)}: expected positive integers, "
+                          "comma-separated")
+    unknown = [framework for framework in FLAGS.frameworks if framework not in FRAMEWORKS]
+    if unknown or not FLAGS.frameworks:
+        raise ConfigError(f"--frameworks got {','.join(unknown) or 'nothing'}: expected any of {', '.join(FRAMEWORKS)}")
+    repeats, calls = (8, 2) if FLAGS.quick else (REPEATS, CALLS)
+    if FLAGS.worker:
+        print(json.dumps(measure(FLAGS.worker, batch_sizes, repeats, calls)), flush=True)
+        return 0
+    results = run_rounds(FLAGS.frameworks, batch_sizes, FLAGS.rounds, FLAGS.quick,
+                         say=lambda line: print(line, flush=True))
+    text = markdown(results, machine())
+    print(text, flush=True)
+    if FLAGS.out:
+        directories.make_dirs(FLAGS.out, "--out")
+        writes.write_json(os.path.join(FLAGS.out, "kernels.json"), {"machine": machine(), **results})
+        writes.write_text(os.path.join(FLAGS.out, "kernels.md"), text + "\n")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line (argv[0] is the program) through engine/run/program.py; returns the exit status."""
+    return program.run(PROGRAM, FLAGS, argv, kernels, outputs=("out",))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
