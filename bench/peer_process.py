@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 # framework -> the modules it needs beyond the project's own dependencies
@@ -42,7 +42,7 @@ class Worker:
     def __init__(self, framework: str, environment: Optional[dict] = None):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(environment or {})}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        self.framework = framework
+        self.framework, self.environment = framework, dict(environment or {})
         self.process = subprocess.Popen([sys.executable, "-m", "bench.peer_worker", framework], cwd=REPO, env=env,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.stderr: collections.deque = collections.deque(maxlen=40)
@@ -94,16 +94,17 @@ class Worker:
                 self.process.wait()
 
 
-def start(settings: Sequence, environment: Optional[dict] = None) -> tuple:
-    """A worker per setting (`.name`, `.framework`) whose framework is installed, all starting at once;
-    returns ({name: Worker}, {name: why not})."""
+def start(settings: Sequence, environment: Optional[dict] = None,
+          environment_of: Callable[[object], dict] = lambda setting: {}) -> tuple:
+    """A worker per setting (`.name`, `.framework`) whose framework is installed, all starting at once,
+    with `environment` and the setting's own (`environment_of`); returns ({name: Worker}, {name: why not})."""
     workers, skipped = {}, {}
     for setting in settings:
         reason = missing(setting.framework)
         if reason:
             skipped[setting.name] = reason
         else:
-            workers[setting.name] = Worker(setting.framework, environment)
+            workers[setting.name] = Worker(setting.framework, {**(environment or {}), **environment_of(setting)})
     for name in list(workers):
         try:
             workers[name].ready()

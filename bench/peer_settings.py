@@ -12,7 +12,8 @@ THRESHOLDS = (0.85, 0.88)
 
 @dataclasses.dataclass(frozen=True)
 class PeerSetting:
-    """One way to run the workload: `framework`'s `mode` with K steps per call, `threads` (torch)."""
+    """One way to run the workload: `framework`'s `mode` with K steps per call, `threads` per op
+    (0: the framework's default; `environment` says how each framework is told)."""
 
     name: str
     framework: str  # engine, keras, jax, torch
@@ -30,6 +31,7 @@ SETTINGS = (
     PeerSetting(f"engine-xla-K{K}", "engine", "xla", K, label=f"scratchflow xla, K={K}"),
     PeerSetting("flax-jit-step", "jax", "step", label="JAX/Flax jit per step"),
     PeerSetting(f"flax-scan-K{K}", "jax", "scan", K, label=f"JAX/Flax jit + lax.scan, K={K}"),
+    PeerSetting(f"flax-scan-K{K}-1t", "jax", "scan", K, threads=1, label=f"JAX/Flax jit + lax.scan, K={K}, 1 thread"),
     PeerSetting("flax-scan-epoch", "jax", "epoch", label="JAX/Flax jit + lax.scan, whole epoch"),
     *(PeerSetting(f"torch-{mode}-{threads}t", "torch", mode, threads=threads,
                   label=f"PyTorch {'eager' if mode == 'eager' else 'torch.compile'}, {threads} thread(s)")
@@ -63,12 +65,13 @@ QUICK = Budget((32, 1024), 8192, 2, 2)
 
 
 def engine_default(batch_size: int, precision: str = "float32") -> tuple:
-    """(mode, K) that `python train.py --batch_size=B [--precision=mixed_bfloat16]` runs with."""
+    """(mode, K, threads per op) that `python train.py --batch_size=B [--precision=mixed_bfloat16]`
+    runs with on a CPU (engine/app/job.py's `threads_of`)."""
     from engine import execution
 
     config = TrainConfig(batch_size=batch_size, precision=precision)
     mode = execution.mode_for(batch_size, config.precision) if config.mode == "auto" else config.mode
-    return mode, config.steps_per_execution
+    return mode, config.steps_per_execution, config.threads or execution.threads_for(batch_size)
 
 
 def resolved(setting: PeerSetting, batch_size: int) -> dict:
@@ -76,8 +79,21 @@ def resolved(setting: PeerSetting, batch_size: int) -> dict:
     fields = dataclasses.asdict(setting)
     if setting.mode == "default" and setting.framework == "engine":
         policy = "mixed_bfloat16" if setting.precision == "bfloat16" else "float32"
-        fields["mode"], fields["steps_per_execution"] = engine_default(batch_size, policy)
+        fields["mode"], fields["steps_per_execution"], fields["threads"] = engine_default(batch_size, policy)
     return fields
+
+
+def environment(framework: str, threads: int) -> dict:
+    """What a worker's environment says of `threads` per op. TensorFlow's and XLA's pools are fixed
+    when the process starts (PyTorch's is set at run time, `torch.set_num_threads`): the engine
+    reads TF_NUM_INTRAOP_THREADS; JAX's XLA runs single-threaded with Eigen's threading off."""
+    if not threads:
+        return {}
+    if framework == "engine":
+        return {"TF_NUM_INTRAOP_THREADS": str(threads)}
+    if framework == "jax" and threads == 1:
+        return {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+    return {}
 
 
 def bfloat16_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> List[str]:

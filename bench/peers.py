@@ -42,13 +42,29 @@ import numpy as np
 from bench import workloads
 from bench.peer_process import PeerFailed, Worker, close, start
 from bench.peer_settings import (BFLOAT16_SETTINGS, SETTINGS, THRESHOLDS, Budget,
-                                 PeerSetting, bfloat16_flags, initial_weights, resolved)
+                                 PeerSetting, bfloat16_flags, environment, initial_weights, resolved)
 from bench.peer_worker import epoch_order
 from bench.peers_accuracy import time_to_accuracy
 
 
 def epoch_steps(budget: Budget, batch_size: int) -> int:
     return (budget.examples or 60000) // batch_size
+
+
+def environment_at(setting: PeerSetting, batch_size: int) -> dict:
+    """The worker environment `setting` needs at `batch_size` (the engine's default threads change with it)."""
+    return environment(setting.framework, resolved(setting, batch_size)["threads"])
+
+
+def with_environment(workers: Dict[str, Worker], setting: PeerSetting, batch_size: int) -> Worker:
+    """`setting`'s worker, replaced by a fresh process if it started with another environment than
+    this batch size needs: a thread pool fixed at start-up cannot change in a running process."""
+    worker, wanted = workers[setting.name], environment_at(setting, batch_size)
+    if worker.environment != wanted:
+        worker.close()
+        worker = workers[setting.name] = Worker(setting.framework, wanted)
+        worker.ready()
+    return worker
 
 
 def parity(workers: Dict[str, Worker], settings: Sequence[PeerSetting], weights: list, steps: int = 8,
@@ -61,7 +77,7 @@ def parity(workers: Dict[str, Worker], settings: Sequence[PeerSetting], weights:
     for setting in settings:
         if setting.name not in workers:
             continue
-        worker = workers[setting.name]
+        worker = with_environment(workers, setting, batch_size)
         worker.ask("build", setting=resolved(setting, batch_size), batch_size=batch_size, weights=weights)
         first = worker.ask("train_order", order=order[:1])
         rest = worker.ask("train_order", order=order[1:])
@@ -83,8 +99,8 @@ def throughput(workers: Dict[str, Worker], settings: Sequence[PeerSetting], batc
     live = [setting for setting in settings if setting.name in workers]
     for setting in live:
         try:
-            if not built:
-                workers[setting.name].ask("build", setting=resolved(setting, batch_size), batch_size=batch_size,
+            if not built or workers[setting.name].environment != environment_at(setting, batch_size):
+                with_environment(workers, setting, batch_size).ask("build", setting=resolved(setting, batch_size), batch_size=batch_size,
                                           weights=weights)
             workers[setting.name].ask("train", epoch=1, steps=steps)  # warm-up: traces and compiles
         except PeerFailed as failure:
@@ -108,7 +124,8 @@ def throughput(workers: Dict[str, Worker], settings: Sequence[PeerSetting], batc
         row = {"setting": setting.name, "framework": setting.framework, "label": setting.label,
                "precision": setting.precision, "batch_size": batch_size, "steps": steps,
                "mode": resolved(setting, batch_size)["mode"],
-               "steps_per_execution": resolved(setting, batch_size)["steps_per_execution"]}
+               "steps_per_execution": resolved(setting, batch_size)["steps_per_execution"],
+               "threads": resolved(setting, batch_size)["threads"]}
         if setting.name in errors:
             row["error"] = errors[setting.name]
         else:
@@ -142,7 +159,7 @@ def run(budget: Budget, roofline: float, say: Callable[[str], None]) -> dict:
     settings = SETTINGS + (BFLOAT16_SETTINGS if bf16 else ())
     weights = initial_weights()
     say(f"peers: starting {len(settings)} worker processes")
-    workers, skipped = start(settings)
+    workers, skipped = start(settings, environment_of=lambda setting: environment_at(setting, 32))
     for name, reason in skipped.items():
         say(f"  {name:<24} {reason}")
     versions = {}

@@ -42,8 +42,10 @@ def markdown(result: dict, chart_name: str) -> str:
                   "|---|---:|---:|---:|---:|---:|"]
         for row in rows:
             name = f"{row['label']} (`{row['setting']}`)"
-            if row["setting"] == "engine-default":
+            if row["setting"].startswith("engine-default"):
                 name += f": {row['mode']}, K={row['steps_per_execution']}"
+                if row.get("threads"):
+                    name += f", {row['threads']} thread(s) per op"
             if "error" in row:
                 lines.append(f"| {name} | failed: {row['error']} | | | | |")
                 continue

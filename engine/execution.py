@@ -21,6 +21,7 @@ import tensorflow as tf
 
 MODES = ("eager", "graph", "xla")  # engine/run/config.py repeats them, to check a flag before TensorFlow loads
 BFLOAT16_GRAPH_FROM_BATCH = 256  # `mode_for`: from this batch size bfloat16 runs faster in graph mode
+ONE_THREAD_BELOW_BATCH = 64  # `threads_for`: below this batch size a CPU step runs each op on one thread
 
 
 def mode_for(batch_size: int, precision: str = "float32") -> str:
@@ -38,6 +39,32 @@ def mode_for(batch_size: int, precision: str = "float32") -> str:
         return "graph"
     return "xla"
 
+
+def threads_for(batch_size: int) -> int:
+    """The threads inside one op (TensorFlow's intra-op pool) `train.py --threads=0`, its default,
+    gives a step on the CPU: 1 below batch 64, else 0, TensorFlow's own choice (one per core).
+
+    Why, measured (bench/RESULTS.md, "One thread per op at small batches"): at batch 32 the
+    step's largest matmul is 32 x 784 x 256, about 6 microseconds of one core's work; splitting it,
+    and each small fused kernel around it, across two threads costs more in hand-over than it
+    saves, and the engine's XLA step ran faster on one intra-op thread than on two. From batch 64
+    the products are large enough to share, and two threads won. A process-wide setting, fixed
+    before TensorFlow runs its first op (`use_threads`); on a GPU or TPU it does not apply.
+    """
+    return 1 if batch_size < ONE_THREAD_BELOW_BATCH else 0
+
+
+def use_threads(threads: int) -> int:
+    """Sets TensorFlow's intra-op threads for this process (0: its default); returns those in effect.
+
+    Only before TensorFlow's runtime starts: where it already runs (a notebook, a test, a program
+    that trained before) the pool it has is kept, and returned.
+    """
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:  # "Intra op parallelism cannot be modified after initialization."
+        pass
+    return tf.config.threading.get_intra_op_parallelism_threads()
 
 
 def compile_step(

@@ -54,12 +54,24 @@ def load_data(config: TrainConfig, print_fn: Callable[[str], None]) -> loading.I
     return dataset
 
 
-def announce_device(config: TrainConfig, print_fn: Callable[[str], None]) -> devices.Device:
-    device = devices.select(config.device)
+def announce_device(config: TrainConfig, print_fn: Callable[[str], None], device: Optional[devices.Device] = None,
+                    threads: int = 0) -> devices.Device:
+    device = device or devices.select(config.device)
     steps = f", {config.steps_per_execution} steps per call" if config.mode != "eager" else ""
-    print_fn(f"Device: {device.description} [{device.name}]; mode: {config.mode}{steps}; "
+    per_op = f", {threads} thread{'s' * (threads > 1)} per op" if threads else ""
+    print_fn(f"Device: {device.description} [{device.name}]; mode: {config.mode}{steps}{per_op}; "
              f"gradients: {config.gradients}")
     return device
+
+
+def threads_of(config: TrainConfig, device: devices.Device) -> int:
+    """The intra-op threads the run sets (0: TensorFlow's default): `--threads`, or on a CPU run
+    without a strategy, `execution.threads_for` its batch size (a strategy's devices share the pool)."""
+    if config.threads:
+        return config.threads
+    if device.kind == "cpu" and config.strategy == "none" and not config.cpu_devices:
+        return execution.threads_for(config.batch_size)
+    return 0
 
 
 def with_mode(config: TrainConfig) -> TrainConfig:
@@ -77,9 +89,12 @@ def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
 def start(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     """Runs the job of a `config` that `preflight.settle` returned; returns what it writes to history.json."""
     config = with_mode(config)
+    device = devices.select(config.device)  # lists devices without starting TensorFlow's runtime
+    wanted = threads_of(config, device)
+    threads = execution.use_threads(wanted) if wanted else 0  # before any op runs
     if config.cpu_devices:
         strategies.split_cpu(config.cpu_devices)  # before any op runs
-    device = announce_device(config, print_fn)
+    announce_device(config, print_fn, device, threads)
     deterministic = determinism.configure(config.deterministic, config.seed, device.kind)
     print_fn(f"Determinism: {'on (op determinism, seed ' + str(config.seed) + ')' if deterministic else 'off'}")
     strategy = strategies.create(config.strategy, device.kind, config.collective_timeout)
