@@ -153,10 +153,12 @@ def line(row: dict) -> str:
             f"{row['samples_per_second']:9.0f} samples/s  {ratio}  {row['roofline_fraction']:.1%} of roofline")
 
 
-def run(budget: Budget, roofline: float, say: Callable[[str], None]) -> dict:
-    """The whole experiment: parity, a throughput table per batch size, time to accuracy."""
+def run(budget: Budget, roofline: float, say: Callable[[str], None], only: Sequence[str] = ()) -> dict:
+    """The whole experiment: parity, a throughput table per batch size, time to accuracy (each
+    framework's fastest at batch 32, if measured; none with `budget.tta_epochs` 0); `only` names
+    the settings to run (all by default)."""
     bf16 = bfloat16_flags()
-    settings = SETTINGS + (BFLOAT16_SETTINGS if bf16 else ())
+    settings = [setting for setting in SETTINGS + (BFLOAT16_SETTINGS if bf16 else ()) if not only or setting.name in only]
     weights = initial_weights()
     say(f"peers: starting {len(settings)} worker processes")
     workers, skipped = start(settings, environment_of=lambda setting: environment_at(setting, 32))
@@ -186,8 +188,10 @@ def run(budget: Budget, roofline: float, say: Callable[[str], None]) -> dict:
         if rows:
             best = max(rows, key=lambda row: row["steps_per_second"])["setting"]
             fastest.append(next(setting for setting in settings if setting.name == best))
-    say(f"time to accuracy at batch 32 (fresh processes, up to {budget.tta_epochs} epochs):")
-    reached = time_to_accuracy(fastest, weights, budget.tta_epochs, say)
+    reached = []
+    if budget.tta_epochs and fastest:
+        say(f"time to accuracy at batch 32 (fresh processes, up to {budget.tta_epochs} epochs):")
+        reached = time_to_accuracy(fastest, weights, budget.tta_epochs, say)
     return {"settings": [dataclasses.asdict(setting) for setting in settings], "skipped": skipped,
             "versions": versions, "bfloat16_flags": bf16, "budget": dataclasses.asdict(budget),
             "parity": same, "throughput": [row for rows in tables.values() for row in rows],

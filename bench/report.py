@@ -54,6 +54,14 @@ flags.DEFINE_boolean("quick", False, "Shrink every measurement: a smoke run (abo
 flags.DEFINE_boolean("peers", False, "Run the peers experiment instead (bench/peers.py: the engine beside JAX/Flax, "
                      "PyTorch and Keras at batch 32-4096, time to accuracy); peers.json/.md/.png in --out.",
                      flag_values=FLAGS)
+flags.DEFINE_list("peer_batch_sizes", [], "With --peers: only these batch sizes (default: 32, 256, 1024, 4096).",
+                  flag_values=FLAGS)
+flags.DEFINE_list("peer_settings", [], "With --peers: only these settings, by name (default: all; bench/peer_settings.py).",
+                  flag_values=FLAGS)
+flags.DEFINE_integer("peer_rounds", 0, "With --peers: interleaved rounds per batch size (0: the budget's).", lower_bound=0,
+                     flag_values=FLAGS)
+flags.DEFINE_integer("peer_tta_epochs", -1, "With --peers: the time-to-accuracy runs' epoch cap (0 skips them; -1: the "
+                     "budget's).", lower_bound=-1, flag_values=FLAGS)
 flags.DEFINE_string("out", None, "Directory for <device>.json/.md/.png (default: bench/results, or "
                     "runs/bench_quick with --quick).", flag_values=FLAGS)
 program.start(PROGRAM, FLAGS, __name__)
@@ -67,6 +75,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bench import ceiling, measure, peer_settings, peers, peers_render, render, scaling, workloads  # noqa: E402
+from engine.errors import ConfigError  # noqa: E402
 from engine.run.config import check_output_dir  # noqa: E402
 
 
@@ -243,7 +252,7 @@ def report() -> int:
     budget = QUICK if FLAGS.quick else FULL
     info = machine()
     if FLAGS.peers:
-        return peers_report(info, budget)
+        return peers_report(info, budget, peer_budget())
     say(f"bench.report on {info['device']} ({', '.join(info['gpu']) or info['cpu']}), TensorFlow {info['tensorflow']}"
         f"{' (quick)' if FLAGS.quick else ''}")
     fashion = workloads.load_data()
@@ -282,7 +291,24 @@ def report() -> int:
     return 0
 
 
-def peers_report(info: dict, budget: Budget) -> int:
+def peer_budget() -> peer_settings.Budget:
+    """The peers budget (QUICK or FULL), narrowed by the --peer_* flags: a focused experiment."""
+    budget = peer_settings.QUICK if FLAGS.quick else peer_settings.FULL
+    try:
+        sizes = tuple(int(size) for size in FLAGS.peer_batch_sizes) or budget.batch_sizes
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise ConfigError(f"--peer_batch_sizes got {','.join(FLAGS.peer_batch_sizes)}: expected positive integers")
+    unknown = [name for name in FLAGS.peer_settings
+               if name not in {setting.name for setting in peer_settings.SETTINGS + peer_settings.BFLOAT16_SETTINGS}]
+    if unknown:
+        raise ConfigError(f"--peer_settings got {','.join(unknown)}: not a setting of bench/peer_settings.py")
+    return dataclasses.replace(budget, batch_sizes=sizes, rounds=FLAGS.peer_rounds or budget.rounds,
+                               tta_epochs=budget.tta_epochs if FLAGS.peer_tta_epochs < 0 else FLAGS.peer_tta_epochs)
+
+
+def peers_report(info: dict, budget: Budget, peers_budget: peer_settings.Budget) -> int:
     """`--peers`: the roofline, then `bench.peers.run`; writes <out>/peers.json, .md and .png."""
     out = Path(FLAGS.out or ("runs/bench_quick" if FLAGS.quick else "bench/results"))
     directories.make_dirs(str(out), "--out")
@@ -292,7 +318,7 @@ def peers_report(info: dict, budget: Budget) -> int:
     for n, gflops in roof["per_size"].items():
         say(f"  n={n:<5} {gflops:8.1f} GFLOP/s")
     result = {**info, "quick": FLAGS.quick, "roofline": roof,
-              "peers": peers.run(peer_settings.QUICK if FLAGS.quick else peer_settings.FULL, roof["gflops"], say)}
+              "peers": peers.run(peers_budget, roof["gflops"], say, only=FLAGS.peer_settings)}
     stem = out / "peers"
     writes.write_json(str(stem.with_suffix(".json")), result, indent=1)
     peers_render.chart(result, stem.with_suffix(".png"))

@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 SETTINGS = {"eager", "graph-K1", "graph-K16", "xla-K1", "xla-K64",
@@ -75,3 +77,15 @@ def test_quick_report_measures_every_setting_and_writes_json_md_png_outside_the_
                    "Manual gradients beside the tape", "Data-parallel scaling", written[".png"].name):
         assert needle in page, needle
     assert written[".png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written[".png"].stat().st_size > 20_000
+
+
+@pytest.mark.parametrize("flag, fragment", [
+    ("--peer_settings=no-such-setting", "--peer_settings got no-such-setting: not a setting of bench/peer_settings.py"),
+    ("--peer_batch_sizes=0", "--peer_batch_sizes got 0: expected positive integers")])
+def test_a_focused_peers_run_with_a_bad_setting_or_batch_size_is_one_line_before_any_measuring(tmp_path, flag, fragment):
+    run = subprocess.run([sys.executable, "-m", "bench.report", "--peers", flag, f"--out={tmp_path / 'out'}"],
+                         cwd=REPO, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr[-2000:]
+    assert run.stderr.startswith("python -m bench.report: error: ") and fragment in run.stderr
+    assert run.stdout == "" and not (tmp_path / "out").exists()
