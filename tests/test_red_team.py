@@ -5,6 +5,8 @@ the others train, export or search in several processes and are marked slow
 (`python -m pytest tests/test_red_team.py -m slow`, or `python tests/red_team.py` for the table).
 """
 
+from pathlib import Path
+
 import pytest
 
 from tests import red_team
@@ -37,3 +39,8 @@ def test_every_probe_is_of_exactly_one_kind_and_every_kind_has_a_probe():
     named = [name for names in red_team.KINDS.values() for name in names]
     assert sorted(named) == sorted(red_team.PROBES), "a probe of no kind or of two, or a kind naming no probe"
     assert all(red_team.KINDS.values()), "a kind without a probe"
+
+
+def test_the_readme_says_how_many_probes_and_kinds_the_red_team_tries():
+    readme = (Path(red_team.REPO) / "README.md").read_text()
+    assert f"That is {len(red_team.PROBES)} probes of {len(red_team.KINDS)} kinds" in readme
