@@ -340,6 +340,8 @@ probe_unusable_tensorboard_dir = _flag_probe("--tensorboard_dir=/dev/null/tb", "
 probe_unusable_tfds_dir = _flag_probe("--tfds_dir=/dev/null/tfds", "--tfds_dir /dev/null/tfds is not writable")
 probe_unusable_export_dir = _flag_probe("--export_dir=/dev/null/export", "--export_dir /dev/null/export is not writable")
 probe_resume_from_nothing = _flag_probe("--resume_from={root}/nothing/ckpt-1", "is not a checkpoint")
+probe_long_output_path = _flag_probe("--output_dir=/dev/null/" + "x" * 6000,
+                                     "is not writable (Not a directory): pass a writable directory")
 probe_long_error_line = _flag_probe("--hidden=" + ",".join(["7"] * 3000 + ["-1"]),
                                     "expected a comma-separated list of positive integers")
 
@@ -675,18 +677,22 @@ def probe_csv_onto_its_own_input(lab: Lab) -> Outcome:
 
 def _command_probe(fragment: str, status: int, *command: str, env: Optional[Dict[str, str]] = None
                    ) -> Callable[[Lab], Outcome]:
-    """Runs `command` (after `python`; {root} is the lab) and grades it; nothing may be left where it wrote."""
+    """Runs `command` (after `python`; {root} is the lab) and grades it; nothing may be left where it wrote.
+
+    `env` changes the programs' environment for the run (a value of None removes the variable).
+    """
     def probe(lab: Lab) -> Outcome:
         args = [part.format(root=lab.root) for part in command]
         if env:
             saved = {name: ENV.get(name) for name in env}
-            ENV.update(env)
+            for name, value in env.items():
+                ENV.pop(name, None) if value is None else ENV.__setitem__(name, value)
         try:
             return grade(lab.run(*args), status, fragment)
         finally:
             if env:
                 for name, value in saved.items():
-                    ENV.pop(name) if value is None else ENV.__setitem__(name, value)
+                    ENV.pop(name, None) if value is None else ENV.__setitem__(name, value)
     return probe
 
 
@@ -712,6 +718,9 @@ probe_graph_picture_model_too_large = _command_probe("parameters and needs about
                                                      "--hidden=100000000", "--out={root}/graph")
 probe_bench_report_unwritable_out = _command_probe("--out /dev/null/bench is not writable", 2, "-m", "bench.report",
                                                    "--quick", "--out=/dev/null/bench")
+probe_home_unwritable_without_tfds_dir = _command_probe(
+    "/dev/null/tensorflow_datasets is not writable", 2, "train.py", "--dataset=mnist", "--data_dir={root}/data_a",
+    "--output_dir={root}/home-out", env={"HOME": "/dev/null", "TFDS_DATA_DIR": None})
 probe_tf_config_workers_a_string = _command_probe(
     'cluster.worker must be a list of "host:port" strings', 2, "train.py", "--strategy=multi_worker", "--dataset=mnist",
     "--data_dir={root}/data_a", "--tfds_dir={root}/tfds", "--output_dir={root}/tf-config-out",
@@ -775,6 +784,10 @@ for name, dtype, output in (("uint8", tf.uint8, "probabilities"), ("logits", tf.
     tf.saved_model.save(module, str(root / name / "saved_model"), signatures={"serving_default": serve})
     (root / name / "model.tflite").write_bytes(
         tf.lite.TFLiteConverter.from_saved_model(str(root / name / "saved_model")).convert())
+unranked = tf.Module()
+unranked.serve = tf.function(lambda images: {"probabilities": tf.nn.softmax(tf.reshape(images, [-1, 10]))},
+                             input_signature=[tf.TensorSpec(None, tf.float32, name="images")])
+tf.saved_model.save(unranked, str(root / "unranked" / "saved_model"), signatures={"serving_default": unranked.serve})
 model = mlp((8,), 10)
 model.build((None, 28, 28))
 export.export(model, (28, 28), [f"class {i}" for i in range(10)], str(root / "hidden8"))
@@ -783,7 +796,7 @@ export.export(model, (28, 28), [f"class {i}" for i in range(10)], str(root / "hi
 
 def _foreign(lab: Lab) -> Path:
     """Models of another contract than the export's (made once): a uint8 input, an output named
-    `logits`, and a whole export of an MLP 8 wide (the lab's exports are 16 wide)."""
+    `logits`, an input of unknown rank, and a whole export of an MLP 8 wide (the lab's are 16)."""
     folder = lab.root / "foreign"
     if not (folder / "hidden8" / "manifest.json").exists():
         result = lab.run("-c", FOREIGN_MODELS, str(folder))
@@ -806,6 +819,15 @@ def probe_predict_uint8_input(lab: Lab) -> Outcome:
 def probe_predict_output_not_probabilities(lab: Lab) -> Outcome:
     folder = _foreign(lab) / "logits"
     return _predict_worst(lab, [folder / "saved_model", folder / "model.tflite"], "returns logits, not 'probabilities'")
+
+
+def probe_predict_input_of_unknown_rank(lab: Lab) -> Outcome:
+    return _predict_worst(lab, [_foreign(lab) / "unranked" / "saved_model"],
+                          "takes input of unknown rank, so the size of its images cannot be read from it")
+
+
+probe_predict_help_says_to_trust_the_model = _command_probe("models you trust", 0, "-m",
+                                                            "engine.deploy.predict", "--help")
 
 
 def _hand_made(lab: Lab, name: str) -> Path:
@@ -1061,14 +1083,14 @@ KINDS: Dict[str, List[str]] = {
     "an unreadable data file or prepared copy": ["unreadable_data_file", "corrupted_prepared_cache"],
     "a setting or directory that cannot work": ["negative_seed", "search_negative_seed", "tiny_validation_split",
                                                 "unusable_tensorboard_dir", "unusable_tfds_dir", "unusable_export_dir",
-                                                "checkpoints_is_a_file"],
+                                                "checkpoints_is_a_file", "home_unwritable_without_tfds_dir"],
     "a model too large for memory": ["model_too_large", "graph_picture_model_too_large"],
     "a full disk": ["full_disk_at_a_checkpoint", "full_disk_while_preparing_data", "unwritable_metrics_png",
                     "csv_on_a_full_disk"],
     "a labels.txt not UTF-8 or empty": ["labels_not_utf8", "labels_empty"],
     "a gzip bomb": ["gzip_bomb"],
     "a huge PNG": ["huge_png"],
-    "an error line of thousands of characters": ["long_error_line"],
+    "an error line of thousands of characters": ["long_error_line", "long_output_path"],
     "fewer --epochs than the checkpoint holds": ["fewer_epochs_than_trained", "fewer_epochs_refused_before_loading"],
     "a failed run's empty output directory": ["failed_run_leaves_no_directory"],
     "a malformed search results.json": ["search_malformed_results", "search_results_of_wrong_types"],
@@ -1092,7 +1114,8 @@ KINDS: Dict[str, List[str]] = {
                                      "tf_config_port_taken"],
     "a multi-worker peer that never comes": ["multi_worker_peer_never_comes"],
     "a model predict cannot serve": ["predict_uint8_input", "predict_output_not_probabilities", "predict_cut_variables",
-                                     "predict_graph_unlike_its_variables"],
+                                     "predict_graph_unlike_its_variables", "predict_input_of_unknown_rank"],
+    "a model from someone else, which runs when loaded": ["predict_help_says_to_trust_the_model"],
     "--images that is a directory": ["predict_images_a_directory"],
     "class names with terminal escapes": ["labels_with_escape_sequences"],
     "a stop while search's workers run": ["search_sigterm_takes_its_workers", "search_ctrl_c_while_workers_import"],

@@ -17,7 +17,8 @@ FAST = {"negative_seed", "unusable_tensorboard_dir", "unusable_tfds_dir", "unusa
         "learning_rate_inf", "learning_rate_zero_in_float32", "momentum_one_in_float32", "search_negative_seed",
         "tour_unwritable_output_dir", "launch_unwritable_log_dir", "launch_missing_command",
         "tf_config_workers_a_string", "tf_config_chief_absent", "tf_config_not_a_host", "tf_config_port_taken",
-        "graph_picture_names_its_own_flags"}
+        "graph_picture_names_its_own_flags", "long_output_path", "home_unwritable_without_tfds_dir",
+        "predict_help_says_to_trust_the_model"}
 
 
 @pytest.fixture(scope="module")
