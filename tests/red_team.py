@@ -928,7 +928,9 @@ def probe_newline_in_an_output_path(lab: Lab) -> Outcome:
         time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)
-    return grade(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), 143, "stopped by SIGTERM")
+    # The resume command writes the path as bash's $'...', so the one line still runs as it was.
+    return grade(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), 143,
+                 "$'--output_dir=" + str(out).replace("\n", "\\n") + "'")
 
 
 def probe_fewer_epochs_refused_before_loading(lab: Lab) -> Outcome:
