@@ -1018,7 +1018,10 @@ def _stopped_search(lab: Lab, name: str, signum: int, wait: float) -> Outcome:
         if line.startswith("Search:"):
             break
     time.sleep(wait)
-    os.killpg(process.pid, signum) if signum == signal.SIGINT else process.send_signal(signum)  # Ctrl-C: the group
+    if signum == signal.SIGINT:
+        os.killpg(process.pid, signum)  # a terminal's Ctrl-C reaches the whole process group
+    else:
+        process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
     time.sleep(2)
     left = _left_behind(process.pid, str(out))
