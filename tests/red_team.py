@@ -10,9 +10,12 @@ link or a directory, an export killed half-way or mixed by hand, `--csv` onto it
 quoted `~`; and every kind of issue 23's one-line promise: a dataset name TFDS cannot take, a
 learning rate that is inf or 0 in float32, results.json of wrong types, unwritable outputs of the
 tour, launch, graph_picture and bench.report, a command not found, TF_CONFIG that cannot work,
-SIGTERM while the data loads... Each runs the real programs (`train.py`,
-`python -m engine.experiments.search`, `python -m engine.deploy.predict`) as processes on a tiny
-data set (640 Fashion-MNIST training images) and grades what happened:
+SIGTERM while the data loads; a model `predict` cannot serve, class names with terminal escapes,
+a multi-worker peer that never comes, a stop while search's workers or the notebook's kernel run,
+the tour over a user's own search... `KINDS` groups the probes by the kind of break they try,
+each probe in one kind. Each runs the real programs (`train.py`,
+`python -m engine.experiments.search`, `python -m engine.deploy.predict`, the tour) as processes on
+a tiny data set (640 Fashion-MNIST training images) and grades what happened:
 
     PASS  the exit status README documents, one error line (no traceback, at most 1,000
           characters) saying what the probe expects, and no file that was there before changed
@@ -36,6 +39,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -336,6 +340,8 @@ probe_unusable_tensorboard_dir = _flag_probe("--tensorboard_dir=/dev/null/tb", "
 probe_unusable_tfds_dir = _flag_probe("--tfds_dir=/dev/null/tfds", "--tfds_dir /dev/null/tfds is not writable")
 probe_unusable_export_dir = _flag_probe("--export_dir=/dev/null/export", "--export_dir /dev/null/export is not writable")
 probe_resume_from_nothing = _flag_probe("--resume_from={root}/nothing/ckpt-1", "is not a checkpoint")
+probe_long_output_path = _flag_probe("--output_dir=/dev/null/" + "x" * 6000,
+                                     "is not writable (Not a directory): pass a writable directory")
 probe_long_error_line = _flag_probe("--hidden=" + ",".join(["7"] * 3000 + ["-1"]),
                                     "expected a comma-separated list of positive integers")
 
@@ -671,18 +677,22 @@ def probe_csv_onto_its_own_input(lab: Lab) -> Outcome:
 
 def _command_probe(fragment: str, status: int, *command: str, env: Optional[Dict[str, str]] = None
                    ) -> Callable[[Lab], Outcome]:
-    """Runs `command` (after `python`; {root} is the lab) and grades it; nothing may be left where it wrote."""
+    """Runs `command` (after `python`; {root} is the lab) and grades it; nothing may be left where it wrote.
+
+    `env` changes the programs' environment for the run (a value of None removes the variable).
+    """
     def probe(lab: Lab) -> Outcome:
         args = [part.format(root=lab.root) for part in command]
         if env:
             saved = {name: ENV.get(name) for name in env}
-            ENV.update(env)
+            for name, value in env.items():
+                ENV.pop(name, None) if value is None else ENV.__setitem__(name, value)
         try:
             return grade(lab.run(*args), status, fragment)
         finally:
             if env:
                 for name, value in saved.items():
-                    ENV.pop(name) if value is None else ENV.__setitem__(name, value)
+                    ENV.pop(name, None) if value is None else ENV.__setitem__(name, value)
     return probe
 
 
@@ -708,6 +718,9 @@ probe_graph_picture_model_too_large = _command_probe("parameters and needs about
                                                      "--hidden=100000000", "--out={root}/graph")
 probe_bench_report_unwritable_out = _command_probe("--out /dev/null/bench is not writable", 2, "-m", "bench.report",
                                                    "--quick", "--out=/dev/null/bench")
+probe_home_unwritable_without_tfds_dir = _command_probe(
+    "/dev/null/tensorflow_datasets is not writable", 2, "train.py", "--dataset=mnist", "--data_dir={root}/data_a",
+    "--output_dir={root}/home-out", env={"HOME": "/dev/null", "TFDS_DATA_DIR": None})
 probe_tf_config_workers_a_string = _command_probe(
     'cluster.worker must be a list of "host:port" strings', 2, "train.py", "--strategy=multi_worker", "--dataset=mnist",
     "--data_dir={root}/data_a", "--tfds_dir={root}/tfds", "--output_dir={root}/tf-config-out",
@@ -746,8 +759,375 @@ def probe_sigterm_while_loading(lab: Lab) -> Outcome:
     return Outcome("FAIL", f"{out} left behind") if outcome.verdict == "PASS" and out.exists() else outcome
 
 
+# ------------------------------------------------- issue 23: models predict cannot serve, and what it prints
+
+FOREIGN_MODELS = """# Models predict cannot serve, each a SavedModel and a .tflite; an export of another width.
+import sys
+from pathlib import Path
+
+import tensorflow as tf
+
+from engine.deploy import export
+from layers import mlp
+
+root = Path(sys.argv[1])
+weights = tf.Variable(tf.zeros([784, 10]))
+for name, dtype, output in (("uint8", tf.uint8, "probabilities"), ("logits", tf.float32, "logits")):
+    module = tf.Module()
+    module.weights = weights
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28], dtype, name="images")])
+    def serve(images, output=output):
+        return {output: tf.nn.softmax(tf.reshape(tf.cast(images, tf.float32), [-1, 784]) @ weights)}
+
+    module.serve = serve
+    tf.saved_model.save(module, str(root / name / "saved_model"), signatures={"serving_default": serve})
+    (root / name / "model.tflite").write_bytes(
+        tf.lite.TFLiteConverter.from_saved_model(str(root / name / "saved_model")).convert())
+unranked = tf.Module()
+unranked.serve = tf.function(lambda images: {"probabilities": tf.nn.softmax(tf.reshape(images, [-1, 10]))},
+                             input_signature=[tf.TensorSpec(None, tf.float32, name="images")])
+tf.saved_model.save(unranked, str(root / "unranked" / "saved_model"), signatures={"serving_default": unranked.serve})
+model = mlp((8,), 10)
+model.build((None, 28, 28))
+export.export(model, (28, 28), [f"class {i}" for i in range(10)], str(root / "hidden8"))
+"""
+
+
+def _foreign(lab: Lab) -> Path:
+    """Models of another contract than the export's (made once): a uint8 input, an output named
+    `logits`, an input of unknown rank, and a whole export of an MLP 8 wide (the lab's are 16)."""
+    folder = lab.root / "foreign"
+    if not (folder / "hidden8" / "manifest.json").exists():
+        result = lab.run("-c", FOREIGN_MODELS, str(folder))
+        assert result.returncode == 0, result.stderr[-2000:]
+    return folder
+
+
+def _predict_worst(lab: Lab, models: List[Path], fragment: str) -> Outcome:
+    """predict on each model: the first that is not refused with `fragment` is the verdict."""
+    outcomes = [grade(lab.predict("--model", str(model), "--images", str(lab.data_a / "t10k-images-idx3-ubyte.gz")),
+                      2, fragment) for model in models]
+    return next((outcome for outcome in outcomes if outcome.verdict != "PASS"), outcomes[0])
+
+
+def probe_predict_uint8_input(lab: Lab) -> Outcome:
+    folder = _foreign(lab) / "uint8"
+    return _predict_worst(lab, [folder / "saved_model", folder / "model.tflite"], "takes uint8 images, not float32")
+
+
+def probe_predict_output_not_probabilities(lab: Lab) -> Outcome:
+    folder = _foreign(lab) / "logits"
+    return _predict_worst(lab, [folder / "saved_model", folder / "model.tflite"], "returns logits, not 'probabilities'")
+
+
+def probe_predict_input_of_unknown_rank(lab: Lab) -> Outcome:
+    return _predict_worst(lab, [_foreign(lab) / "unranked" / "saved_model"],
+                          "takes input of unknown rank, so the size of its images cannot be read from it")
+
+
+probe_predict_help_says_to_trust_the_model = _command_probe("models you trust", 0, "-m",
+                                                            "engine.deploy.predict", "--help")
+
+
+def _hand_made(lab: Lab, name: str) -> Path:
+    """A copy of the lab's export without its manifest: a folder put together by hand, which only
+    the SavedModel's own reading can refuse (with the manifest, any change is refused first)."""
+    folder = lab.fresh(name)
+    shutil.copytree(lab.exported(), folder)
+    (folder / "manifest.json").unlink()
+    return folder
+
+
+def probe_predict_cut_variables(lab: Lab) -> Outcome:
+    cut, deleted = _hand_made(lab, "cut-variables"), _hand_made(lab, "deleted-variables")
+    data = next((cut / "saved_model" / "variables").glob("variables.data-*"))
+    data.write_bytes(data.read_bytes()[:100])
+    shutil.rmtree(deleted / "saved_model" / "variables")
+    return _predict_worst(lab, [cut / "saved_model", deleted / "saved_model"], "the SavedModel is cut")
+
+
+def probe_predict_graph_unlike_its_variables(lab: Lab) -> Outcome:
+    folder = _hand_made(lab, "graph-unlike-variables")
+    shutil.copy(_foreign(lab) / "hidden8" / "saved_model" / "saved_model.pb", folder / "saved_model" / "saved_model.pb")
+    return _predict_worst(lab, [folder / "saved_model"], "its variables do not read back into its graph")
+
+
+def probe_labels_with_escape_sequences(lab: Lab) -> Outcome:
+    folder = _hand_made(lab, "labels-ansi")
+    (folder / "labels.txt").write_text("".join(f"\x1b[31mclass {i}\x1b[0m\x1b]0;title\x07\n" for i in range(10)))
+    result = lab.predict("--model", str(folder / "model.tflite"), "--images", str(lab.data_a / "t10k-images-idx3-ubyte.gz"))
+    raw = (result.stdout + result.stderr).count("\x1b")
+    return Outcome("FAIL", f"{raw} raw ESC bytes printed to the terminal") if raw else grade(result, 0, "\\x1b[31mclass")
+
+
+def probe_predict_images_a_directory(lab: Lab) -> Outcome:
+    result = lab.predict("--model", str(lab.exported() / "model.tflite"), "--images", str(lab.data_a))
+    if "does not exist" in result.stderr:
+        return Outcome("FAIL", f"a directory said not to exist: {result.stderr.strip()[-300:]}")
+    return grade(result, 2, f"--images {lab.data_a} is a directory")
+
+
+# ----------------------------------------------------------------- issue 23: a careful user's other tries
+
+probe_tf_config_not_a_host = _command_probe(
+    "does not start with a host name or an IP address", 2, "train.py", "--strategy=multi_worker", "--dataset=mnist",
+    "--data_dir={root}/data_a", "--tfds_dir={root}/tfds", "--output_dir={root}/tf-config-out",
+    env={"TF_CONFIG": '{"cluster": {"worker": ["not a host:2222"]}, "task": {"type": "worker", "index": 0}}'})
+
+
+def probe_tf_config_port_taken(lab: Lab) -> Outcome:
+    with socket.socket() as taken:  # another program listens on the port this worker is to serve on
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}"]}, "task": {"type": "worker", "index": 0}})
+        return _command_probe(f"port {port} here is taken", 2, "train.py", "--strategy=multi_worker", "--dataset=mnist",
+                              "--data_dir={root}/data_a", "--tfds_dir={root}/tfds", "--output_dir={root}/tf-config-out",
+                              env={"TF_CONFIG": config})(lab)
+
+
+def _free_ports(count: int) -> List[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def probe_multi_worker_peer_never_comes(lab: Lab) -> Outcome:
+    addresses = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    config = json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": 0}})
+    started = time.monotonic()
+    outcome = _command_probe(f"worker 1 ({addresses[1]}) never came", 1, "train.py", "--strategy=multi_worker",
+                             "--collective_timeout=5", "--dataset=mnist", "--data_dir={root}/data_a",
+                             "--tfds_dir={root}/tfds", "--output_dir={root}/lonely-worker", env={"TF_CONFIG": config})(lab)
+    took = time.monotonic() - started
+    return Outcome("WEAK", f"ended only after {took:.0f} s") if outcome.verdict == "PASS" and took > 60 else outcome
+
+
+def probe_batch_size_a_billion(lab: Lab) -> Outcome:
+    return grade(lab.train(lab.fresh("huge-batch"), "--batch_size=1000000000"), 0, "Wrote")  # batches of all 640
+
+
+def probe_dataset_name_in_capitals(lab: Lab) -> Outcome:
+    result = lab.train(lab.fresh("capitals"), "--dataset=Fashion_MNIST")
+    if "apt-get install" in result.stdout + result.stderr:
+        return Outcome("FAIL", f"asks to install what is installed: {result.stderr.strip()[-300:]}")
+    return grade(result, 0, "Wrote") if result.returncode == 0 else grade(result, 2, "did you mean --dataset=fashion_mnist")
+
+
+def probe_newline_in_an_output_path(lab: Lab) -> Outcome:
+    out = lab.fresh("new\nline")
+    process = lab.start_train(out, "--epochs=100000")
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoints" / "checkpoint").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    # The resume command writes the path as bash's $'...', so the one line still runs as it was.
+    return grade(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), 143,
+                 "$'--output_dir=" + str(out).replace("\n", "\\n") + "'")
+
+
+def probe_fewer_epochs_refused_before_loading(lab: Lab) -> Outcome:
+    out = lab.fresh("fewer-before-loading")
+    assert lab.train(out, "--epochs=4").returncode == 0
+    started = time.monotonic()
+    result = lab.train(out, "--epochs=3")  # a new user's second command: the default output directory resumes
+    took = time.monotonic() - started
+    if "Data:" in result.stdout:
+        return Outcome("FAIL", "refused only after the data were loaded")
+    return grade(result, 2, "has 4 epochs trained, more than --epochs=3",
+                 weak_if=f"refused only after {took:.0f} s" if took > 8 else None)
+
+
+def probe_compare_keras_export_dir_and_lock(lab: Lab) -> Outcome:
+    out = lab.fresh("compare-keras")
+    refused = grade(lab.train(out, "--compare_keras", f"--export_dir={lab.fresh('compare-keras-export')}"), 2,
+                    "exports neither: drop --export_dir")
+    if refused.verdict != "PASS":
+        return refused
+    sys.path.insert(0, str(REPO))
+    from engine.run import files
+
+    with files.claim(str(out)):  # another live run holds the output directory
+        return grade(lab.train(out, "--compare_keras"), 2, "is in use by another run")
+
+
+def probe_graph_picture_names_its_own_flags(lab: Lab) -> Outcome:
+    (lab.root / "a-file").write_text("")
+    for flags, fragment in ((["--out=/dev/null/graph"], "--out /dev/null/graph"), (["--out=~/graph"], "--out ~/graph"),
+                            ([f"--out={lab.root}/a-file"], f"--out {lab.root}/a-file is a file"),
+                            (["--hidden=100000000", f"--out={lab.root}/graph"], "pass smaller --hidden")):
+        result = lab.run("-m", "engine.tour.graph_picture", *flags)
+        if "--output_dir" in result.stderr:
+            return Outcome("FAIL", f"names --output_dir, a flag graph_picture does not have: {result.stderr.strip()[-300:]}")
+        outcome = grade(result, 2, fragment)
+        if outcome.verdict != "PASS":
+            return outcome
+    return outcome
+
+
+def probe_tour_keeps_a_users_search(lab: Lab) -> Outcome:
+    out = lab.fresh("tour-over-search")
+    assert lab.search(out / "search").returncode == 0  # a real search of the user's, in the tour's place for it
+    before = snapshot(out / "search")
+    result = lab.run("-m", "engine.tour", "--sections=search", f"--output_dir={out}")
+    return grade(result, 2, "holds trials of another setup", before, snapshot(out / "search"))
+
+
+# ------------------------------------------------------------- issue 23: stops while children run
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _left_behind(pid: int, mark: str) -> List[str]:
+    """Live processes of `pid`'s process group or whose command line holds `mark` (zombies are gone)."""
+    left = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if stat[0] != "Z" and (int(stat[2]) == pid or int(stat[1]) == pid or mark in cmdline):
+            left.append(f"{proc.name}: {cmdline[:80]}")
+    return left
+
+
+def _stopped_search(lab: Lab, name: str, signum: int, wait: float) -> Outcome:
+    """`search --jobs=2` given `signum` `wait` s after it starts its workers; nothing of it may stay."""
+    out = lab.fresh(name)
+    command = [PYTHON, "-m", "engine.experiments.search", "--dataset=fashion_mnist", f"--data_dir={FASHION}",
+               f"--tfds_dir={lab.fresh(name + '-tfds')}", "--train_subset=2000", "--folds=2", "--hidden", "8",
+               "--epochs", "3", "--jobs=2", f"--output_dir={out}"]
+    process = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # a group of its own, as a terminal gives a command
+    for line in process.stdout:
+        if line.startswith("Search:"):
+            break
+    time.sleep(wait)
+    if signum == signal.SIGINT:
+        os.killpg(process.pid, signum)  # a terminal's Ctrl-C reaches the whole process group
+    else:
+        process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=120)
+    time.sleep(2)
+    left = _left_behind(process.pid, str(out))
+    for pid in left:
+        os.kill(int(pid.split(":")[0]), signal.SIGKILL)
+    outcome = grade(subprocess.CompletedProcess(command, process.returncode, stdout, stderr), 128 + signum,
+                    f"stopped by {signal.Signals(signum).name}")
+    return Outcome("FAIL", f"left alive: {left}") if left else outcome
+
+
+def probe_search_sigterm_takes_its_workers(lab: Lab) -> Outcome:
+    return _stopped_search(lab, "search-sigterm", signal.SIGTERM, 6)
+
+
+def probe_search_ctrl_c_while_workers_import(lab: Lab) -> Outcome:
+    return _stopped_search(lab, "search-ctrl-c", signal.SIGINT, 1)
+
+
+def probe_tour_notebook_ctrl_c(lab: Lab) -> Outcome:
+    path = lab.fresh("course").with_suffix(".ipynb")
+    command = [PYTHON, "-m", "engine.tour", f"--notebook={path}", "--sections=loop", f"--output_dir={lab.fresh('nb')}"]
+    process = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    kernel, deadline = None, time.monotonic() + 120
+    while kernel is None and time.monotonic() < deadline:  # the kernel is a child of one of its threads
+        for task in Path(f"/proc/{process.pid}/task").glob("*"):
+            for child in (task / "children").read_text().split() if (task / "children").exists() else ():
+                if b"ipykernel_launcher" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    kernel = int(child)
+        time.sleep(0.2)
+    time.sleep(4)  # the kernel imports TensorFlow or runs the section's cells
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    time.sleep(2)
+    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    if kernel is None:
+        return Outcome("FAIL", f"no kernel started: {stderr.strip()[-300:]}")
+    if _alive(kernel):
+        os.kill(kernel, signal.SIGKILL)
+        return Outcome("FAIL", f"the kernel (pid {kernel}) outlived the program")
+    if path.exists():
+        return Outcome("FAIL", f"{path} written by a stopped run")
+    if error_lines(stderr) != ["python -m engine.tour: stopped by SIGINT"]:
+        return Outcome("FAIL", f"stderr is not the one stop line: {stderr.strip()[-300:]}")
+    return grade(result, 130, "python -m engine.tour: stopped by SIGINT")
+
+
 PROBES: Dict[str, Callable[[Lab], Outcome]] = {
     name[len("probe_"):]: function for name, function in sorted(globals().items()) if name.startswith("probe_")}
+
+
+# The kinds of break issues 14 and 23 name, each tried by one or more probes; every probe is of one
+# kind (tests/test_red_team.py checks it), so a new probe either tries a kind again or names a new one.
+KINDS: Dict[str, List[str]] = {
+    # issue 14
+    "resume on other data": ["resume_on_other_data", "search_on_other_data"],
+    "two runs in one output directory": ["two_runs_one_output_dir", "lock_of_a_killed_run"],
+    "a damaged checkpoint index or checkpoint": ["garbage_index", "missing_index", "resume_from_a_chosen_checkpoint",
+                                                 "corrupted_newest_names_the_intact_one", "resume_from_nothing",
+                                                 "temp_checkpoint_folders"],
+    "--noresume with a run that fails its checks": ["noresume_with_a_bad_flag_deletes_nothing",
+                                                    "noresume_with_bad_data_deletes_nothing"],
+    "a finite divergence": ["finite_divergence", "divergence_keeps_the_good_checkpoint"],
+    "a cut or changed .tflite": ["truncated_tflite", "tflite_unlike_its_manifest"],
+    "an unreadable data file or prepared copy": ["unreadable_data_file", "corrupted_prepared_cache"],
+    "a setting or directory that cannot work": ["negative_seed", "search_negative_seed", "tiny_validation_split",
+                                                "unusable_tensorboard_dir", "unusable_tfds_dir", "unusable_export_dir",
+                                                "checkpoints_is_a_file", "home_unwritable_without_tfds_dir"],
+    "a model too large for memory": ["model_too_large", "graph_picture_model_too_large"],
+    "a full disk": ["full_disk_at_a_checkpoint", "full_disk_while_preparing_data", "unwritable_metrics_png",
+                    "csv_on_a_full_disk"],
+    "a labels.txt not UTF-8 or empty": ["labels_not_utf8", "labels_empty"],
+    "a gzip bomb": ["gzip_bomb"],
+    "a huge PNG": ["huge_png"],
+    "an error line of thousands of characters": ["long_error_line", "long_output_path"],
+    "fewer --epochs than the checkpoint holds": ["fewer_epochs_than_trained", "fewer_epochs_refused_before_loading"],
+    "a failed run's empty output directory": ["failed_run_leaves_no_directory"],
+    "a malformed search results.json": ["search_malformed_results", "search_results_of_wrong_types"],
+    "a diverged search trial": ["search_diverged_trial"],
+    "Ctrl-C or SIGTERM while the data loads": ["ctrl_c_while_loading", "sigterm_while_loading"],
+    # issue 23
+    "a link planted at an output": ["links_at_every_output", "checkpoints_is_a_link", "link_inside_checkpoints"],
+    "a .lock that is a link or a directory": ["lock_is_a_link", "lock_is_a_directory"],
+    "an export killed mid-way or mixed": ["export_killed_mid_way", "mixed_export"],
+    "an output that is one of the run's inputs": ["csv_onto_its_own_input"],
+    "an output path with a quoted ~ or a newline": ["tilde_in_an_output_path", "newline_in_an_output_path"],
+    "a dataset name TFDS cannot take": ["dataset_with_a_dash", "dataset_empty", "dataset_unknown_version",
+                                        "dataset_unknown_config", "dataset_name_in_capitals"],
+    "a number float32 cannot hold": ["learning_rate_inf", "learning_rate_zero_in_float32", "momentum_one_in_float32"],
+    "a batch larger than the data": ["batch_size_a_billion"],
+    "an unwritable output of tour, launch or bench.report": ["tour_unwritable_output_dir", "launch_unwritable_log_dir",
+                                                             "bench_report_unwritable_out"],
+    "a command launch cannot find": ["launch_missing_command"],
+    "a refusal naming a flag the program lacks": ["graph_picture_names_its_own_flags"],
+    "a TF_CONFIG that cannot work": ["tf_config_workers_a_string", "tf_config_chief_absent", "tf_config_not_a_host",
+                                     "tf_config_port_taken"],
+    "a multi-worker peer that never comes": ["multi_worker_peer_never_comes"],
+    "a model predict cannot serve": ["predict_uint8_input", "predict_output_not_probabilities", "predict_cut_variables",
+                                     "predict_graph_unlike_its_variables", "predict_input_of_unknown_rank"],
+    "a model from someone else, which runs when loaded": ["predict_help_says_to_trust_the_model"],
+    "--images that is a directory": ["predict_images_a_directory"],
+    "class names with terminal escapes": ["labels_with_escape_sequences"],
+    "a stop while search's workers run": ["search_sigterm_takes_its_workers", "search_ctrl_c_while_workers_import"],
+    "Ctrl-C while the notebook runs": ["tour_notebook_ctrl_c"],
+    "the tour over a user's search results": ["tour_keeps_a_users_search"],
+    "--compare_keras with an export or a held lock": ["compare_keras_export_dir_and_lock"],
+}
 
 
 def run(names: List[str], root: Path, print_fn=print) -> Dict[str, Outcome]:
@@ -774,6 +1154,7 @@ def main(argv: List[str]) -> int:
     outcomes = run(argv, root, lambda line: print(line, flush=True))
     counts = {verdict: sum(o.verdict == verdict for o in outcomes.values()) for verdict in ("PASS", "WEAK", "FAIL", "SKIP")}
     print(f"\n{len(outcomes)} probes: " + ", ".join(f"{count} {verdict}" for verdict, count in counts.items()))
+    print(f"{len(PROBES)} probes in {len(KINDS)} kinds: " + "; ".join(KINDS))
     shutil.rmtree(root, ignore_errors=True)
     return 1 if counts["FAIL"] or counts["WEAK"] else 0
 

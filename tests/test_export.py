@@ -168,3 +168,9 @@ def test_a_labels_file_that_does_not_match_the_model_is_refused(exported, tmp_pa
 def test_a_missing_or_bad_flag_is_one_error_line(argv, message, capsys):
     assert predict.main(["predict", *argv]) == 2
     assert capsys.readouterr().err.startswith(f"predict: error: {message}")
+
+
+def test_predict_s_help_says_that_loading_a_saved_model_runs_its_program():
+    """TensorFlow's own caveat: a SavedModel is a program, not data; --help says so where --model is."""
+    assert "Loading a SavedModel runs the program it holds" in predict.FLAGS["model"].help
+    assert "pass only models you trust" in predict.FLAGS["model"].help

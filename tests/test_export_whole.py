@@ -172,6 +172,26 @@ def test_predict_says_a_directory_given_as_images_is_a_directory(exports, tmp_pa
     assert f"--images {tmp_path} is a directory: pass the IDX or PNG image files in it" in err
 
 
+@pytest.mark.parametrize("damage, message", [
+    ("cut", "its variables do not read back into its graph (Read less bytes than requested): the SavedModel is cut"),
+    ("deleted", "has no variables/variables.index: the SavedModel is cut; export it again"),
+])
+def test_a_saved_model_put_together_by_hand_with_its_variables_cut_or_deleted_is_refused(exports, tmp_path, capsys,
+                                                                                        damage, message):
+    """Without a manifest only the SavedModel's own reading can refuse it; a variables folder that is
+    gone is said to be gone, not blamed on the device as TensorFlow's message does."""
+    folder = _copy(exports, "a", tmp_path)
+    (folder / "manifest.json").unlink()
+    variables = folder / "saved_model" / "variables"
+    if damage == "cut":
+        data = variables / "variables.data-00000-of-00001"
+        data.write_bytes(data.read_bytes()[:100])
+    else:
+        shutil.rmtree(variables)
+    err = _refused(folder / "saved_model", exports["images"], capsys)
+    assert message in err and "device" not in err, err
+
+
 KILLED_EXPORT = """
 import sys
 from engine import startup

@@ -34,7 +34,8 @@ from engine.run.faults import RunFault, printable
 
 PROGRAM = "predict"
 FLAGS = cli.new_flag_values()
-flags.DEFINE_string("model", None, "An export's saved_model directory or model.tflite file (required).",
+flags.DEFINE_string("model", None, "An export's saved_model directory or model.tflite file (required). Loading "
+                    "a SavedModel runs the program it holds (TensorFlow's own caveat): pass only models you trust.",
                     flag_values=FLAGS)
 flags.DEFINE_list("images", None, "IDX files (*.gz or not) or PNG images, comma-separated (required).",
                   flag_values=FLAGS)

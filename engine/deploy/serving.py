@@ -67,7 +67,11 @@ def _load_saved_model(path: Path) -> Loaded:
                         "export's saved_model directory or its model.tflite file")
     try:
         serve = tf.saved_model.load(str(path)).signatures.get(SIGNATURE)
-    except OSError as error:  # what TensorFlow raises for a corrupt or foreign saved_model.pb
+    except OSError as error:  # what TensorFlow raises for a corrupt or foreign saved_model.pb, or missing variables
+        variables = path / "variables" / "variables"
+        if str(variables) in str(error) and not variables.with_suffix(".index").is_file():  # TF would blame the device
+            raise DataError(f"--model {path} has no variables/variables.index: the SavedModel is cut; "
+                            "export it again") from None
         raise DataError(f"--model {path}: unreadable SavedModel ({error}): export it again") from None
     except (ValueError, IndexError, tf.errors.OpError) as error:  # variables cut, or of another graph
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
