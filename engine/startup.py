@@ -120,6 +120,7 @@ class _QuietLoader(importlib.abc.Loader):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
+        uninstall()  # the import is happening: the hook's one job
         with filtered_stderr(_start_up_filter()):
             self.loader.exec_module(module)
             module.config.list_physical_devices("GPU")  # cuInit happens here; no runtime is started yet
@@ -127,13 +128,23 @@ class _QuietLoader(importlib.abc.Loader):
 
 
 class _FirstTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Finds the top-level `tensorflow` module as the next finders would, with `_QuietLoader`."""
+    """Finds the top-level `tensorflow` module as the next finders would, with `_QuietLoader`.
+
+    Only finding (`importlib.util.find_spec("tensorflow")`, to ask whether it is installed) leaves
+    the hook in place: it goes once the module is executed.
+    """
+
+    def __init__(self):
+        self.finding = False
 
     def find_spec(self, name, path=None, target=None):
-        if name != "tensorflow":
+        if name != "tensorflow" or self.finding:
             return None
-        uninstall()
-        spec = importlib.util.find_spec(name)  # the finders after this one, as if it were not there
+        self.finding = True  # the finders after this one, as if it were not there
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self.finding = False
         if spec is not None and spec.loader is not None:
             spec.loader = _QuietLoader(spec.loader)
         return spec

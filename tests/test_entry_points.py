@@ -88,6 +88,8 @@ LIBRARY_USES = {
     "layers first": "from layers import Dense\nimport engine.training\nimport tensorflow as tf\n",
     "a core module first": "import engine.losses\nimport tensorflow as tf\n",
     "a layer module directly": "import layers.dense\nimport tensorflow as tf\n",
+    "asked for first": "import importlib.util, engine\nassert importlib.util.find_spec('tensorflow')\n"
+                       "import tensorflow as tf\n",
 }
 
 
