@@ -67,10 +67,10 @@ def run(*flags, timeout=300):
 
 
 def test_a_quick_tensorflow_run_writes_every_shapes_gflops(tmp_path):
-    result = run("--quick", "--rounds=1", "--batch_sizes=32", "--frameworks=tf-graph,tf-xla", f"--out={tmp_path}")
+    result = run("--quick", "--rounds=1", "--batch_sizes=32", "--frameworks=tf-xla", f"--out={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads((tmp_path / "kernels.json").read_text())
-    assert set(found["frameworks"]) == {"tf-graph", "tf-xla"} and "CPU:" in found["machine"]
+    assert set(found["frameworks"]) == {"tf-xla"} and "CPU:" in found["machine"]
     for framework in found["frameworks"].values():
         assert all(value > 0 for value in framework["gflops"].values()) and len(framework["gflops"]) == 8
         assert framework["step"]["32"]["matmul_only_steps_per_second"] > 0

@@ -23,7 +23,9 @@ SETTINGS = {"eager", "graph-K1", "graph-K16", "xla-K1", "xla-K64",
 
 def committed_results() -> dict:
     """The sha256 of every file in the committed bench/results/ (read from the files: no git needed)."""
-    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in (REPO / "bench" / "results").iterdir()}
+    results = REPO / "bench" / "results"
+    return {str(path.relative_to(results)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in results.rglob("*") if path.is_file()}  # focused experiments keep a folder of their own
 
 
 def test_quick_report_measures_every_setting_and_writes_json_md_png_outside_the_repository(fashion_mnist_dir,
