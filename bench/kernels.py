@@ -43,6 +43,7 @@ PROGRAM = "python -m bench.kernels"
 REFERENCE_SIZES = (784, 256, 128, 10)  # the reference MLP's layer widths (bench/workloads.py's layer_sizes())
 REPEATS = 64  # products per timed call: like the engine's K steps per call, the dispatch is shared
 CALLS = 5  # timed calls per shape; the best is kept (the others meet the machine's noise)
+QUICK_REPEATS, QUICK_CALLS = 8, 2  # --quick: a smoke run
 FRAMEWORKS = ("tf-graph", "tf-xla", "jax", "torch")
 LABELS = {"tf-graph": "TensorFlow MatMul (graph, oneDNN)", "tf-xla": "TensorFlow under XLA",
           "jax": "JAX jit (XLA)", "torch": "PyTorch eager"}
@@ -190,7 +191,7 @@ def run_rounds(frameworks: Sequence[str], batch_sizes: Sequence[int], rounds: in
                 raise RuntimeError(f"bench.kernels --worker={framework} failed: {result.stderr.strip()[-2000:]}")
             found[framework].append(json.loads(result.stdout.strip().splitlines()[-1]))
             say(f"kernels: round {round_ + 1}/{rounds}, {framework} measured")
-    return summarize(found, batch_sizes)
+    return {**summarize(found, batch_sizes), "quick": quick}
 
 
 def step_flops(batch_size: int) -> int:
@@ -218,6 +219,8 @@ def markdown(results: Dict, machine: str) -> str:
     frameworks = list(results["frameworks"])
     lines = ["# The step's matmuls, per framework (`python -m bench.kernels`)", "", f"- {machine}",
              "- versions: " + ", ".join(f"{LABELS[f]} {results['frameworks'][f]['version']}" for f in frameworks),
+             f"- a quick run: {QUICK_REPEATS} products per loop, best of {QUICK_CALLS} calls; not measurements"
+             if results.get("quick") else
              f"- GFLOP/s of each product, {REPEATS} in one compiled loop, best of {CALLS} calls, median of "
              f"{min(r['rounds'] for r in results['frameworks'].values())} interleaved rounds", ""]
     for batch_size in results["batch_sizes"]:
@@ -235,15 +238,11 @@ def markdown(results: Dict, machine: str) -> str:
 
 
 def machine() -> str:
-    from bench.peer_settings import bfloat16_flags
+    from bench import peer_settings
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").exists() else "unknown CPU"
-    flags_line = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")),
-                      "") if Path("/proc/cpuinfo").exists() else ""
-    vector = [flag for flag in ("avx2", "avx512f", "avx512_vnni", "amx_tile") if f" {flag}" in flags_line]
-    return (f"CPU: {cpu} ({os.cpu_count()} logical cores); vector extensions: {', '.join(vector) or 'none listed'}"
-            f"; bfloat16: {', '.join(bfloat16_flags()) or 'none'}")
+    vector = peer_settings.cpu_flags(("avx2", "avx512f", "avx512_vnni", "amx_tile"))
+    return (f"CPU: {peer_settings.cpu_model()} ({os.cpu_count()} logical cores); vector extensions: "
+            f"{', '.join(vector) or 'none listed'}; bfloat16: {', '.join(peer_settings.bfloat16_flags()) or 'none'}")
 
 
 def kernels() -> int:
@@ -258,7 +257,7 @@ def kernels() -> int:
     unknown = [framework for framework in FLAGS.frameworks if framework not in FRAMEWORKS]
     if unknown or not FLAGS.frameworks:
         raise ConfigError(f"--frameworks got {','.join(unknown) or 'nothing'}: expected any of {', '.join(FRAMEWORKS)}")
-    repeats, calls = (8, 2) if FLAGS.quick else (REPEATS, CALLS)
+    repeats, calls = (QUICK_REPEATS, QUICK_CALLS) if FLAGS.quick else (REPEATS, CALLS)
     if FLAGS.worker:
         print(json.dumps(measure(FLAGS.worker, batch_sizes, repeats, calls)), flush=True)
         return 0

@@ -1,8 +1,9 @@
 """What the peers experiment (bench/peers.py) runs: its settings, budgets and starting weights."""
 
 import dataclasses
+import platform
 from pathlib import Path
-from typing import List
+from typing import List, Sequence
 
 from bench import workloads
 from engine.run.config import TrainConfig
@@ -96,11 +97,24 @@ def environment(framework: str, threads: int) -> dict:
     return {}
 
 
-def bfloat16_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> List[str]:
-    """The CPU's bfloat16 instructions among amx_bf16, avx512_bf16 (empty: none, or not Linux)."""
+def cpu_flags(names: Sequence[str], cpuinfo: Path = Path("/proc/cpuinfo")) -> List[str]:
+    """Which of the instruction-set `names` the CPU lists in /proc/cpuinfo (empty: none, or not Linux)."""
     flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines()
                       if line.startswith("flags")), [])) if cpuinfo.exists() else set()
-    return [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags]
+    return [flag for flag in names if flag in flags]
+
+
+def bfloat16_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> List[str]:
+    """The CPU's bfloat16 instructions among amx_bf16, avx512_bf16 (empty: none, or not Linux)."""
+    return cpu_flags(("amx_bf16", "avx512_bf16"), cpuinfo)
+
+
+def cpu_model() -> str:
+    """The CPU's "model name" from /proc/cpuinfo (Linux), else what the platform module knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                platform.processor() or "unknown")
 
 
 def initial_weights(seed: int = 0) -> list:

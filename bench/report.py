@@ -36,7 +36,6 @@ runs/bench_quick/, which git ignores, never over the committed bench/results/.
 import dataclasses
 import datetime
 import os
-import platform
 import shlex
 import sys
 import time
@@ -105,18 +104,10 @@ def say(line: str) -> None:
     print(f"[{time.perf_counter() - _START:6.1f}s] {line}", flush=True)
 
 
-def cpu_model() -> str:
-    """The CPU's "model name" from /proc/cpuinfo (Linux), else what the platform module knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
-                platform.processor() or "unknown")
-
-
 def machine() -> dict:
     """Which device ran, and on what: device kind, GPU name, CPU model, versions, date, command."""
     gpus = tf.config.list_physical_devices("GPU")
-    cpu = cpu_model()
+    cpu = peer_settings.cpu_model()
     return {"device": "gpu" if gpus else "cpu",
             "gpu": [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus],
             "cpu": cpu, "cpu_count": os.cpu_count(), "tensorflow": tf.__version__, "keras": keras.__version__,
