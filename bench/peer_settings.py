@@ -69,10 +69,11 @@ def engine_default(batch_size: int, precision: str = "float32") -> tuple:
     """(mode, K, threads per op) that `python train.py --batch_size=B [--precision=mixed_bfloat16]`
     runs with on a CPU (engine/app/job.py's `threads_of`)."""
     from engine import execution
+    from engine.run import devices
 
     config = TrainConfig(batch_size=batch_size, precision=precision)
     mode = execution.mode_for(batch_size, config.precision) if config.mode == "auto" else config.mode
-    return mode, config.steps_per_execution, config.threads or execution.threads_for(batch_size)
+    return mode, config.steps_per_execution, config.threads or execution.threads_for(batch_size, *devices.cpu_topology())
 
 
 def resolved(setting: PeerSetting, batch_size: int) -> dict:

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 MODES = ("eager", "graph", "xla")  # engine/run/config.py repeats them, to check a flag before TensorFlow loads
 BFLOAT16_GRAPH_FROM_BATCH = 256  # `mode_for`: from this batch size bfloat16 runs faster in graph mode
-ONE_THREAD_BELOW_BATCH = 64  # `threads_for`: below this batch size a CPU step runs each op on one thread
+ONE_THREAD_BELOW_BATCH = 64  # `threads_for`: below this batch size a hyperthreaded CPU runs one thread per core
 
 
 def mode_for(batch_size: int, precision: str = "float32") -> str:
@@ -40,18 +40,25 @@ def mode_for(batch_size: int, precision: str = "float32") -> str:
     return "xla"
 
 
-def threads_for(batch_size: int) -> int:
+def threads_for(batch_size: int, cores: int, logical_cpus: int) -> int:
     """The threads inside one op (TensorFlow's intra-op pool) `train.py --threads=0`, its default,
-    gives a step on the CPU: 1 below batch 64, else 0, TensorFlow's own choice (one per core).
+    gives a step on the CPU: one per physical core below batch 64 where the logical CPUs are
+    hyperthreads sharing cores, else 0, TensorFlow's own choice (one per logical CPU).
 
-    Why, measured (bench/RESULTS.md, "One thread per op at small batches"): at batch 32 the
-    step's largest matmul is 32 x 784 x 256, about 6 microseconds of one core's work; splitting it,
-    and each small fused kernel around it, across two threads costs more in hand-over than it
-    saves, and the engine's XLA step ran faster on one intra-op thread than on two. From batch 64
-    the products are large enough to share, and two threads won. A process-wide setting, fixed
-    before TensorFlow runs its first op (`use_threads`); on a GPU or TPU it does not apply.
+    Why, measured side by side (bench/RESULTS.md, "Threads per op: by the cores, not the CPUs"):
+    at batch 32 the step's largest matmul is 32 x 784 x 256, microseconds of one core's work. Two
+    hyperthreads share one core's vector units, so splitting the step's ops between them buys no
+    arithmetic, only hand-over: on a 2-vCPU Intel Xeon guest (AVX-512; the usual two hyperthreads
+    of one core) one thread ran the XLA step 1.10x faster than two. Two real cores are two sets of
+    vector units: on a 2-core AMD EPYC (AVX2, one thread per core) one thread ran it at 0.68x.
+    From batch 64 the products are large enough to share, and TensorFlow's pool won on both. A
+    process-wide setting, fixed before TensorFlow runs its first op (`use_threads`); on a GPU or
+    TPU it does not apply. `cores` and `logical_cpus` are what this process may run on
+    (engine/run/devices.py's `cpu_topology`).
     """
-    return 1 if batch_size < ONE_THREAD_BELOW_BATCH else 0
+    if batch_size < ONE_THREAD_BELOW_BATCH and 0 < cores < logical_cpus:
+        return cores
+    return 0
 
 
 def use_threads(threads: int) -> int:

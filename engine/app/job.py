@@ -66,11 +66,12 @@ def announce_device(config: TrainConfig, print_fn: Callable[[str], None], device
 
 def threads_of(config: TrainConfig, device: devices.Device) -> int:
     """The intra-op threads the run sets (0: TensorFlow's default): `--threads`, or on a CPU run
-    without a strategy, `execution.threads_for` its batch size (a strategy's devices share the pool)."""
+    without a strategy, `execution.threads_for` its batch size and this machine's cores (a
+    strategy's devices share the pool)."""
     if config.threads:
         return config.threads
     if device.kind == "cpu" and config.strategy == "none" and not config.cpu_devices:
-        return execution.threads_for(config.batch_size)
+        return execution.threads_for(config.batch_size, *devices.cpu_topology())
     return 0
 
 

@@ -85,7 +85,8 @@ class TrainConfig:
     steps_per_execution: int = option(64, "Training steps run inside one compiled call (graph and xla modes).",
                                       lower_bound=1)
     threads: int = option(0, "Threads inside one op on the CPU (TensorFlow's intra-op pool); 0: by batch size, "
-                          "engine/execution.py's threads_for (1 below batch 64, else one per core).", lower_bound=0)
+                          "engine/execution.py's threads_for (below batch 64, one per core where cores are hyperthreaded; "
+                          "else TensorFlow's own).", lower_bound=0)
     precision: str = option("float32", "float32, or mixed_bfloat16 (Keras's policy: float32 weights and optimizer "
                             "state, bfloat16 matmuls, the loss in float32; fast where the CPU has AMX or AVX512_BF16, "
                             "in graph mode, which --mode=auto picks from batch size 256). The export is float32 "

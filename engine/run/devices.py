@@ -11,6 +11,8 @@ import dataclasses
 import functools
 import glob
 import os
+from pathlib import Path
+from typing import Iterable, Optional, Tuple
 
 import tensorflow as tf
 
@@ -39,6 +41,29 @@ def tpu_resolver():
         return resolver
     except (ValueError, RuntimeError, tf.errors.OpError):
         return None
+
+
+def cpu_topology(cpus: Optional[Iterable[int]] = None,
+                 sysfs: Path = Path("/sys/devices/system/cpu")) -> Tuple[int, int]:
+    """(physical cores, logical CPUs) among the CPUs this process may run on (its affinity).
+
+    Two logical CPUs are hyperthreads of one core when Linux gives them the same package and
+    core id (`topology/physical_package_id`, `topology/core_id`). Where that cannot be read (not
+    Linux, a container hiding /sys), every logical CPU counts as a core: the answer that leaves
+    TensorFlow's thread pool as it is (`engine.execution.threads_for`).
+    """
+    if cpus is None:
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    cpus = sorted(cpus)
+    cores = set()
+    for cpu in cpus:
+        topology = sysfs / f"cpu{cpu}" / "topology"
+        try:
+            cores.add(((topology / "physical_package_id").read_text().strip(),
+                       (topology / "core_id").read_text().strip()))
+        except OSError:
+            return len(cpus), len(cpus)
+    return len(cores), len(cpus)
 
 
 def select(requested: str = "auto") -> Device:
