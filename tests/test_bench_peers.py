@@ -69,17 +69,19 @@ def test_the_engines_default_setting_is_what_train_py_runs():
         "xla", "graph", "graph"]
 
 
-def test_the_engines_default_threads_are_what_train_py_sets_on_a_cpu_and_reach_the_worker():
+def test_the_engines_default_threads_are_what_train_py_sets_on_a_cpu_and_reach_the_worker(monkeypatch):
     from engine.app.job import threads_of
+    from engine.run import devices
     from engine.run.config import TrainConfig
     from engine.run.devices import Device
 
     cpu = Device("cpu", "/device:CPU:0", "CPU")
-    for batch_size in (32, 64, 1024):
-        setting = peers.resolved(peers.SETTINGS[0], batch_size)
-        assert setting["threads"] == threads_of(TrainConfig(batch_size=batch_size), cpu)
-        assert peers.environment_at(peers.SETTINGS[0], batch_size) == (
-            {"TF_NUM_INTRAOP_THREADS": "1"} if batch_size == 32 else {})
+    for topology, at_32 in (((1, 2), {"TF_NUM_INTRAOP_THREADS": "1"}), ((2, 2), {})):  # hyperthreads; real cores
+        monkeypatch.setattr(devices, "cpu_topology", lambda: topology)
+        for batch_size in (32, 64, 1024):
+            setting = peers.resolved(peers.SETTINGS[0], batch_size)
+            assert setting["threads"] == threads_of(TrainConfig(batch_size=batch_size), cpu)
+            assert peers.environment_at(peers.SETTINGS[0], batch_size) == (at_32 if batch_size == 32 else {})
     single = next(setting for setting in peers.SETTINGS if setting.framework == "jax" and setting.threads == 1)
     assert "--xla_cpu_multi_thread_eigen=false" in peers.environment_at(single, 1024)["XLA_FLAGS"]
 
