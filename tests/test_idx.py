@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import DataError
 from engine.data.idx import IdxError, read_idx, write_idx
+from engine.errors import DataError
 from tests.conftest import MNIST_T10K
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -69,13 +69,19 @@ def test_corrupt_file_is_one_line_naming_file_and_problem(tmp_path, data, proble
     assert message.startswith(f"{path}: ") and "\n" not in message
 
 
+def _gz(data):
+    """gzip with a fixed header time, so the bytes (and the test ids) are the same in every process."""
+    return gzip.compress(data, mtime=0)
+
+
 @pytest.mark.parametrize("data, problem", [
-    (b"this is not gzip", "corrupt gzip .*download it again, or pass the uncompressed file"),
-    (gzip.compress(LABELS)[:-9], "corrupt gzip"),  # cut inside the stream
-    (gzip.compress(LABELS)[:-3], "corrupt gzip"),  # cut inside the CRC/size trailer
-    (b"", "empty file"),
-    (gzip.compress(LABELS[:-1]), "truncated: header says 10 items"),
-    (gzip.compress(LABELS + b"\x00"), "1 trailing byte: header says 10 items"),
+    pytest.param(b"this is not gzip", "corrupt gzip .*download it again, or pass the uncompressed file",
+                 id="not-gzip"),
+    pytest.param(_gz(LABELS)[:-9], "corrupt gzip", id="cut-inside-stream"),
+    pytest.param(_gz(LABELS)[:-3], "corrupt gzip", id="cut-inside-trailer"),
+    pytest.param(b"", "empty file", id="empty"),
+    pytest.param(_gz(LABELS[:-1]), "truncated: header says 10 items", id="truncated-inside"),
+    pytest.param(_gz(LABELS + b"\x00"), "1 trailing byte: header says 10 items", id="trailing-inside"),
 ])
 def test_corrupt_gzip_file(tmp_path, data, problem):
     path = tmp_path / "t10k-labels-idx1-ubyte.gz"
@@ -102,7 +108,7 @@ def test_fuzz_header_bytes_and_truncation_raise_only_idx_error(
     data[offset:offset + len(noise)] = noise
     data = bytes(data)
     if compressed:  # cut the compressed stream, not the IDX bytes inside it
-        data = gzip.compress(data, mtime=0)
+        data = _gz(data)
     path = tmp_path_factory.getbasetemp() / ("fuzz-idx3-ubyte" + ".gz" * compressed)
     path.write_bytes(data[:cut])
     try:
