@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from engine import batches, data_checks, execution, gradients as backprop, losses, metrics as metric_kinds, optimizers
+from engine import tracing
 from engine.callbacks import Callback, Logs, cut_every
 from engine.metrics import Mean
 
@@ -202,8 +203,11 @@ class Trainer:
                                   self.train_metrics, gradients=self.gradients)
         test = functools.partial(test_step, self.model, self.loss_fn, self.eval_loss, self.eval_metrics)
         spec = tf.TensorSpec((None,) + labels.shape[1:], tf.as_dtype(labels.dtype))
-        return (execution.compile_steps(train, self.mode, self.steps_per_execution, example_shape, spec),
-                execution.compile_steps(test, self.mode, self.steps_per_execution, example_shape, spec))
+        # AutoGraph only where the step calls code the engine did not write (engine/tracing.py)
+        autograph = tracing.user_code(self.model, self.loss_fn, self.optimizer, self.gradients, self.train_loss,
+                                      self.train_metrics, self.eval_loss, self.eval_metrics) is not None
+        return (execution.compile_steps(train, self.mode, self.steps_per_execution, example_shape, spec, autograph),
+                execution.compile_steps(test, self.mode, self.steps_per_execution, example_shape, spec, autograph))
 
 
 def _reset(metrics: Sequence[Mean]) -> None:

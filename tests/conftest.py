@@ -1,6 +1,7 @@
 """Shared test fixtures: where the real data lives, and a quiet TensorFlow."""
 
 import os
+import re
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -11,6 +12,17 @@ REPO = Path(__file__).resolve().parents[1]
 # The first 2,500 digits of MNIST's test set, committed (tests/data/mnist/README.md says how and why).
 MNIST_T10K = REPO / "tests" / "data" / "mnist"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def pytest_collection_modifyitems(items):
+    """Refuses a test id holding an object's memory address ("<... object at 0x7f...>"): it differs
+    in every process, and README's test command collects in two (pytest-xdist), which refuse to run
+    unless their ids agree. Caught here in any run, serial too; tests/test_collection.py compares two
+    processes' collections for the ids this cannot see (a timestamp, a hash order)."""
+    addressed = [item.nodeid for item in items if re.search(r" at 0x[0-9a-f]+", item.nodeid)]
+    if addressed:
+        raise pytest.UsageError(f"{len(addressed)} test ids hold a memory address, which differs per process "
+                                f"(give the parameters ids=): {addressed[:3]}")
 
 
 @pytest.fixture(autouse=True)
