@@ -118,9 +118,10 @@ def test_a_user_layer_and_loss_with_a_python_if_on_a_tensor_still_train_in_compi
 # Run in a fresh process: AutoGraph caches each rewrite for the life of a process, so in this one an
 # earlier test's rewrites would hide a rewrite of the engine's functions from the count.
 COUNT_REWRITES = """
-import json, numpy as np, tensorflow as tf
+import json, sys, numpy as np, tensorflow as tf
 from tensorflow.python.autograph.pyct import transpiler
 from engine import losses, optimizers
+from engine.distribute.distributed_training import DistributedTrainer
 from engine.training import Trainer
 from layers import mlp
 converted, original = [], transpiler.GenericTranspiler.transform_function
@@ -128,20 +129,26 @@ def counting(self, fn, user_context):
     converted.append(fn.__module__ + "." + fn.__qualname__)
     return original(self, fn, user_context)
 transpiler.GenericTranspiler.transform_function = counting
-trainer = Trainer(mlp((32, 16), 10), losses.sparse_categorical_crossentropy, optimizers.SGD(0.05), "%s", 4)
-images, labels = np.zeros((64, 28, 28), np.float32), np.zeros(64, np.int32)
-trainer.make_train_function(images, labels, 32)
+mode, distributed = sys.argv[1], sys.argv[2] == "distributed"
+strategy = tf.distribute.MirroredStrategy(["/cpu:0"]) if distributed else tf.distribute.get_strategy()
+with strategy.scope():
+    model, optimizer = mlp((32, 16), 10), optimizers.SGD(0.05)
+arguments = (model, losses.sparse_categorical_crossentropy, optimizer, mode, 4)
+trainer = DistributedTrainer(strategy, *arguments) if distributed else Trainer(*arguments)
+images, labels = np.zeros((160, 28, 28), np.float32), np.zeros(160, np.int32)
+trainer.fit(images, labels, epochs=1, batch_size=32, validation_data=(images, labels))
 print(json.dumps(converted))
 """
+LOOPS = ("engine.execution.run_steps", "engine.distribute.distributed_training.DistributedTrainer._compile_loop")
 
 
-@pytest.mark.parametrize("mode", ["graph", "xla"])
-def test_tracing_the_engines_step_rewrites_only_the_loop_around_it(mode):
-    result = subprocess.run([sys.executable, "-c", COUNT_REWRITES % mode], cwd=ROOT, capture_output=True,
+@pytest.mark.parametrize("mode, trainer", [("graph", "single"), ("xla", "single"), ("graph", "distributed")])
+def test_tracing_the_engines_step_rewrites_only_the_loop_around_it(mode, trainer):
+    result = subprocess.run([sys.executable, "-c", COUNT_REWRITES, mode, trainer], cwd=ROOT, capture_output=True,
                             text=True, check=False, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     converted = json.loads(result.stdout.splitlines()[-1])
-    assert converted and all(name.startswith("engine.execution.run_steps") for name in converted), converted
+    assert converted and all(name.startswith(LOOPS) for name in converted), converted
 
 
 def _losses_of_one_block(mode, autograph):
