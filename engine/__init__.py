@@ -1,8 +1,8 @@
 """How scratchflow learns. The modules directly here are the core: the math and its derivatives
 (activations, initializers, losses), the gradients two ways (the tape's, and the backward pass
 written out) and their numerical check, the optimizers (the `optimizers` package: a base and one
-file per rule), the metrics, the training step and
-`Trainer`, the execution modes, an epoch's batches and the callback hooks. They import only the
+file per rule), the metrics, the training step and `Trainer`, the execution modes and when a step
+needs AutoGraph (`tracing`), an epoch's batches and the callback hooks. They import only the
 standard library, NumPy, TensorFlow and each other.
 
 The subpackages are the rings around the core, in levels; a ring imports only the core and rings
