@@ -4,7 +4,7 @@
 function it calls, so that a Python `if` or `for` over a tensor becomes `tf.cond` or
 `tf.while_loop`. The rewrite is paid once per function per process: the reference model's step
 calls 34 of the engine's functions, and rewriting them took 1.4-2.0 s of its first epoch on a
-2-core AMD EPYC, against 0.4 s for the whole trace without it (bench/RESULTS.md, time to
+2-core AMD EPYC, against 0.4-0.9 s for the whole trace without it (bench/RESULTS.md, time to
 accuracy). The engine's own code never branches on a tensor, so it needs none of that: its
 step is traced as written. Code from anywhere else -- a user's layer, loss, metric, activation,
 initializer or optimizer, even one that subclasses the engine's -- keeps AutoGraph, as Keras

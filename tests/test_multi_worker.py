@@ -19,6 +19,11 @@ from tests import multi_worker_run
 from tests.conftest import REPO
 
 TOLERANCE = 1e-5
+# Over a whole epoch (938 steps) float32's different summation order (two shares of 32 summed, or one
+# batch of 64) compounds step after step: max 1.1e-4 relative in the loss and 6.5e-5 in a weight on a
+# 2-core AMD EPYC with AVX-512 (the 16-step runs above stay within TOLERANCE). A wrong share weight
+# or a lost step is off by far more; the epoch's accuracy is held to 1e-6 relative.
+FULL_EPOCH_TOLERANCE = 5e-4
 
 
 def launch_workers(tmp_path: Path, *arguments: str, on_start=lambda workers: None, timeout: float = 300,
@@ -94,5 +99,5 @@ def test_full_epoch_of_fashion_mnist_on_two_workers_matches_one_process(fashion_
     print(f"938 steps: max rel loss diff {worst_loss:.2e}, max abs weight diff {worst_weight:.2e}, "
           f"epoch loss {chief['history'][0]['loss']:.6f} vs {single['history'][0]['loss']:.6f}, "
           f"workers {workers[0].seconds:.0f} s")
-    assert len(losses) == 938 and worst_loss <= TOLERANCE and worst_weight <= TOLERANCE
+    assert len(losses) == 938 and worst_loss <= FULL_EPOCH_TOLERANCE and worst_weight <= FULL_EPOCH_TOLERANCE
     assert chief["history"][0]["accuracy"] == pytest.approx(single["history"][0]["accuracy"], rel=1e-6)
