@@ -185,11 +185,12 @@ class Trainer:
             self.model.build(tuple(input_shape))
         self.optimizer.build(self.model.trainable_variables)  # slots exist before any trace
 
-    def needs_autograph(self) -> bool:
-        """Whether the steps call code the engine did not write, which AutoGraph must rewrite; the
-        engine's own are traced as written (engine/tracing.py says why, and what it saves)."""
+    def user_code(self) -> Optional[str]:
+        """The first code the steps call that the engine did not write (e.g. "my_model.Gate.call"),
+        which AutoGraph must rewrite, or None: then the steps are traced as written
+        (engine/tracing.py says why, and what it saves)."""
         return tracing.user_code(self.model, self.loss_fn, self.optimizer, self.gradients, self.train_loss,
-                                 self.train_metrics, self.eval_loss, self.eval_metrics) is not None
+                                 self.train_metrics, self.eval_loss, self.eval_metrics)
 
     def _checked(self, images, labels, batch_size: int) -> Tuple[tf.Tensor, tf.Tensor]:
         """The data as tensors once `engine.data_checks` accepts them, the model built and both calls traced."""
@@ -209,7 +210,7 @@ class Trainer:
                                   self.train_metrics, gradients=self.gradients)
         test = functools.partial(test_step, self.model, self.loss_fn, self.eval_loss, self.eval_metrics)
         spec = tf.TensorSpec((None,) + labels.shape[1:], tf.as_dtype(labels.dtype))
-        autograph = self.needs_autograph()
+        autograph = self.user_code() is not None
         return (execution.compile_steps(train, self.mode, self.steps_per_execution, example_shape, spec, autograph),
                 execution.compile_steps(test, self.mode, self.steps_per_execution, example_shape, spec, autograph))
 

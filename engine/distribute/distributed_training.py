@@ -96,7 +96,7 @@ class DistributedTrainer(Trainer):
         XLA compiles each replica's step (the whole function cannot be one XLA program: it
         spans devices); on a TPU, TPUStrategy compiles `strategy.run` with XLA by itself.
         """
-        if not self.needs_autograph():  # the engine's own step, traced as written (engine/tracing.py)
+        if self.user_code() is None:  # the engine's own step, traced as written (engine/tracing.py)
             step = tf.autograph.experimental.do_not_convert(step)
         if self.mode == "xla" and not self._on_tpu:
             step = tf.function(step, jit_compile=True)
