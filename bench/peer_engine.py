@@ -35,7 +35,7 @@ class Runner:
                                setting["mode"], self.k)
         images, labels = data["train_images"], data["train_labels"]
         self.train_function = self.trainer.make_train_function(images, labels, batch_size)
-        self.images, self.labels = tf.constant(images), tf.constant(labels)
+        self.images, self.labels = self.trainer.as_tensors(images, labels, batch_size)  # as fit holds them
         self.test = (data["test_images"], data["test_labels"])
 
     def train(self, order: np.ndarray) -> Tuple[float, float]:

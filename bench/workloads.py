@@ -168,10 +168,10 @@ class EngineSteps:
 
     def __init__(self, trainer: Trainer, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int = 0):
         self.trainer = trainer
-        self.images, self.labels = tf.constant(images, tf.float32), tf.constant(labels, tf.int32)
+        self._train_function = trainer.make_train_function(images, labels, batch_size)
+        self.images, self.labels = trainer.as_tensors(images, labels, batch_size)  # as fit holds them
         self.steps_per_call = trainer.steps_per_execution
         self._blocks = steady_blocks(int(self.labels.shape[0]), batch_size, self.steps_per_call, seed)
-        self._train_function = trainer.make_train_function(images, labels, batch_size)
 
     def __call__(self, calls: int) -> float:
         """Runs `calls` K-step blocks; returns the last step's loss, read back (so all steps are done)."""
@@ -197,7 +197,7 @@ class EngineFedSteps:
     def __call__(self, calls: int) -> float:
         for _ in range(calls):
             images, labels = next(self._batches)
-            block_losses = self._train_function(images, labels, self._block)
+            block_losses = self._train_function(tf.cast(images, self.trainer.data_dtype), labels, self._block)
         return float(block_losses.numpy()[-1])
 
 

@@ -202,7 +202,16 @@ class Trainer:
         labels = data_checks.checked_labels(self.loss_fn, labels, output_shape)
         if self._train_function is None:
             self._train_function, self._test_function = self._compile(images.shape[1:], labels)
-        return tf.constant(images, tf.float32), tf.constant(labels)
+        return tf.constant(images, self.data_dtype), tf.constant(labels)
+
+    @property
+    def data_dtype(self) -> tf.DType:
+        """The dtype the compiled calls take the images in (`execution.data_dtype`)."""
+        return execution.data_dtype(self.mode, compute_dtype(self.model))
+
+    def as_tensors(self, images: np.ndarray, labels: np.ndarray, batch_size: int) -> Tuple[tf.Tensor, tf.Tensor]:
+        """The data set as the calls of `make_train_function` and `make_test_function` take it, once checked."""
+        return self._checked(images, labels, batch_size)
 
     def _compile(self, example_shape: Tuple[int, ...], labels: np.ndarray) -> Tuple[Callable, Callable]:
         """Traces the K-step train and test calls (`execution.compile_steps`)."""
@@ -211,8 +220,17 @@ class Trainer:
         test = functools.partial(test_step, self.model, self.loss_fn, self.eval_loss, self.eval_metrics)
         spec = tf.TensorSpec((None,) + labels.shape[1:], tf.as_dtype(labels.dtype))
         autograph = self.user_code() is not None
-        return (execution.compile_steps(train, self.mode, self.steps_per_execution, example_shape, spec, autograph),
-                execution.compile_steps(test, self.mode, self.steps_per_execution, example_shape, spec, autograph))
+        compiled = [execution.compile_steps(step, self.mode, self.steps_per_execution, example_shape, spec, autograph,
+                                            self.data_dtype) for step in (train, test)]
+        return compiled[0], compiled[1]
+
+
+def compute_dtype(model) -> tf.DType:
+    """The dtype every layer of `model` computes in (bfloat16 under "mixed_bfloat16"), or float32 if
+    they differ or a part of the model does not say (a container's layers say, not the container)."""
+    parts = [module for module in (model, *getattr(model, "submodules", ())) if not getattr(module, "layers", None)]
+    dtypes = {getattr(part, "compute_dtype", None) for part in parts}
+    return dtypes.pop() if len(dtypes) == 1 and None not in dtypes else tf.float32
 
 
 def _reset(metrics: Sequence[Mean]) -> None:

@@ -56,6 +56,7 @@ def numpy_softmax(z: np.ndarray) -> np.ndarray:
 CASES = {
     "linear": (activations.linear, lambda z: z.astype(np.float64), keras.activations.linear, 0, 0),
     "relu": (activations.relu, numpy_relu, keras.activations.relu, 0, 0),
+    "relu_formula": (activations.relu_formula, numpy_relu, keras.activations.relu, 0, 0),
     "softmax": (activations.softmax, numpy_softmax, keras.activations.softmax, 1e-6, 1e-7),
     "log_softmax": (activations.log_softmax, numpy_log_softmax, keras.activations.log_softmax, 1e-6, 1e-6),
 }
@@ -136,15 +137,37 @@ def test_softmax_is_a_distribution_and_log_softmax_its_log_for_any_finite_logits
     np.testing.assert_allclose(log_probabilities, numpy_log_softmax(z), rtol=1e-6, atol=1e-6 * np.abs(z).max())
 
 
-def test_relu_gradient_is_one_where_active_and_zero_elsewhere_including_at_zero():
+@pytest.mark.parametrize("relu", [activations.relu, activations.relu_formula], ids=["relu", "relu_formula"])
+def test_relu_gradient_is_one_where_active_and_zero_elsewhere_including_at_zero(relu):
     """At the kink z == 0 the derivative is 0, as tf.nn.relu (and so Keras) defines it."""
     z = tf.constant([-2.0, -0.0, 0.0, 1e-30, 3.0])
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(z)
-        ours = tf.reduce_sum(activations.relu(z))
+        ours = tf.reduce_sum(relu(z))
         theirs = tf.reduce_sum(keras.activations.relu(z))
     np.testing.assert_array_equal(tape.gradient(ours, z).numpy(), [0.0, 0.0, 0.0, 1.0, 1.0])
     np.testing.assert_array_equal(tape.gradient(ours, z).numpy(), tape.gradient(theirs, z).numpy())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
+def test_relu_is_its_formula_bit_for_bit_forward_and_backward(dtype):
+    """`relu` (TensorFlow's kernel, for speed) and `relu_formula` (the math written out) give the same
+    outputs and the same gradients, on values with ties at 0, in every dtype the layers compute in;
+    and the manual backward rule gives that gradient too."""
+    rng = np.random.default_rng(5)
+    z = tf.cast(tf.constant(np.round(rng.normal(size=(64, 33)), 1)), dtype)  # rounding puts exact zeros in
+    upstream = tf.cast(tf.constant(rng.normal(size=(64, 33))), dtype)
+    assert np.any(z.numpy() == 0)
+    results = []
+    for relu in (activations.relu, activations.relu_formula):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            outputs = relu(z)
+        results.append((outputs.numpy(), tape.gradient(outputs, z, output_gradients=upstream).numpy()))
+    (kernel_out, kernel_grad), (formula_out, formula_grad) = results
+    np.testing.assert_array_equal(kernel_out, formula_out)
+    np.testing.assert_array_equal(kernel_grad, formula_grad)
+    np.testing.assert_array_equal(kernel_grad, activations.relu_backward(tf.constant(kernel_out), upstream).numpy())
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])

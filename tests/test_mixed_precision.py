@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import gradients, losses, optimizers
+from engine import execution, gradients, losses, optimizers, training
 from engine.compare import keras_twin
 from engine.training import Trainer
 from layers import Add, Concatenate, Dense, Flatten, Input, Model, mlp
@@ -107,6 +107,38 @@ def test_it_trains_in_every_mode_as_float32_does_to_bfloat16_precision(digits, m
     (loss32, accuracy32), (loss16, accuracy16) = results["float32"], results["mixed_bfloat16"]
     assert loss16 < 0.6 and accuracy16 > 0.75, results  # float32 measured: 0.483, 0.799
     assert abs(loss16 - loss32) < 0.05 and abs(accuracy16 - accuracy32) < 0.03, results
+
+
+def test_graph_mode_holds_a_bfloat16_models_data_in_bfloat16_and_xla_and_float32_models_in_float32():
+    assert execution.data_dtype("graph", tf.bfloat16) == tf.bfloat16
+    for mode, dtype in [("xla", tf.bfloat16), ("eager", tf.bfloat16), ("graph", tf.float32), ("graph", tf.float64)]:
+        assert execution.data_dtype(mode, dtype) == tf.float32, (mode, dtype)
+    assert training.compute_dtype(reference("mixed_bfloat16")) == tf.bfloat16
+    assert training.compute_dtype(reference("float32")) == tf.float32
+    # One float32 layer reads float32 inputs: pre-rounding them to bfloat16 would change its numbers.
+    inputs = Input((28, 28))
+    flat = Flatten(dtype="mixed_bfloat16")(inputs)
+    mixed = Model(inputs, Add()([Dense(10, dtype="mixed_bfloat16")(flat), Dense(10)(Flatten()(inputs))]))
+    assert training.compute_dtype(mixed) == tf.float32
+    assert training.compute_dtype(tf.Module()) == tf.float32  # a model that says nothing: as given
+
+
+def test_holding_the_data_in_bfloat16_changes_no_number(digits, monkeypatch):
+    """The model casts its inputs to bfloat16 first, so graph mode's data set held in bfloat16 trains to
+    the same weights, bit for bit, as the same run fed float32 (the data dtype forced back)."""
+    images, labels = digits
+    weights = {}
+    for held in ("bfloat16", "float32"):
+        if held == "float32":
+            monkeypatch.setattr(execution, "data_dtype", lambda mode, compute_dtype: tf.float32)
+        trainer = Trainer(reference("mixed_bfloat16"), losses.sparse_categorical_crossentropy, optimizers.SGD(0.1),
+                          "graph", 8)
+        assert trainer.as_tensors(images[:512], labels[:512], 32)[0].dtype == held
+        history = trainer.fit(images[:512], labels[:512], epochs=2, batch_size=32)
+        weights[held] = [v.numpy() for v in trainer.model.trainable_variables], history[-1]["loss"]
+    assert weights["bfloat16"][1] == weights["float32"][1]
+    for a, b in zip(weights["bfloat16"][0], weights["float32"][0]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_the_command_line_trains_mixed_and_exports_float32(run_train, tiny_mnist_dir, tmp_path):  # noqa: F811

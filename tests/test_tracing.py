@@ -159,7 +159,7 @@ def _losses_of_one_block(mode, metric):
     images, labels = rng.random((256, 28, 28), dtype=np.float32), rng.integers(0, 10, 256).astype(np.int32)
     block = tf.constant(np.arange(4 * 32, dtype=np.int32).reshape(4, 32))
     step = trainer.make_train_function(images, labels, 32)
-    return trainer.user_code(), step(tf.constant(images), tf.constant(labels), block).numpy()
+    return trainer.user_code(), step(*trainer.as_tensors(images, labels, 32), block).numpy()
 
 
 @pytest.mark.parametrize("mode", ["graph", "xla"])
