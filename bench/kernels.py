@@ -239,8 +239,9 @@ def markdown(results: Dict, machine: str) -> str:
 
 def machine() -> str:
     from bench import peer_settings
+    from engine.run import devices
 
-    vector = peer_settings.cpu_flags(("avx2", "avx512f", "avx512_vnni", "amx_tile"))
+    vector = devices.cpu_flags(("avx2", "avx512f", "avx512_vnni", "amx_tile"))
     return (f"CPU: {peer_settings.cpu_model()} ({os.cpu_count()} logical cores); vector extensions: "
             f"{', '.join(vector) or 'none listed'}; bfloat16: {', '.join(peer_settings.bfloat16_flags()) or 'none'}")
 

@@ -3,10 +3,11 @@
 import dataclasses
 import platform
 from pathlib import Path
-from typing import List, Sequence
+from typing import List
 
 from bench import workloads
 from engine.run.config import TrainConfig
+from engine.run.devices import cpu_flags
 
 THRESHOLDS = (0.85, 0.88)
 
@@ -69,10 +70,11 @@ def engine_default(batch_size: int, precision: str = "float32") -> tuple:
     """(mode, K, threads per op) that `python train.py --batch_size=B [--precision=mixed_bfloat16]`
     runs with on a CPU (engine/app/job.py's `threads_of`)."""
     from engine import execution
+    from engine.app import job
     from engine.run import devices
 
     config = TrainConfig(batch_size=batch_size, precision=precision)
-    mode = execution.mode_for(batch_size, config.precision) if config.mode == "auto" else config.mode
+    mode = job.with_mode(config).mode
     return mode, config.steps_per_execution, config.threads or execution.threads_for(batch_size, *devices.cpu_topology())
 
 
@@ -96,13 +98,6 @@ def environment(framework: str, threads: int) -> dict:
     if framework == "jax" and threads == 1:
         return {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
     return {}
-
-
-def cpu_flags(names: Sequence[str], cpuinfo: Path = Path("/proc/cpuinfo")) -> List[str]:
-    """Which of the instruction-set `names` the CPU lists in /proc/cpuinfo (empty: none, or not Linux)."""
-    flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines()
-                      if line.startswith("flags")), [])) if cpuinfo.exists() else set()
-    return [flag for flag in names if flag in flags]
 
 
 def bfloat16_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> List[str]:

@@ -21,21 +21,30 @@ import tensorflow as tf
 
 MODES = ("eager", "graph", "xla")  # engine/run/config.py repeats them, to check a flag before TensorFlow loads
 BFLOAT16_GRAPH_FROM_BATCH = 256  # `mode_for`: from this batch size bfloat16 runs faster in graph mode
+FLOAT32_GRAPH_FROM_BATCH = 4096  # `mode_for`: from this batch size float32 does too, on an AVX-512 CPU
 ONE_THREAD_BELOW_BATCH = 64  # `threads_for`: below this batch size a hyperthreaded CPU runs one thread per core
 
 
-def mode_for(batch_size: int, precision: str = "float32") -> str:
-    """The mode `train.py --mode=auto` (its default) runs: xla, except bfloat16 at large batches.
+def mode_for(batch_size: int, precision: str = "float32", avx512: bool = False) -> str:
+    """The mode `train.py --mode=auto` (its default) runs: xla, except graph where TensorFlow's own
+    MatMul (oneDNN) beats XLA's dot by more than XLA's fusion of the element-wise ops gains.
 
-    Why, measured side by side on a quiet 2-core Intel Xeon with AMX (bench/RESULTS.md, the peers
-    experiment). In float32, XLA fuses a step's many small element-wise ops and led graph mode at
-    every batch size: 2,334 against 1,315 steps/s at batch 32, 609 against 392 at 256, 174
-    against 158 at 1024, level at 4096. bfloat16 matmuls pay only through TensorFlow's own MatMul
-    (oneDNN, on AMX or AVX512_BF16); XLA's CPU dot has no bfloat16 fast path: from batch 256 the
-    bfloat16 step ran 1.07x (256), 1.65x (1024) and 2.07x (4096) faster in graph mode than under
-    XLA, while at batch 32, where the matmuls are small, XLA's fusion still won (2,426 against 1,326).
+    `avx512`: the step runs on a CPU with AVX-512 (`engine.app.job.with_mode` says). Measured side by
+    side (bench/RESULTS.md, "The graph step on oneDNN"), with relu folded into oneDNN's matmul in
+    graph mode (`engine.activations.relu`):
+
+    - bfloat16 from batch 256: only TensorFlow's MatMul computes bfloat16 fast (on AMX or
+      AVX512_BF16); XLA's CPU dot has no bfloat16 path. On the 2-core Intel Xeon with AMX the
+      graph step ran 1.4x the xla one at batch 256 and 2x at 1024. At batch 32, where the matmuls
+      are small, XLA's fusion wins (2,426 against 1,326 steps/s).
+    - float32 from batch 4096 on AVX-512: there oneDNN's float32 kernels (AVX-512) beat XLA's dot
+      by enough: graph 1.05-1.07x xla on the Xeon, level on an AMD EPYC with AVX-512. At 1024 the two
+      were level (177 against 173 steps/s); below, XLA led (611 against 410 at 256). On an AVX2-only
+      CPU graph trailed at 4096 (0.89x, AMD EPYC), so it keeps XLA.
     """
     if precision != "float32" and batch_size >= BFLOAT16_GRAPH_FROM_BATCH:
+        return "graph"
+    if precision == "float32" and avx512 and batch_size >= FLOAT32_GRAPH_FROM_BATCH:
         return "graph"
     return "xla"
 

@@ -53,20 +53,41 @@ def test_a_framework_that_is_not_installed_is_named_with_the_command_that_instal
     assert peer_process.missing("engine") is None and peer_process.missing("keras") is None
 
 
-def test_the_engines_default_setting_is_what_train_py_runs():
-    """The mode and K the job resolves for `train.py --batch_size=B` (--mode=auto: xla in float32)."""
+@pytest.mark.parametrize("avx512", [False, True], ids=["avx2", "avx512"])
+def test_the_engines_default_setting_is_what_train_py_runs(monkeypatch, avx512):
+    """The mode and K the job resolves for `train.py --batch_size=B` (--mode=auto: xla in float32, but graph
+    at batch 4096 on an AVX-512 CPU; graph for bfloat16 from batch 256)."""
+    from engine.run import devices
     from engine.run.config import TrainConfig
     from engine.app.job import with_mode
 
+    monkeypatch.setattr(devices, "cpu_flags", lambda names, cpuinfo=None: ["avx512f"] if avx512 else [])
     modes = {}
     for batch_size in (32, 256, 1024, 4096):
         setting = peers.resolved(peers.SETTINGS[0], batch_size)
         config = with_mode(TrainConfig(batch_size=batch_size))
         assert (setting["mode"], setting["steps_per_execution"]) == (config.mode, config.steps_per_execution)
         modes[batch_size] = config.mode
-    assert modes == {32: "xla", 256: "xla", 1024: "xla", 4096: "xla"}
+    assert modes == {32: "xla", 256: "xla", 1024: "xla", 4096: "graph" if avx512 else "xla"}
     assert [with_mode(TrainConfig(batch_size=b, precision="mixed_bfloat16")).mode for b in (32, 256, 4096)] == [
         "xla", "graph", "graph"]
+
+
+def test_the_mode_rule_reads_the_cpus_flags_only_for_a_cpu_run(monkeypatch):
+    """AVX-512 is the host CPU's: a step on a GPU keeps XLA at batch 4096; the thresholds are where they say."""
+    from engine import execution
+    from engine.app.job import with_mode
+    from engine.run import devices
+    from engine.run.config import TrainConfig
+
+    assert execution.mode_for(4096, "float32", avx512=True) == "graph"
+    assert execution.mode_for(4095, "float32", avx512=True) == "xla"
+    assert execution.mode_for(4096, "float32", avx512=False) == "xla"
+    assert execution.mode_for(256, "mixed_bfloat16") == "graph" and execution.mode_for(255, "mixed_bfloat16") == "xla"
+    monkeypatch.setattr(devices, "cpu_flags", lambda names, cpuinfo=None: ["avx512f"])
+    monkeypatch.setattr(devices, "select", lambda requested="auto": devices.Device("gpu", "/GPU:0", "a GPU"))
+    assert with_mode(TrainConfig(batch_size=4096)).mode == "xla"
+    assert with_mode(TrainConfig(batch_size=4096, mode="graph")).mode == "graph"  # an explicit mode stays
 
 
 def test_the_engines_default_threads_are_what_train_py_sets_on_a_cpu_and_reach_the_worker(monkeypatch):

@@ -76,10 +76,11 @@ def threads_of(config: TrainConfig, device: devices.Device) -> int:
 
 
 def with_mode(config: TrainConfig) -> TrainConfig:
-    """`config` with --mode=auto resolved for its batch size and precision (`execution.mode_for`)."""
+    """`config` with --mode=auto resolved for its batch size, precision and CPU (`execution.mode_for`)."""
     if config.mode != "auto":
         return config
-    return dataclasses.replace(config, mode=execution.mode_for(config.batch_size, config.precision))
+    on_avx512 = devices.select(config.device).kind == "cpu" and bool(devices.cpu_flags(("avx512f",)))
+    return dataclasses.replace(config, mode=execution.mode_for(config.batch_size, config.precision, on_avx512))
 
 
 def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:

@@ -135,7 +135,8 @@ def define_mode(flag_values: flags.FlagValues, default: str) -> None:
     """--mode: eager, graph or xla (engine/execution.py); train.py's default, auto, picks by batch size."""
     if default == "auto":
         flags.DEFINE_enum("mode", default, MODE_CHOICES, "Execution mode: auto (xla; graph for "
-                          "--precision=mixed_bfloat16 from batch size 256: engine/execution.py's mode_for), eager, "
+                          "--precision=mixed_bfloat16 from batch size 256, and for float32 from batch size 4096 on "
+                          "an AVX-512 CPU: engine/execution.py's mode_for), eager, "
                           "graph (tf.function) or xla (jit_compile=True).", flag_values=flag_values)
         return
     flags.DEFINE_enum("mode", default, MODES, "Execution mode: eager, graph (tf.function) or xla (jit_compile=True).",

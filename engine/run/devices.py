@@ -12,7 +12,7 @@ import functools
 import glob
 import os
 from pathlib import Path
-from typing import Iterable, Optional, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -64,6 +64,13 @@ def cpu_topology(cpus: Optional[Iterable[int]] = None,
         except OSError:
             return len(cpus), len(cpus)
     return len(cores), len(cpus)
+
+
+def cpu_flags(names: Sequence[str], cpuinfo: Path = Path("/proc/cpuinfo")) -> List[str]:
+    """Which of the instruction-set `names` the CPU lists in /proc/cpuinfo (empty: none, or not Linux)."""
+    flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines()
+                      if line.startswith("flags")), [])) if cpuinfo.exists() else set()
+    return [flag for flag in names if flag in flags]
 
 
 def select(requested: str = "auto") -> Device:
