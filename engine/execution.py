@@ -30,17 +30,18 @@ def mode_for(batch_size: int, precision: str = "float32", avx512: bool = False) 
     MatMul (oneDNN) beats XLA's dot by more than XLA's fusion of the element-wise ops gains.
 
     `avx512`: the step runs on a CPU with AVX-512 (`engine.app.job.with_mode` says). Measured side by
-    side (bench/RESULTS.md, "The graph step on oneDNN"), with relu folded into oneDNN's matmul in
-    graph mode (`engine.activations.relu`):
+    side on a 2-core Intel Xeon with AMX (bench/RESULTS.md, "The graph step on oneDNN"), with relu
+    folded into oneDNN's matmul in graph mode (`engine.activations.relu`) and a bfloat16 model's
+    data held in bfloat16 (`data_dtype`):
 
     - bfloat16 from batch 256: only TensorFlow's MatMul computes bfloat16 fast (on AMX or
-      AVX512_BF16); XLA's CPU dot has no bfloat16 path. On the 2-core Intel Xeon with AMX the
-      graph step ran 1.4x the xla one at batch 256 and 2x at 1024. At batch 32, where the matmuls
-      are small, XLA's fusion wins (2,426 against 1,326 steps/s).
-    - float32 from batch 4096 on AVX-512: there oneDNN's float32 kernels (AVX-512) beat XLA's dot
-      by enough: graph 1.05-1.07x xla on the Xeon, level on an AMD EPYC with AVX-512. At 1024 the two
-      were level (177 against 173 steps/s); below, XLA led (611 against 410 at 256). On an AVX2-only
-      CPU graph trailed at 4096 (0.89x, AMD EPYC), so it keeps XLA.
+      AVX512_BF16); XLA's CPU dot has no bfloat16 path. The graph step ran 1.4x the xla one at
+      batch 256 (737 against 522 steps/s), 2.1x at 1024 and 2.9x at 4096. At batch 32, where the
+      matmuls are small, XLA's fusion wins (2,074 against 1,212).
+    - float32 from batch 4096 on AVX-512: there oneDNN's float32 kernels beat XLA's dot by enough,
+      graph 1.04-1.11x xla over four runs. At 1024 the two were level (161-177 against 164-173
+      steps/s); below, XLA led (527 against 371 at 256). Before relu was folded in, graph was level
+      with xla at 4096 on an AMD EPYC with AVX-512 and 0.89x on one with AVX2 only, which keeps XLA.
     """
     if precision != "float32" and batch_size >= BFLOAT16_GRAPH_FROM_BATCH:
         return "graph"
@@ -56,10 +57,10 @@ def data_dtype(mode: str, compute_dtype: tf.DType) -> tf.DType:
     A bfloat16 model casts its float32 inputs to bfloat16 as its first op, so holding the data set
     in bfloat16 changes no number (a cast of each value, done once instead of every step), and in
     graph mode it pays twice: each step's gather moves half the bytes and the cast is gone. Measured
-    on the 2-core Intel Xeon with AMX, the bfloat16 graph step at batch 1024 ran 1.13x faster for it
-    (bench/RESULTS.md, "The bfloat16 graph step"). XLA fuses the cast into the gather anyway, and
-    gathers bfloat16 rows more slowly than float32 ones: the xla step ran 0.87x as fast at batch 256
-    and 0.59x at batch 32 with the data set in bfloat16, so XLA keeps it in float32.
+    on the 2-core Intel Xeon with AMX (`python -m bench.graph_step`), the bfloat16 graph step ran
+    1.13x faster for it at batch 1024 (1.27x with relu on its kernel too). XLA fuses the cast into
+    the gather anyway, and gathers bfloat16 rows more slowly than float32 ones: its step ran 0.64x
+    as fast at batch 32 with the data set in bfloat16, so XLA keeps it in float32.
     """
     if mode == "graph" and compute_dtype == tf.bfloat16:
         return tf.bfloat16
