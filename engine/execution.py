@@ -39,7 +39,7 @@ def mode_for(batch_size: int, precision: str = "float32", avx512: bool = False) 
       batch 256 (737 against 522 steps/s), 2.1x at 1024 and 2.9x at 4096. At batch 32, where the
       matmuls are small, XLA's fusion wins (2,074 against 1,212).
     - float32 from batch 4096 on AVX-512: there oneDNN's float32 kernels beat XLA's dot by enough,
-      graph 1.04-1.11x xla over four runs. At 1024 the two were level (161-177 against 164-173
+      graph 1.03-1.11x xla over four runs. At 1024 the two were level (161-177 against 164-175
       steps/s); below, XLA led (527 against 371 at 256). Before relu was folded in, graph was level
       with xla at 4096 on an AMD EPYC with AVX-512 and 0.89x on one with AVX2 only, which keeps XLA.
     """

@@ -19,11 +19,16 @@ from tests import multi_worker_run
 from tests.conftest import REPO
 
 TOLERANCE = 1e-5
-# Over a whole epoch (938 steps) float32's different summation order (two shares of 32 summed, or one
-# batch of 64) compounds step after step: max 1.1e-4 relative in the loss and 6.5e-5 in a weight on a
-# 2-core AMD EPYC with AVX-512 (the 16-step runs above stay within TOLERANCE). A wrong share weight
-# or a lost step is off by far more; the epoch's accuracy is held to 1e-6 relative.
-FULL_EPOCH_TOLERANCE = 5e-4
+# Over a whole epoch (938 steps) the runs agree to float32's reordering (two shares of 32 summed, or one
+# batch of 64: ~1e-7 in the loss) until a ReLU split: the reordering lands one activation on the other
+# side of a kink, whose gradient jumps there, and from that step the runs are two trainings from one
+# start (tests/test_parity.py measures the same mechanism against Keras). Whether and when it comes
+# depends on the CPU's kernels. Measured: on the 2-core Intel Xeon with AMX the losses agreed to 6.7e-7
+# over the first 100 steps and parted at step 126 (then 0.39 at worst, the epoch's loss 1.3e-3 apart);
+# on a 2-core AMD EPYC with AVX-512 they stayed within 1.1e-4 over all 938. A wrong share weight parts
+# them from the first step (and the 16-step runs above hold TOLERANCE); so the first block of K=64 steps
+# must agree, and the epoch's figures as two trainings from one start do (tests/test_distributed_cli.py).
+STEPS_BEFORE_ANY_SPLIT = 64
 
 
 def launch_workers(tmp_path: Path, *arguments: str, on_start=lambda workers: None, timeout: float = 300,
@@ -94,10 +99,12 @@ def test_full_epoch_of_fashion_mnist_on_two_workers_matches_one_process(fashion_
                                   "--strategy=none"]) == 0
     single = json.loads((tmp_path / "single" / "result.json").read_text())
     losses, expected = np.array(chief["losses"]), np.array(single["losses"])
-    worst_loss = np.max(np.abs(losses - expected) / expected)
-    worst_weight = max(np.max(np.abs(np.array(a) - np.array(b))) for a, b in zip(chief["weights"], single["weights"]))
-    print(f"938 steps: max rel loss diff {worst_loss:.2e}, max abs weight diff {worst_weight:.2e}, "
-          f"epoch loss {chief['history'][0]['loss']:.6f} vs {single['history'][0]['loss']:.6f}, "
-          f"workers {workers[0].seconds:.0f} s")
-    assert len(losses) == 938 and worst_loss <= FULL_EPOCH_TOLERANCE and worst_weight <= FULL_EPOCH_TOLERANCE
-    assert chief["history"][0]["accuracy"] == pytest.approx(single["history"][0]["accuracy"], rel=1e-6)
+    relative = np.abs(losses - expected) / expected
+    split = int(np.argmax(relative > TOLERANCE)) if np.any(relative > TOLERANCE) else None
+    figures = [(run["history"][0]["loss"], run["history"][0]["accuracy"]) for run in (chief, single)]
+    print(f"938 steps: first step apart by more than {TOLERANCE}: {split}, max rel loss diff before it "
+          f"{relative[:split].max():.1e}, after {relative.max():.1e}; epoch loss and accuracy {figures[0]} "
+          f"vs {figures[1]}; workers {workers[0].seconds:.0f} s")
+    assert len(losses) == 938
+    assert split is None or split >= STEPS_BEFORE_ANY_SPLIT, split
+    assert figures[0][0] == pytest.approx(figures[1][0], rel=1e-2) and abs(figures[0][1] - figures[1][1]) <= 1e-2
