@@ -193,11 +193,12 @@ class EngineFedSteps:
         example_shape = tuple(dataset.element_spec[0].shape[1:])
         self._train_function = trainer.make_train_function(np.zeros((1, *example_shape), np.float32),
                                                            np.zeros(1, np.int32), batch_size)
+        self._images_dtype = trainer.data_dtype  # what the compiled call takes (float32 but for bfloat16 graph)
 
     def __call__(self, calls: int) -> float:
         for _ in range(calls):
             images, labels = next(self._batches)
-            block_losses = self._train_function(tf.cast(images, self.trainer.data_dtype), labels, self._block)
+            block_losses = self._train_function(tf.cast(images, self._images_dtype), labels, self._block)
         return float(block_losses.numpy()[-1])
 
 

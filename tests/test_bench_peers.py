@@ -73,6 +73,16 @@ def test_the_engines_default_setting_is_what_train_py_runs(monkeypatch, avx512):
         "xla", "graph", "graph"]
 
 
+def test_the_cpus_flags_are_read_from_proc_cpuinfo_and_absent_where_it_is(tmp_path):
+    from engine.run import devices
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 avx2 avx512f amx_tile\n\n"
+                       "processor\t: 1\nflags\t\t: fpu sse2 avx2 avx512f amx_tile\n")
+    assert devices.cpu_flags(("avx512f", "avx512_bf16", "avx2"), cpuinfo) == ["avx512f", "avx2"]
+    assert devices.cpu_flags(("avx512f",), tmp_path / "missing") == []  # not Linux: no flags, XLA's rule
+
+
 def test_the_mode_rule_reads_the_cpus_flags_only_for_a_cpu_run(monkeypatch):
     """AVX-512 is the host CPU's: a step on a GPU keeps XLA at batch 4096; the thresholds are where they say."""
     from engine import execution
