@@ -99,6 +99,7 @@ def time_variants() -> int:
           f"({FLAGS.calls * K} steps) per variant", flush=True)
     for run in runners.values():
         run(1)  # trace and compile, untimed
+    print(f"compiled {len(runners)} variants; timing, in the order of the table", flush=True)
     rates = {name: [] for name in runners}
     for round_ in range(FLAGS.rounds):
         names = list(runners)
@@ -107,6 +108,8 @@ def time_variants() -> int:
             start = time.perf_counter()
             runners[name](FLAGS.calls)  # ends on a read-back: every step has run
             rates[name].append(FLAGS.calls * K / (time.perf_counter() - start))
+        print(f"round {round_ + 1}/{FLAGS.rounds}: " + ", ".join(f"{rates[name][-1]:,.0f}" for name in runners)
+              + " steps/s", flush=True)
     print("| variant | steps/s (median, range) | x the same policy before both choices |\n|---|---:|---:|")
     base = {}
     for name, (_, policy, _, _) in VARIANTS.items():
