@@ -28,7 +28,7 @@ from engine.errors import ConfigError
 from engine.run import directories
 
 MODES = ("eager", "graph", "xla")  # see engine/execution.py for what each one does
-MODE_CHOICES = ("auto",) + MODES  # auto: `engine.execution.mode_for` the batch size and precision
+MODE_CHOICES = ("auto",) + MODES  # auto: `engine.execution.mode_for` the batch size, precision and CPU
 PRECISIONS = ("float32", "mixed_bfloat16")  # layers/layer.py: a layer's dtype or Keras's mixed policy name
 DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/run/devices.py
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")  # see engine/run/early_stopping.py
