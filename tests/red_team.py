@@ -103,7 +103,8 @@ class Lab:
         return self.root / f"{self._count:02d}-{name}"
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
-        """Runs a command (python and its arguments); records the child's own peak resident memory."""
+        """Runs a command (python and its arguments); records the child's peak resident memory as wait4
+        gives it, which counts this process's memory at the fork too: compare two runs, not a fixed bound."""
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             process = subprocess.Popen([PYTHON, *args], cwd=REPO, env=ENV, stdout=out, stderr=err, text=True)
             _, status, usage = os.wait4(process.pid, 0)
