@@ -120,7 +120,7 @@ def log_softmax_backward(outputs: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
 
 
 _BY_NAME = {"linear": linear, "relu": relu, "softmax": softmax, "log_softmax": log_softmax}
-BACKWARD: Dict[Activation, BackwardRule] = {linear: linear_backward, relu: relu_backward,
+BACKWARD: Dict[Activation, BackwardRule] = {linear: linear_backward, relu: relu_backward, relu_formula: relu_backward,
                                             softmax: softmax_backward, log_softmax: log_softmax_backward}
 
 

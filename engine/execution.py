@@ -132,13 +132,13 @@ def compile_step(
 
 
 def compile_steps(step: Callable, mode: str, steps_per_execution: int, example_shape: Sequence[int],
-                  labels: tf.TensorSpec, autograph: bool = True, images: tf.DType = tf.float32) -> Callable:
+                  labels: tf.TensorSpec, autograph: bool = True, images_dtype: tf.DType = tf.float32) -> Callable:
     """`step(images, labels)` as the compiled block call `(images, labels, block) -> K losses` that
     `Trainer` makes: `run_steps` around it (`run_one_step` for K = 1), traced once for the whole data set.
 
     Every size is unknown in the signature (the data set's, the block's, the batch's), so one trace
     serves every data set, block and batch size; `labels` gives the labels' dtype and per-example shape,
-    `images` the images' dtype (`data_dtype`).
+    `images_dtype` the images' (`data_dtype`).
     With `autograph=False` the step is traced as written, without AutoGraph's rewrite of every
     function it calls (`engine.tracing` says when that is safe, and what it saves); the loop of
     `run_steps` around it is rewritten either way.
@@ -146,7 +146,7 @@ def compile_steps(step: Callable, mode: str, steps_per_execution: int, example_s
     if not autograph:
         step = tf.autograph.experimental.do_not_convert(step)
     runner = run_steps if steps_per_execution > 1 else run_one_step
-    signature = (tf.TensorSpec((None,) + tuple(example_shape), images), labels,
+    signature = (tf.TensorSpec((None,) + tuple(example_shape), images_dtype), labels,
                  tf.TensorSpec((None, None), tf.int32))
     return compile_step(functools.partial(runner, step), mode, signature)
 
