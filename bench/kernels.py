@@ -19,10 +19,16 @@ in a Python loop (eager; oneDNN/MKL; at its best thread count, 2 here) — each 
 slice of a stacked input, so no compiler can hoist or merge the products, and the loop's own cost
 is one slice per product. GFLOP/s = 2 M K N * REPEATS / seconds, the best of a few calls.
 
-Each framework runs in its own process (its thread pools and allocator alone), the processes one
-after another in interleaved rounds (this machine's speed drifts within minutes), the median per
-shape kept. "matmul-only steps/s" is 1 / (sum over the eight products of FLOP / GFLOP/s): the
-step's speed if the matmuls were all it did, the bound no framework's step can pass.
+TensorFlow 2.21's XLA can also hand its dots to a library, by flags read once per process
+(`XLA_FLAGS`), so `tf-xla-ynnpack` is a framework of its own here: YNNPACK takes the dots that
+contract A's last dimension (forward and input-gradient products;
+`--xla_cpu_experimental_ynn_fusion_type=dot`, what JAX 0.10's XLA does by default; the optimized
+HLO, `--xla_dump_to`, shows `__ynn_fusion` for those). Routing every dot to oneDNN instead
+(`--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_fusion_type=dot`, `__onednn_fusion` in
+the HLO) ran the products alone at 0.53x XLA's own dot at batch 32 and 0.89x at 256 on the AMX
+Xeon, and the chained step below died of SIGILL ("partition compile failed"), so it is not
+measured here. `--xla_cpu_use_onednn=true` alone, `--xla_cpu_use_xnnpack=true` and
+`--xla_cpu_experimental_xnn_fusion_type=dot` leave every dot to XLA's own emitter on this build.
 """
 
 import json
@@ -30,12 +36,12 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import flags
 
+from bench import kernel_timers
 from engine.errors import ConfigError
 from engine.run import cli, directories, program, writes
 
@@ -44,9 +50,10 @@ REFERENCE_SIZES = (784, 256, 128, 10)  # the reference MLP's layer widths (bench
 REPEATS = 64  # products per timed call: like the engine's K steps per call, the dispatch is shared
 CALLS = 5  # timed calls per shape; the best is kept (the others meet the machine's noise)
 QUICK_REPEATS, QUICK_CALLS = 8, 2  # --quick: a smoke run
-FRAMEWORKS = ("tf-graph", "tf-xla", "jax", "torch")
+FRAMEWORKS = ("tf-graph", "tf-xla", "tf-xla-ynnpack", "jax", "torch")
 LABELS = {"tf-graph": "TensorFlow MatMul (graph, oneDNN)", "tf-xla": "TensorFlow under XLA",
-          "jax": "JAX jit (XLA)", "torch": "PyTorch eager"}
+          "tf-xla-ynnpack": "TensorFlow under XLA, dots to YNNPACK", "jax": "JAX jit (XLA)", "torch": "PyTorch eager"}
+XLA_LIBRARY_FLAGS = {"tf-xla-ynnpack": "--xla_cpu_experimental_ynn_fusion_type=dot"}
 
 FLAGS = cli.new_flag_values()
 flags.DEFINE_list("batch_sizes", ["32", "256", "1024", "4096"], "Batch sizes whose step shapes are measured.",
@@ -74,104 +81,39 @@ def shapes(batch_size: int, sizes: Sequence[int] = REFERENCE_SIZES) -> List[Tupl
     return found
 
 
-def operands(m: int, k: int, n: int, layout: str, repeats: int):
-    """NumPy float32 operands: A stacked `repeats` times (one slice per product), B once."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    a_shape = {"nn": (m, k), "tn": (k, m), "nt": (m, k)}[layout]
-    b_shape = {"nn": (k, n), "tn": (k, n), "nt": (n, k)}[layout]
-    return (rng.standard_normal((repeats, *a_shape), dtype=np.float32),
-            rng.standard_normal(b_shape, dtype=np.float32))
-
-
-def _best_seconds(call, calls: int) -> float:
-    call()  # compile, warm the caches
-    best = float("inf")
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def _tensorflow(jit: bool):
-    from engine import startup
-
-    tf = startup.import_tensorflow()
-
-    def timer(a, b, layout, repeats, calls):
-        a, b = tf.constant(a), tf.constant(b)
-        transpose_a, transpose_b = layout == "tn", layout == "nt"
-
-        @tf.function(jit_compile=jit)
-        def loop(a, b):
-            out_shape = tf.shape(tf.matmul(a[0], b, transpose_a=transpose_a, transpose_b=transpose_b))
-
-            def body(i, total):
-                return i + 1, total + tf.matmul(a[i], b, transpose_a=transpose_a, transpose_b=transpose_b)
-
-            return tf.while_loop(lambda i, _: i < repeats, body, (0, tf.zeros(out_shape)))[1]
-
-        return _best_seconds(lambda: loop(a, b).numpy(), calls)
-    return timer, tf.__version__
-
-
-def _jax():
-    import jax
-    import jax.numpy as jnp
-
-    def timer(a, b, layout, repeats, calls):
-        a, b = jnp.asarray(a), jnp.asarray(b)
-        product = {"nn": lambda x, y: x @ y, "tn": lambda x, y: x.T @ y, "nt": lambda x, y: x @ y.T}[layout]
-
-        @jax.jit
-        def loop(a, b):
-            total = jnp.zeros(product(a[0], b).shape, jnp.float32)
-            return jax.lax.fori_loop(0, repeats, lambda i, total: total + product(a[i], b), total)
-
-        return _best_seconds(lambda: loop(a, b).block_until_ready(), calls)
-    return timer, jax.__version__
-
-
-def _torch():
-    import torch
-
-    torch.set_num_threads(os.cpu_count() or 1)  # 2 here: its best setting in the peers experiment
-
-    def timer(a, b, layout, repeats, calls):
-        a, b = torch.from_numpy(a), torch.from_numpy(b)
-        product = {"nn": lambda x, y: x @ y, "tn": lambda x, y: x.t() @ y, "nt": lambda x, y: x @ y.t()}[layout]
-
-        def loop():
-            with torch.no_grad():
-                total = product(a[0], b)
-                for i in range(1, repeats):
-                    total = total + product(a[i], b)
-            return total
-
-        return _best_seconds(loop, calls)
-    return timer, torch.__version__
-
-
 def measure(framework: str, batch_sizes: Sequence[int], repeats: int, calls: int) -> Dict:
-    """{"version", "gflops": {"B/name": GFLOP/s}} for one framework, in this process."""
-    timer, version = {"tf-graph": lambda: _tensorflow(False), "tf-xla": lambda: _tensorflow(True),
-                      "jax": _jax, "torch": _torch}[framework]()
+    """{"version", "gflops": {"B/name": GFLOP/s}, "chained": {"B": steps/s}} for one framework, in
+    this process: each product alone, then the eight chained as a step (`kernel_timers.chained_timer`)."""
+    if framework.startswith("tf-"):
+        timer, version = kernel_timers.tensorflow_timer(jit=framework != "tf-graph")
+    else:
+        timer, version = {"jax": kernel_timers.jax_timer, "torch": kernel_timers.torch_timer}[framework]()
     gflops = {}
     for batch_size in batch_sizes:
         for name, m, k, n, layout in shapes(batch_size):
-            a, b = operands(m, k, n, layout, repeats)
+            a, b = kernel_timers.operands(m, k, n, layout, repeats)
             seconds = timer(a, b, layout, repeats, calls)
             gflops[f"{batch_size}/{name}"] = 2 * m * k * n * repeats / seconds / 1e9
-    return {"version": version, "gflops": gflops}
+    chained_timer = kernel_timers.chained_timer(framework, REFERENCE_SIZES)
+    chained = {str(batch_size): repeats / chained_timer(batch_size, repeats, calls) for batch_size in batch_sizes}
+    return {"version": version, "gflops": gflops, "chained": chained}
 
 
 def installed(framework: str) -> bool:
     import importlib.util
 
-    module = {"tf-graph": "tensorflow", "tf-xla": "tensorflow", "jax": "jax", "torch": "torch"}[framework]
+    module = "tensorflow" if framework.startswith("tf-") else framework
     return importlib.util.find_spec(module) is not None
+
+
+def worker_environment(framework: str, environ: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The environment `framework`'s worker process starts with: this one's, quiet, and for the
+    XLA-library variants their flags after the user's own XLA_FLAGS (XLA reads them at start-up)."""
+    env = dict(os.environ if environ is None else environ)
+    env["TF_CPP_MIN_LOG_LEVEL"] = env.get("TF_CPP_MIN_LOG_LEVEL", "2")
+    if framework in XLA_LIBRARY_FLAGS:
+        env["XLA_FLAGS"] = " ".join(filter(None, [env.get("XLA_FLAGS", ""), XLA_LIBRARY_FLAGS[framework]]))
+    return env
 
 
 def run_rounds(frameworks: Sequence[str], batch_sizes: Sequence[int], rounds: int, quick: bool,
@@ -184,7 +126,7 @@ def run_rounds(frameworks: Sequence[str], batch_sizes: Sequence[int], rounds: in
         for framework in order:
             command = [sys.executable, "-m", "bench.kernels", f"--worker={framework}",
                        f"--batch_sizes={','.join(map(str, batch_sizes))}", *(["--quick"] if quick else [])]
-            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+            env = worker_environment(framework)
             result = subprocess.run(command, capture_output=True, text=True, env=env, check=False,
                                     cwd=Path(__file__).resolve().parents[1])
             if result.returncode != 0:
@@ -208,8 +150,11 @@ def summarize(found: Dict[str, List[Dict]], batch_sizes: Sequence[int]) -> Dict:
         for batch_size in batch_sizes:
             seconds = sum(2 * m * k * n / (median[f"{batch_size}/{name}"] * 1e9)
                           for name, m, k, n, _ in shapes(batch_size))
+            chained = statistics.median(run["chained"][str(batch_size)] for run in runs)
             step[str(batch_size)] = {"matmul_only_steps_per_second": 1 / seconds,
-                                     "step_gflops": step_flops(batch_size) / seconds / 1e9}
+                                     "step_gflops": step_flops(batch_size) / seconds / 1e9,
+                                     "chained_steps_per_second": chained,
+                                     "chained_gflops": chained * step_flops(batch_size) / 1e9}
         results["frameworks"][framework] = {"version": runs[0]["version"], "gflops": median, "step": step,
                                             "rounds": len(runs)}
     return results
@@ -233,6 +178,8 @@ def markdown(results: Dict, machine: str) -> str:
         steps = [results["frameworks"][f]["step"][str(batch_size)] for f in frameworks]
         lines.append("| **matmul-only steps/s** (GFLOP/s) | | | " + " | ".join(
             f"**{s['matmul_only_steps_per_second']:,.0f}** ({s['step_gflops']:.0f})" for s in steps) + " |")
+        lines.append("| **the eight chained as a step, + update: steps/s** (GFLOP/s) | | | " + " | ".join(
+            f"**{s['chained_steps_per_second']:,.0f}** ({s['chained_gflops']:.0f})" for s in steps) + " |")
         lines.append("")
     return "\n".join(lines)
 

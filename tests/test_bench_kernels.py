@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from bench import kernels, workloads
+from bench import kernel_timers, kernels, matmul_step, workloads
 from tests.conftest import REPO
 
 
@@ -33,10 +33,10 @@ def test_the_tensorflow_loop_sums_the_product_it_names(layout, expected, monkeyp
         seen["out"] = call()
         return 1.0
 
-    monkeypatch.setattr(kernels, "_best_seconds", best_seconds)
-    a, b = kernels.operands(32, 16, 8, layout, repeats=3)
+    monkeypatch.setattr(kernel_timers, "best_seconds", best_seconds)
+    a, b = kernel_timers.operands(32, 16, 8, layout, repeats=3)
     for jit in (False, True):
-        timer, _ = kernels._tensorflow(jit)
+        timer, _ = kernel_timers.tensorflow_timer(jit)
         timer(a, b, layout, 3, 1)
         np.testing.assert_allclose(seen.pop("out"), sum(expected(a[i], b) for i in range(3)), rtol=1e-5, atol=1e-4)
 
@@ -52,10 +52,10 @@ def test_a_peers_loop_sums_the_product_it_names(framework, monkeypatch):
         seen["out"] = np.asarray(call())
         return 1.0
 
-    monkeypatch.setattr(kernels, "_best_seconds", best_seconds)
-    timer, _ = {"jax": kernels._jax, "torch": kernels._torch}[framework]()
+    monkeypatch.setattr(kernel_timers, "best_seconds", best_seconds)
+    timer, _ = {"jax": kernel_timers.jax_timer, "torch": kernel_timers.torch_timer}[framework]()
     for layout, expected in (("nn", lambda a, b: a @ b), ("tn", lambda a, b: a.T @ b), ("nt", lambda a, b: a @ b.T)):
-        a, b = kernels.operands(32, 16, 8, layout, repeats=3)
+        a, b = kernel_timers.operands(32, 16, 8, layout, repeats=3)
         timer(a, b, layout, 3, 1)
         np.testing.assert_allclose(seen.pop("out"), sum(expected(a[i], b) for i in range(3)), rtol=1e-5, atol=1e-4)
 
@@ -74,7 +74,9 @@ def test_a_quick_tensorflow_run_writes_every_shapes_gflops(tmp_path):
     for framework in found["frameworks"].values():
         assert all(value > 0 for value in framework["gflops"].values()) and len(framework["gflops"]) == 8
         assert framework["step"]["32"]["matmul_only_steps_per_second"] > 0
-    assert "matmul-only steps/s" in (tmp_path / "kernels.md").read_text()
+        assert framework["step"]["32"]["chained_steps_per_second"] > 0
+    text = (tmp_path / "kernels.md").read_text()
+    assert "matmul-only steps/s" in text and "the eight chained as a step, + update: steps/s" in text
 
 
 @pytest.mark.parametrize("flag, fragment", [("--frameworks=mxnet", "--frameworks got mxnet: expected any of"),
@@ -92,3 +94,79 @@ def test_with_the_peers_every_installed_framework_is_measured(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads((tmp_path / "kernels.json").read_text())["frameworks"]
     assert [framework for framework in kernels.FRAMEWORKS if kernels.installed(framework)] == list(found)
+
+
+def test_the_chained_step_is_the_real_steps_eight_products_in_its_order():
+    """forward x@W1, h1@W2, h2@W3; backward from z: g3, d2, g2, d1, g1 — the shapes `shapes` lists."""
+    calls = []
+
+    def recording(a, b, transpose_a, transpose_b):
+        calls.append((a.shape, b.shape, transpose_a, transpose_b))
+        return matmul_step.numpy_matmul(a, b, transpose_a, transpose_b)
+
+    x, kernel_values = matmul_step.operands(32, kernels.REFERENCE_SIZES, repeats=1)
+    g1, g2, g3 = matmul_step.chained_step(x[0], *kernel_values, recording)
+    assert [g.shape for g in (g1, g2, g3)] == [w.shape for w in kernel_values]
+    layouts = {(False, False): "nn", (True, False): "tn", (False, True): "nt"}
+    products = [(a[1] if ta else a[0], a[0] if ta else a[1], b[0] if tb else b[1], layouts[ta, tb])
+                for a, b, ta, tb in calls]
+    assert sorted(products) == sorted((m, k, n, layout) for _, m, k, n, layout in kernels.shapes(32))
+
+
+def assert_same_updates(found, start, expected):
+    """Each kernel moved from `start` as NumPy's chain moved it (the change compared, not the kernel)."""
+    for found_w, start_w, expected_w in zip(found, start, expected):
+        assert np.abs(expected_w - start_w).max() > 1e-3  # the loop did update
+        np.testing.assert_allclose(found_w - start_w, expected_w - start_w, rtol=1e-3, atol=1e-7)
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+def test_the_tensorflow_chain_updates_the_weights_once_per_iteration(jit):
+    import tensorflow as tf
+
+    x, kernel_values = matmul_step.operands(8, (12, 6, 4, 3), repeats=3, scale=1.0)  # updates well above rounding
+    found = matmul_step.tensorflow_loop(tf, jit)(tf.constant(x), *map(tf.constant, kernel_values))
+    assert_same_updates([w.numpy() for w in found], kernel_values, matmul_step.reference(x, kernel_values))
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_a_peers_chain_updates_the_weights_once_per_iteration(framework):
+    if not kernels.installed(framework):
+        pytest.skip(reason=f"{framework} is not installed (pip install -e '.[peers]')")
+    x, kernel_values = matmul_step.operands(8, (12, 6, 4, 3), repeats=3, scale=1.0)  # updates well above rounding
+    if framework == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        found = matmul_step.jax_loop(jax, jnp)(jnp.asarray(x), *map(jnp.asarray, kernel_values))
+    else:
+        import torch
+
+        found = matmul_step.torch_loop(torch)(torch.from_numpy(x), *map(torch.from_numpy, kernel_values))
+    assert_same_updates([np.asarray(w) for w in found], kernel_values, matmul_step.reference(x, kernel_values))
+
+
+def test_a_library_variants_flags_come_after_the_users_own():
+    """XLA reads XLA_FLAGS once, at start-up: the variant's worker gets the user's flags and its own."""
+    env = kernels.worker_environment("tf-xla-ynnpack", {"XLA_FLAGS": "--xla_dump_to=/tmp/x", "PATH": "/bin"})
+    assert env["XLA_FLAGS"] == "--xla_dump_to=/tmp/x " + kernels.XLA_LIBRARY_FLAGS["tf-xla-ynnpack"]
+    assert env["PATH"] == "/bin" and env["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    assert "XLA_FLAGS" not in kernels.worker_environment("tf-xla", {})
+
+
+def test_the_ynnpack_variant_hands_xla_the_dots_it_says(tmp_path):
+    """The flag is not just accepted: the optimized HLO of the variant's worker has YNNPACK fusions
+    (the plain XLA worker's has none), so the column measures YNNPACK's kernels."""
+    fusions = {}
+    for framework in ("tf-xla", "tf-xla-ynnpack"):
+        dump = tmp_path / framework
+        env = kernels.worker_environment(framework, {**os.environ, "XLA_FLAGS": f"--xla_dump_to={dump}",
+                                                     "TF_CPP_MIN_LOG_LEVEL": "3"})
+        result = subprocess.run([sys.executable, "-m", "bench.kernels", f"--worker={framework}", "--quick",
+                                 "--batch_sizes=4"], cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        optimized = [path.read_text() for path in dump.glob("*after_optimizations.txt")]
+        assert optimized, "no HLO dumped"
+        fusions[framework] = sum(text.count("__ynn_fusion") for text in optimized)
+    assert fusions["tf-xla"] == 0 and fusions["tf-xla-ynnpack"] > 0, fusions
