@@ -143,6 +143,38 @@ def test_a_stop_while_the_notebook_runs_is_one_line_its_exit_status_and_no_kerne
     assert not path.exists()
 
 
+def test_a_stop_takes_back_nbclients_exit_time_cleanup_so_nothing_prints_after_the_stop_line():
+    """nbclient registers a cleanup to run at exit before it starts the kernel and removes it only
+    when the cells are done; a stop (above all during the kernel's start) left it to run after the
+    program's one line, printing a traceback on the kernel already killed. A stand-in client that
+    registers it and is stopped mid-cell: at exit nothing runs."""
+    script = textwrap.dedent('''
+        import atexit, os, signal, threading, time
+        from engine.tour import notebook
+
+        class Client:  # what _drive uses of nbclient's NotebookClient
+            def _cleanup_kernel(self):
+                print("nbclient's cleanup ran at exit")
+
+            def execute(self, env):
+                atexit.register(self._cleanup_kernel)  # as NotebookClient.async_setup_kernel does
+                time.sleep(60)  # a kernel starting, a cell running
+
+        class Manager:
+            provisioner = None  # no kernel process to kill
+
+        notebook.KERNEL_STOP_SECONDS = 1
+        threading.Timer(1, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            notebook._drive(Client(), Manager(), {})
+        except KeyboardInterrupt:
+            print("stopped")
+    ''')
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(tour.__file__).parents[2], capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.stdout == "stopped\n" and result.returncode == 0, result.stdout + result.stderr[-2000:]
+
+
 @pytest.mark.slow
 def test_the_whole_course_executes_with_every_output_and_figure(fashion_mnist_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # --output_dir is relative: the kernel starts where the command runs

@@ -12,6 +12,7 @@ the environment that ran the command, on a machine with no Jupyter kernel instal
 paths (`--output_dir`) mean the same in both.
 """
 
+import atexit
 import logging
 import os
 import signal
@@ -89,6 +90,11 @@ def _drive(client: NotebookClient, manager: AsyncKernelManager, env: dict) -> Op
     alone: the program's handler raises `Stopped` in the main thread, waiting here; the kernel
     (a process group of its own, so the terminal's Ctrl-C never reached it) is killed, the worker
     ends on the dead kernel, and the stop goes on to the program's boundary: one line, 130 or 143.
+
+    nbclient also registers an exit-time cleanup (`atexit`) before it starts the kernel, and takes
+    it back only once the cells have run: after a stop (during the kernel's start, above all) it
+    would run at the interpreter's exit, after the program's one line, and print its own
+    traceback on the kernel already killed here. So a stop unregisters it: the kill is the cleanup.
     """
     outcome: dict = {}
 
@@ -108,6 +114,7 @@ def _drive(client: NotebookClient, manager: AsyncKernelManager, env: dict) -> Op
         while worker.is_alive() and time.monotonic() < deadline:
             _kill_kernel(manager)  # again while it runs: a stop during the kernel's start finds no kernel yet
             worker.join(0.5)
+        atexit.unregister(client._cleanup_kernel)  # nbclient's exit-time cleanup: done above (docstring)
         raise
     error = outcome.get("error")
     if isinstance(error, CellExecutionError):
