@@ -75,7 +75,7 @@ import tensorflow as tf  # noqa: E402
 
 from bench import ceiling, measure, peer_settings, peers, peers_render, render, scaling, workloads  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
-from engine.run.config import check_output_dir  # noqa: E402
+from engine.run.directories import check_output_dir  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,7 @@ bar draws last, after a block's losses have been checked.
 
 Everything is checked before TensorFlow trains a step: the directories (`preflight`, once),
 the lock on the output directory (`files.claim`, one run per directory), the data, the model's
-size against the memory there is (`check_model_fits`), the checkpoint to resume from.
+size against the memory there is (`check_model_fits`), the checkpoint to resume from (engine/app/resuming.py).
 A full disk or a vanished directory while writing becomes one line (`faults.RunFault`), and
 Ctrl-C before training starts exits like Ctrl-C during training.
 """
@@ -19,7 +19,7 @@ import contextlib
 import dataclasses
 import os
 import signal
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional
 
 import tensorflow as tf
 
@@ -32,10 +32,10 @@ from engine.distribute import strategies
 from engine.distribute.distributed_training import DistributedTrainer
 from engine.errors import ConfigError
 from engine.app import preflight
+from engine.app.resuming import refuse_fewer_epochs, resume_or_start
 from engine.run import determinism, devices, faults, files, interrupts, plots, writes
-from engine.run.checkpoint_files import check_epochs, epochs_trained, resume_point
-from engine.run.checkpoints import Checkpointer, Position
-from engine.run.config import TrainConfig, check_model_fits
+from engine.run.config import TrainConfig
+from engine.run.model_size import check_model_fits
 from engine.run.early_stopping import EarlyStopping
 from engine.run.interrupts import Interrupted, SignalStop
 from engine.run.progress import ProgressBar
@@ -211,50 +211,3 @@ def run_callbacks(config: TrainConfig, trainer: Trainer, stopper: Optional[Early
     if stopper is not None:
         callbacks.append(stopper)
     return callbacks + [guard, ProgressBar(trainer.progress_logs)]
-
-
-def refuse_fewer_epochs(config: TrainConfig) -> None:
-    """A checkpoint to resume that has trained more epochs than --epochs asks, refused from its history
-    alone, before any data loads (`resume_or_start` checks it again on the restored state)."""
-    path = resume_point(os.path.join(config.output_dir, "checkpoints"), config.resume, config.resume_from)
-    trained = epochs_trained(path) if path else None
-    if trained is not None:
-        check_epochs(path, trained, config.epochs)
-
-
-def resume_or_start(config: TrainConfig, dataset: loading.ImageClassificationData, trainer: Trainer,
-                    stopper: Optional[EarlyStopping], print_fn: Callable[[str], None]) -> Tuple[Checkpointer, Position]:
-    """Restores OUTPUT_DIR/checkpoints' newest checkpoint when there is one and `config.resume`.
-
-    The checkpoint must be of the same run (the settings below); the learning rate may change
-    (lowering it is the usual fix after a divergence), so it is set from `config` after restoring.
-    """
-    identity = {"dataset": dataset.name, "data_fingerprint": dataset.fingerprint,
-                "train_examples": len(dataset.train_labels),
-                "image_shape": list(dataset.image_shape), "num_classes": dataset.num_classes,
-                "hidden": list(config.hidden), "precision": config.precision, "batch_size": config.batch_size, "seed": config.seed, "validation_split": config.validation_split,
-                "early_stopping": ([config.early_stopping_monitor, config.early_stopping_patience,
-                                    config.early_stopping_min_delta] if stopper is not None else None)}
-    directory = os.path.join(config.output_dir, "checkpoints")
-    states = {"early_stopping": stopper} if stopper is not None else {}
-    path = resume_point(directory, config.resume, config.resume_from)
-    # Starting over writes beside the old checkpoints and deletes them only once its first one is complete.
-    checkpointer = Checkpointer(directory, trainer, identity, states=states, replace=path is None)
-    every = f" and every {config.checkpoint_every} steps" if config.checkpoint_every else ""
-    print_fn(f"Checkpoints: {directory}, at every epoch's end{every}")
-    if path is None:
-        if checkpointer.replacing:
-            print_fn(f"--noresume: starting over; the previous run's checkpoints in {directory} are deleted "
-                     "once this run's first checkpoint is written")
-        return checkpointer, Position()
-    start = checkpointer.restore(path)
-    check_epochs(path, len(start.history), config.epochs)
-    trainer.optimizer.learning_rate.assign(config.learning_rate)
-    if start.epoch > config.epochs:  # "epoch 31, 0 steps of it done" would read as work left
-        print_fn(f"Resuming from {path}: the run is complete, {start.epoch - 1} epochs trained "
-                 f"(--epochs={config.epochs}): nothing left to train, only the test set is evaluated "
-                 f"(a larger --epochs trains on; --noresume starts over)")
-    else:
-        print_fn(f"Resuming from {path}: epoch {start.epoch}, {start.step} steps of it done, "
-                 f"{len(start.history)} epochs in the history (--noresume starts over)")
-    return checkpointer, start

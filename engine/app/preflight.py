@@ -14,7 +14,8 @@ from engine.deploy import manifest
 from engine.distribute import cluster
 from engine.errors import ConfigError
 from engine.run import directories
-from engine.run.config import TrainConfig, check_output_dir
+from engine.run.config import TrainConfig
+from engine.run.directories import check_output_dir
 
 
 def settle(config: TrainConfig) -> TrainConfig:

@@ -15,17 +15,13 @@ engine/run/cli.py, where search and the tour take them too; `from_flags` reads t
 """
 
 import dataclasses
-import errno
 import math
-import os
 import struct
-import tempfile
 from typing import Optional, Sequence, Tuple, get_args
 
 from absl import flags
 
 from engine.errors import ConfigError
-from engine.run import directories
 
 MODES = ("eager", "graph", "xla")  # see engine/execution.py for what each one does
 MODE_CHOICES = ("auto",) + MODES  # auto: `engine.execution.mode_for` the batch size, precision and CPU
@@ -240,58 +236,3 @@ def learning_rate_problem(rate: float) -> Optional[str]:
         return (f"learning_rate {rate:g} is below float32's smallest normal number (1.2e-38): the weights, held "
                 "in float32, would not move; pass a larger --learning_rate")
     return None
-
-
-def check_output_dir(path: str, flag: str = "--output_dir") -> None:
-    """Fails early (before any training) if files could not be written to `path`; creates nothing.
-
-    A missing `path` is checked through its nearest existing ancestor, which must be a writable
-    directory, so that a refused run leaves no empty directory behind. A path starting with an
-    unexpanded `~` is refused (engine/run/directories.py says why).
-    """
-    directories.check_no_tilde(path, flag)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ConfigError(f"{flag} {path} is a file, not a directory: pass a directory path")
-    existing = path
-    while not os.path.exists(existing) and os.path.dirname(os.path.abspath(existing)) != os.path.abspath(existing):
-        existing = os.path.dirname(os.path.abspath(existing))
-    try:
-        if not os.path.isdir(existing):
-            raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
-        with tempfile.NamedTemporaryFile(dir=existing):
-            pass
-    except OSError as error:
-        raise ConfigError(f"{flag} {path} is not writable ({error.strerror}): pass a writable directory") from None
-
-
-def check_model_fits(config: TrainConfig, image_shape: Sequence[int], num_classes: int, examples: int = 0) -> None:
-    """Refuses, from its parameter count, a model whose training state cannot fit in memory.
-
-    Training holds each parameter about four times (the weight, its gradient, a momentum slot and
-    TensorFlow's temporaries), plus a batch of activations per layer forward and backward;
-    `--hidden=100000000` would otherwise die of an out-of-memory error after minutes. A batch
-    is never larger than the `examples` there are (when given): `--batch_size=10**9` on 640
-    images trains on batches of 640.
-    """
-    batch = min(config.batch_size, examples) if examples else config.batch_size
-    sizes = [math.prod(image_shape), *config.hidden, num_classes]
-    parameters = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes, sizes[1:]))
-    needed = 4 * (4 * parameters + 2 * batch * sum(sizes))  # float32 bytes
-    available = _available_memory()
-    if available and needed > available:
-        fix = "smaller --hidden" if 4 * 4 * parameters > available / 2 else "smaller --hidden or --batch_size"
-        raise ConfigError(f"the model {'-'.join(map(str, config.hidden))} has {parameters:,} parameters and needs "
-                          f"about {needed / 2**30:.1f} GiB to train at batch size {batch:,}, "
-                          f"more than the {available / 2**30:.1f} GiB of memory available: pass {fix}")
-
-
-def _available_memory() -> int:
-    """Bytes of memory available (MemAvailable of /proc/meminfo), or 0 where unknown."""
-    try:
-        with open("/proc/meminfo") as file:
-            for line in file:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0

@@ -4,8 +4,9 @@ Files are written by engine/run/writes.py; this is the rest of the same promise,
 outside the directories the user named ever changes. The choices, case by case:
 
 - A directory the user names (`--output_dir`, `--export_dir`, `--log_dir`, bench's `--out`):
-  created if missing (`make_dirs`), followed if it is a link, since the user chose it. A path
-  starting with `~` is refused (`check_no_tilde`): only a shell expands it, so a quoted
+  checked before any work, creating nothing (`check_output_dir`); created if missing
+  (`make_dirs`), followed if it is a link, since the user chose it. A path starting with `~` is
+  refused (`check_no_tilde`): only a shell expands it, so a quoted
   `--output_dir='~/x'` would make a directory named `~` in the working directory. Refused rather
   than expanded, because the program would then print and store a path the user never typed.
 - A directory a program makes inside one (OUTPUT_DIR/checkpoints, the graph picture's
@@ -24,6 +25,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 
 from engine.errors import ConfigError
 
@@ -51,6 +53,28 @@ def make_dirs(path: str, flag: str) -> None:
     """Creates the directory the user named by `flag`, and its missing parents."""
     check_no_tilde(path, flag)
     os.makedirs(path, exist_ok=True)
+
+
+def check_output_dir(path: str, flag: str = "--output_dir") -> None:
+    """Fails early (before any training) if files could not be written to `path`; creates nothing.
+
+    A missing `path` is checked through its nearest existing ancestor, which must be a writable
+    directory, so that a refused run leaves no empty directory behind. A path starting with an
+    unexpanded `~` is refused (`check_no_tilde` says why).
+    """
+    check_no_tilde(path, flag)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"{flag} {path} is a file, not a directory: pass a directory path")
+    existing = path
+    while not os.path.exists(existing) and os.path.dirname(os.path.abspath(existing)) != os.path.abspath(existing):
+        existing = os.path.dirname(os.path.abspath(existing))
+    try:
+        if not os.path.isdir(existing):
+            raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        with tempfile.NamedTemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ConfigError(f"{flag} {path} is not writable ({error.strerror}): pass a writable directory") from None
 
 
 def check_subdirectory(path: str, contents: bool = False) -> None:

@@ -113,7 +113,7 @@ def run(program: str, flag_values: flags.FlagValues, argv: Optional[Sequence[str
         stop = cli.parse(flag_values, sys.argv if argv is None else argv, program)
         if stop:
             return stop[0]
-        from engine.run.config import check_output_dir
+        from engine.run.directories import check_output_dir
 
         for name in outputs:
             if flag_values[name].value is not None:

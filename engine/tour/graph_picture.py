@@ -24,7 +24,8 @@ program.start(PROGRAM, FLAGS, __name__)
 def draw() -> int:
     """The picture the parsed FLAGS describe, of a model checked to fit in memory; returns 0."""
     from engine import startup
-    from engine.run.config import TrainConfig, check_model_fits
+    from engine.run.config import TrainConfig
+    from engine.run.model_size import check_model_fits
 
     check_model_fits(TrainConfig(hidden=tuple(FLAGS.hidden), batch_size=1), (28, 28), 10)  # tracing builds it
     startup.import_tensorflow()
