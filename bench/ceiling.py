@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from bench import workloads
+from bench import matmul_step, workloads
 from engine import execution
 
 
@@ -51,17 +51,15 @@ class Skeleton(tf.Module):
         w1, w2, w3 = self.kernels
         batch = tf.cast(tf.shape(images)[0], tf.float32)
         x = tf.reshape(images, [tf.shape(images)[0], -1])  # [B, 784]
-        h1 = x @ w1  # [B, 256]
-        h2 = h1 @ w2  # [B, 128]
-        out = h2 @ w3  # [B, 10]
-        d3 = (out - targets) / batch  # [B, 10]
-        d2 = tf.matmul(d3, w3, transpose_b=True)  # [B, 128]
-        d1 = tf.matmul(d2, w2, transpose_b=True)  # [B, 256]
-        gradients = (tf.matmul(x, d1, transpose_a=True), tf.matmul(h1, d2, transpose_a=True),
-                     tf.matmul(h2, d3, transpose_a=True))  # dW1 [784, 256], dW2 [256, 128], dW3 [128, 10]
-        for kernel, gradient in zip(self.kernels, gradients):
+        # The eight matmuls of the module docstring, as bench/matmul_step.py writes them for every framework.
+        out, gradients = matmul_step.chained_step(x, w1, w2, w3, _matmul, lambda out: (out - targets) / batch)
+        for kernel, gradient in zip(self.kernels, gradients):  # dW1 [784, 256], dW2 [256, 128], dW3 [128, 10]
             kernel.assign_sub(self.learning_rate * gradient)
         return tf.reduce_sum(tf.square(out - targets)) / (2 * batch)
+
+
+def _matmul(a, b, transpose_a: bool, transpose_b: bool):
+    return tf.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
 
 
 class SkeletonSteps:

@@ -21,12 +21,12 @@ real training step does all of this and more, so a framework's step on the same 
 faster than this loop (up to the compiler's scheduling): the matmul-only bound, with the loop
 paid once per step as the engine's K-step call pays it.
 
-`bench/ceiling.py` is the same idea in TensorFlow alone, with the engine's gather and a
-squared-error gradient, set beside Keras in `bench.report`; this one is written once for every
+`bench/ceiling.py` runs the same chain (`chained_step`) in TensorFlow alone, with the engine's
+gather and a squared-error gradient, beside Keras in `bench.report`; here it runs in every
 framework `bench.kernels` measures, so each gets its own dot's bound.
 """
 
-from typing import Callable, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -44,17 +44,21 @@ def operands(batch_size: int, sizes: Sequence[int], repeats: int, seed: int = 0,
     return x, kernels
 
 
-def chained_step(x: np.ndarray, w1: np.ndarray, w2: np.ndarray, w3: np.ndarray, matmul: Callable) -> tuple:
-    """One iteration's (g1, g2, g3) in any array library: `matmul(a, b, ta, tb)` is a^T? @ b^T?."""
+def chained_step(x, w1, w2, w3, matmul: Callable, output_gradient: Optional[Callable] = None) -> tuple:
+    """One iteration's (z, (g1, g2, g3)) in any array library: `matmul(a, b, ta, tb)` is a^T? @ b^T?.
+
+    The backward pass starts from `output_gradient(z)`, z itself by default (this module's loop);
+    `bench/ceiling.py` passes squared error's, (z - y) / B."""
     h1 = matmul(x, w1, False, False)
     h2 = matmul(h1, w2, False, False)
-    d3 = matmul(h2, w3, False, False)  # z, standing in for the loss's gradient
+    z = matmul(h2, w3, False, False)
+    d3 = z if output_gradient is None else output_gradient(z)
     g3 = matmul(h2, d3, True, False)
     d2 = matmul(d3, w3, False, True)
     g2 = matmul(h1, d2, True, False)
     d1 = matmul(d2, w2, False, True)
     g1 = matmul(x, d1, True, False)
-    return g1, g2, g3
+    return z, (g1, g2, g3)
 
 
 def numpy_matmul(a, b, transpose_a: bool, transpose_b: bool):
@@ -64,7 +68,7 @@ def numpy_matmul(a, b, transpose_a: bool, transpose_b: bool):
 def reference(x: np.ndarray, kernels: list) -> list:
     """What every framework's loop returns: the kernels after one SGD update per slice of x, in NumPy."""
     for slice_ in x:
-        kernels = [w - LEARNING_RATE * g for w, g in zip(kernels, chained_step(slice_, *kernels, numpy_matmul))]
+        kernels = [w - LEARNING_RATE * g for w, g in zip(kernels, chained_step(slice_, *kernels, numpy_matmul)[1])]
     return kernels
 
 
@@ -77,7 +81,7 @@ def tensorflow_loop(tf, jit: bool) -> Callable:
     @tf.function(jit_compile=jit)
     def loop(x, w1, w2, w3):
         def body(i, *kernels):
-            return (i + 1, *(w - LEARNING_RATE * g for w, g in zip(kernels, chained_step(x[i], *kernels, matmul))))
+            return (i + 1, *(w - LEARNING_RATE * g for w, g in zip(kernels, chained_step(x[i], *kernels, matmul)[1])))
 
         return tf.while_loop(lambda i, *_: i < tf.shape(x)[0], body, (0, w1, w2, w3))[1:]
     return loop
@@ -91,7 +95,7 @@ def jax_loop(jax, jnp) -> Callable:
     @jax.jit
     def loop(x, w1, w2, w3):
         def body(i, kernels):
-            return tuple(w - LEARNING_RATE * g for w, g in zip(kernels, chained_step(x[i], *kernels, matmul)))
+            return tuple(w - LEARNING_RATE * g for w, g in zip(kernels, chained_step(x[i], *kernels, matmul)[1]))
 
         return jax.lax.fori_loop(0, x.shape[0], body, (w1, w2, w3))
     return loop
@@ -106,7 +110,7 @@ def torch_loop(torch) -> Callable:
         kernels = [w1.clone(), w2.clone(), w3.clone()]
         with torch.no_grad():
             for i in range(x.shape[0]):
-                for w, g in zip(kernels, chained_step(x[i], *kernels, matmul)):
+                for w, g in zip(kernels, chained_step(x[i], *kernels, matmul)[1]):
                     w.sub_(LEARNING_RATE * g)  # in place, as torch.optim.SGD updates
         return kernels
     return loop

@@ -105,7 +105,7 @@ def test_the_chained_step_is_the_real_steps_eight_products_in_its_order():
         return matmul_step.numpy_matmul(a, b, transpose_a, transpose_b)
 
     x, kernel_values = matmul_step.operands(32, kernels.REFERENCE_SIZES, repeats=1)
-    g1, g2, g3 = matmul_step.chained_step(x[0], *kernel_values, recording)
+    _, (g1, g2, g3) = matmul_step.chained_step(x[0], *kernel_values, recording)
     assert [g.shape for g in (g1, g2, g3)] == [w.shape for w in kernel_values]
     layouts = {(False, False): "nn", (True, False): "tn", (False, True): "nt"}
     products = [(a[1] if ta else a[0], a[0] if ta else a[1], b[0] if tb else b[1], layouts[ta, tb])
