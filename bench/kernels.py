@@ -29,6 +29,16 @@ the HLO) ran the products alone at 0.53x XLA's own dot at batch 32 and 0.89x at 
 Xeon, and the chained step below died of SIGILL ("partition compile failed"), so it is not
 measured here. `--xla_cpu_use_onednn=true` alone, `--xla_cpu_use_xnnpack=true` and
 `--xla_cpu_experimental_xnn_fusion_type=dot` leave every dot to XLA's own emitter on this build.
+
+Each framework runs in its own process (its thread pools and allocator alone), the processes one
+after another in interleaved rounds (this machine's speed drifts within minutes), the median per
+shape kept. "matmul-only steps/s" is 1 / (sum over the eight products of FLOP / GFLOP/s): the
+step's speed if the matmuls were all it did, each timed alone. That is no bound: alone, a product
+runs on a weight that never changes (a library may keep its repacked copy) in iterations nothing
+ties together (they may overlap), and it pays the loop once per product; at batch 32 it comes out
+above the chained figure. The last row is the bound that counts: the eight products chained as one step with SGD's update, each iteration needing the last
+one's weights, the loop paid once per step (bench/matmul_step.py) — a framework's training step
+on that dot runs no faster.
 """
 
 import json
