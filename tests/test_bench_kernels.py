@@ -170,3 +170,47 @@ def test_the_ynnpack_variant_hands_xla_the_dots_it_says(tmp_path):
         assert optimized, "no HLO dumped"
         fusions[framework] = sum(text.count("__ynn_fusion") for text in optimized)
     assert fusions["tf-xla"] == 0 and fusions["tf-xla-ynnpack"] > 0, fusions
+
+
+def test_the_gathered_chain_is_the_chain_on_the_gathered_batches():
+    import tensorflow as tf
+
+    images = np.random.default_rng(1).standard_normal((50, 12), dtype=np.float32)
+    index = np.random.default_rng(2).integers(0, 50, (3, 8)).astype(np.int32)
+    _, kernel_values = matmul_step.operands(8, (12, 6, 4, 3), repeats=3, scale=1.0)
+    found = matmul_step.tensorflow_gathered_loop(tf)(tf.constant(images), tf.constant(index),
+                                                     *map(tf.constant, kernel_values))
+    expected = matmul_step.reference(images[index], kernel_values)  # x stacked as the batches gathered
+    assert_same_updates([w.numpy() for w in found], kernel_values, expected)
+
+
+def test_the_step_gap_experiment_times_every_variant_against_the_chain():
+    """`python -m bench.step_gap`: the real step and its parts beside the chained bound, one process."""
+    result = subprocess.run([sys.executable, "-m", "bench.step_gap", "--batch_sizes=4096", "--rounds=1"], cwd=REPO,
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0] == "batch 4096, 14 steps per call, 1 interleaved rounds:"
+    names = [line.split("  ")[1].strip() for line in lines[1:]]
+    assert names == ["engine step", "engine, no accuracy", "engine, manual backward", "skeleton", "chain + gather",
+                     "chain"]
+    assert lines[-1].endswith("1.00 of the chain") and all("steps/s" in line for line in lines[1:])
+
+
+@pytest.mark.parametrize("flag, fragment", [("--batch_sizes=0", "--batch_sizes got 0: expected integers from 1"),
+                                            ("--batch_sizes=a", "--batch_sizes got a: expected integers")])
+def test_a_bad_step_gap_batch_size_is_one_line_and_exit_status_2(flag, fragment):
+    result = subprocess.run([sys.executable, "-m", "bench.step_gap", flag], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr[-2000:]
+    assert result.stderr.startswith("python -m bench.step_gap: error: ") and fragment in result.stderr
+
+
+@pytest.mark.peers
+def test_with_the_peers_the_step_gap_times_flax_against_jaxs_chain():
+    if not kernels.installed("jax"):
+        pytest.skip(reason="jax is not installed (pip install -e '.[peers]')")
+    result = subprocess.run([sys.executable, "-m", "bench.step_gap", "--framework=jax", "--batch_sizes=4096",
+                             "--rounds=1"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [line.split("  ")[1].strip() for line in result.stdout.splitlines()[1:]] == ["flax scan step", "chain"]

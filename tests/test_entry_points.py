@@ -23,6 +23,7 @@ ENTRY_POINTS = [
     (["-m", "bench.memory"], "python -m bench.memory", "--epochs=abc"),
     (["-m", "bench.scaling"], "python -m bench.scaling", "--examples=abc"),
     (["-m", "bench.kernels"], "python -m bench.kernels", "--rounds=abc"),
+    (["-m", "bench.step_gap"], "python -m bench.step_gap", "--rounds=abc"),
     (["-m", "bench.graph_step"], "python -m bench.graph_step", "--batch_size=abc"),
 ]
 IDS = [" ".join(command) for command, _, _ in ENTRY_POINTS]
