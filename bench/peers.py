@@ -141,7 +141,41 @@ def throughput(workers: Dict[str, Worker], settings: Sequence[PeerSetting], batc
         if best and "error" not in row:
             row["best_peer"], row["vs_best_peer"] = best["setting"], row["steps_per_second"] / best["steps_per_second"]
         say(line(row))
+    for group in same_programs(rows):
+        say(noise_line(group))
     return rows
+
+
+def program(row: dict) -> tuple:
+    """What a throughput row's setting runs at its batch size, as a key: two settings with the same
+    key run the same compiled program per epoch, whatever their names. K steps per call cover at
+    most the epoch's steps, so at batch 1024 (30 steps an epoch) a K=64 call and JAX's whole-epoch
+    scan are one 30-step call alike, and the engine's default is the named setting it resolves to."""
+    mode, k = row["mode"], row["steps_per_execution"]
+    if row["framework"] == "jax" and mode == "epoch":
+        mode, k = "scan", row["steps"]
+    return row["framework"], mode, min(k, row["steps"]), row["threads"], row["precision"]
+
+
+def same_programs(rows: Sequence[dict]) -> List[dict]:
+    """The groups of measured rows that run the same program (`program`): their spread is this run's
+    noise between processes, the size of difference the table cannot tell from none. Each group:
+    its settings, their steps/s and the spread, max / min - 1."""
+    groups: Dict[tuple, List[dict]] = {}
+    for row in rows:
+        if "error" not in row:
+            groups.setdefault(program(row), []).append(row)
+    return [{"settings": [row["setting"] for row in group],
+             "steps_per_second": [row["steps_per_second"] for row in group],
+             "spread": max(row["steps_per_second"] for row in group) / min(row["steps_per_second"] for row in group) - 1}
+            for group in groups.values() if len(group) > 1]
+
+
+def noise_line(group: dict) -> str:
+    """One group of `same_programs` as the report prints it."""
+    rates = " and ".join(f"{rate:.1f}" for rate in group["steps_per_second"])
+    return (f"  same program: {' and '.join(group['settings'])} ran {rates} steps/s, {group['spread']:.1%} apart "
+            "(this run's noise between processes)")
 
 
 def line(row: dict) -> str:

@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: works on machines without a display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bench import peers as peers_experiment  # noqa: E402
 from bench import render  # noqa: E402
 from engine.run import plots  # noqa: E402
 
@@ -55,6 +56,11 @@ def markdown(result: dict, chart_name: str) -> str:
                          f"| {row['roofline_fraction']:.1%} |")
         best = next((row["best_peer"] for row in rows if "best_peer" in row), None)
         lines += ["", f"Best peer (float32): `{best}`." if best else "No peer measured."]
+        for group in peers_experiment.same_programs(rows):
+            lines += ["", f"Same program: {' and '.join(f'`{name}`' for name in group['settings'])} ran "
+                      f"{' and '.join(f'{rate:,.1f}' for rate in group['steps_per_second'])} steps/s, "
+                      f"{group['spread']:.1%} apart: this run's noise between processes, the size of a "
+                      "difference this table cannot tell from none."]
     lines += ["", "## Time to accuracy (batch 32)", "",
               "Each framework's fastest float32 setting at batch 32, in a fresh process (PyTorch's compile cache "
               "off), from the same weights; seconds of training (model and step built, compiled, every epoch; "

@@ -174,4 +174,33 @@ def test_the_quick_peers_report_measures_every_installed_setting_and_writes_json
     for needle in (*installed, "python -m bench.report --peers --quick", "Same workload", "Time to accuracy",
                    *(f"## Batch {batch}" for batch in peer_settings.QUICK.batch_sizes), written[".png"].name):
         assert needle in page, needle
+    # At batch 1024 the engine's default is its xla K=64 setting: the page names the pair and its spread.
+    assert "Same program: `engine-default` and `engine-xla-K64` ran" in page
     assert written[".png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written[".png"].stat().st_size > 20_000
+
+
+def _row(setting, framework, mode, k, steps, rate, threads=0, precision="float32"):
+    return {"setting": setting, "framework": framework, "mode": mode, "steps_per_execution": k, "steps": steps,
+            "threads": threads, "precision": precision, "steps_per_second": rate}
+
+
+def test_settings_that_run_the_same_program_are_grouped_and_their_spread_is_the_runs_noise():
+    # Batch 1024: 30 steps an epoch, so a 64-step call is one 30-step call, as JAX's whole-epoch scan is.
+    rows = [_row("engine-default", "engine", "xla", 64, 30, 177.7), _row("engine-xla-K64", "engine", "xla", 64, 30, 181.5),
+            _row("engine-graph-K64", "engine", "graph", 64, 30, 181.3),
+            _row("flax-scan-K64", "jax", "scan", 64, 30, 183.6), _row("flax-scan-epoch", "jax", "epoch", 1, 30, 186.9),
+            _row("flax-scan-K64-1t", "jax", "scan", 64, 30, 190.0, threads=1),
+            _row("engine-xla-K64-bf16", "engine", "xla", 64, 30, 180.0, precision="bfloat16"),
+            dict(_row("torch-eager-1t", "torch", "eager", 1, 30, 0.0), error="boom"),
+            dict(_row("torch-eager-1t-again", "torch", "eager", 1, 30, 0.0), error="boom")]
+    groups = peers.same_programs(rows)
+    assert [group["settings"] for group in groups] == [["engine-default", "engine-xla-K64"],
+                                                       ["flax-scan-K64", "flax-scan-epoch"]]
+    assert groups[0]["spread"] == pytest.approx(181.5 / 177.7 - 1)
+    assert "2.1% apart" in peers.noise_line(groups[0])
+
+
+def test_a_k_step_call_shorter_than_the_epoch_is_not_the_whole_epochs_program():
+    # Batch 256: 120 steps an epoch, run as calls of 64 and 56 steps against one of 120.
+    rows = [_row("flax-scan-K64", "jax", "scan", 64, 120, 680.6), _row("flax-scan-epoch", "jax", "epoch", 1, 120, 682.6)]
+    assert peers.same_programs(rows) == []
