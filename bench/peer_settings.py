@@ -31,9 +31,10 @@ SETTINGS = (
     PeerSetting("engine-default", "engine", "default", label="scratchflow CLI default (train.py --batch_size=B)"),
     PeerSetting(f"engine-graph-K{K}", "engine", "graph", K, label=f"scratchflow graph, K={K}"),
     PeerSetting(f"engine-xla-K{K}", "engine", "xla", K, label=f"scratchflow xla, K={K}"),
+    PeerSetting(f"engine-xla-K{K}-1t", "engine", "xla", K, threads=1, label=f"scratchflow xla, K={K}, 1 thread"),
     PeerSetting("flax-jit-step", "jax", "step", label="JAX/Flax jit per step"),
     PeerSetting(f"flax-scan-K{K}", "jax", "scan", K, label=f"JAX/Flax jit + lax.scan, K={K}"),
-    PeerSetting(f"flax-scan-K{K}-1t", "jax", "scan", K, threads=1, label=f"JAX/Flax jit + lax.scan, K={K}, 1 thread"),
+    PeerSetting(f"flax-scan-K{K}-1t", "jax", "scan", K, threads=1, label=f"JAX/Flax jit + lax.scan, K={K}, pinned to 1 CPU"),
     PeerSetting("flax-scan-epoch", "jax", "epoch", label="JAX/Flax jit + lax.scan, whole epoch"),
     *(PeerSetting(f"torch-{mode}-{threads}t", "torch", mode, threads=threads,
                   label=f"PyTorch {'eager' if mode == 'eager' else 'torch.compile'}, {threads} thread(s)")
@@ -90,13 +91,18 @@ def resolved(setting: PeerSetting, batch_size: int) -> dict:
 def environment(framework: str, threads: int) -> dict:
     """What a worker's environment says of `threads` per op. TensorFlow's and XLA's pools are fixed
     when the process starts (PyTorch's is set at run time, `torch.set_num_threads`): the engine
-    reads TF_NUM_INTRAOP_THREADS; JAX's XLA runs single-threaded with Eigen's threading off."""
+    reads TF_NUM_INTRAOP_THREADS. JAX has no thread setting: its pool is sized by the CPUs the
+    process may run on, so its worker pins itself to `threads` CPUs (`peer_worker.CPUS`) before
+    importing JAX (jax-ml/jax#1539). The XLA_FLAGS often given for it
+    (`--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`) changed nothing: a
+    4096 x 4096 matmul under them kept 1.94 cores busy, pinned to one CPU 1.00 (jax 0.10.2). The
+    throughput table's "cores busy" shows whether each setting's threads held (`peers.threads_not_held`)."""
     if not threads:
         return {}
     if framework == "engine":
         return {"TF_NUM_INTRAOP_THREADS": str(threads)}
-    if framework == "jax" and threads == 1:
-        return {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+    if framework == "jax":
+        return {"BENCH_PEER_CPUS": str(threads)}
     return {}
 
 

@@ -8,7 +8,7 @@ only its own framework (`RUNNERS`), reads Fashion-MNIST from the IDX files itsel
 requests, one pickled `(command, arguments)` tuple at a time:
 
     ("build", {"setting", "batch_size", "weights"})  -> seconds to build the model and its step (not compiled yet)
-    ("train", {"epoch", "steps"})                    -> seconds, mean loss, mean accuracy of that epoch's batches
+    ("train", {"epoch", "steps"})                    -> seconds, CPU seconds, mean loss, mean accuracy of that epoch's batches
     ("train_order", {"order"})                       -> mean loss, mean accuracy over the given batches
     ("evaluate", {})                                 -> test accuracy
     ("quit", {})
@@ -37,6 +37,7 @@ FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fa
 RUNNERS = {"engine": "bench.peer_engine", "keras": "bench.peer_keras", "jax": "bench.peer_jax",
            "torch": "bench.peer_torch"}  # framework -> module with its `Runner` and `versions()`
 SEED = 0
+CPUS = "BENCH_PEER_CPUS"  # environment: keep the worker on this many of its CPUs (JAX's only thread cap)
 
 
 def fashion_mnist(directory: Path = FASHION_MNIST) -> dict:
@@ -80,9 +81,10 @@ def serve(framework: str, requests, replies) -> None:
                 reply(replies, "built", {"seconds": time.perf_counter() - start})
             elif command == "train":
                 order = epoch_order(len(data["train_labels"]), run.batch_size, arguments["epoch"], arguments["steps"])
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 loss, accuracy = run.train(order)  # both read back: every step has finished
                 reply(replies, "trained", {"seconds": time.perf_counter() - start, "steps": len(order),
+                                           "cpu_seconds": time.process_time() - cpu_start,  # all the process's threads
                                            "loss": loss, "accuracy": accuracy})
             elif command == "train_order":
                 loss, accuracy = run.train(np.asarray(arguments["order"], np.int32))
@@ -95,6 +97,13 @@ def serve(framework: str, requests, replies) -> None:
             reply(replies, "error", {"text": traceback.format_exc()})
 
 
+def pin_cpus(count: str) -> None:
+    """Keeps this process on the first `count` of the CPUs it may run on ("" or unset: all of them).
+    Before the framework is imported: JAX sizes its thread pool by this set when it starts."""
+    if count:
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:int(count)])
+
+
 def reply(replies, kind: str, body: dict) -> None:
     peer_process.send(replies, (kind, body))
 
@@ -103,6 +112,7 @@ def main() -> int:
     replies = os.fdopen(os.dup(1), "wb")  # the protocol's own copy of stdout
     os.dup2(2, 1)  # anything printed from here on goes to stderr
     try:
+        pin_cpus(os.environ.get(CPUS, ""))
         serve(sys.argv[1], sys.stdin.buffer, replies)
     except Exception:  # noqa: BLE001 - an import or data failure, before "ready"
         reply(replies, "error", {"text": traceback.format_exc()})

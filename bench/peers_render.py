@@ -39,8 +39,8 @@ def markdown(result: dict, chart_name: str) -> str:
     for batch_size in sorted({row["batch_size"] for row in peers["throughput"]}):
         rows = [row for row in peers["throughput"] if row["batch_size"] == batch_size]
         lines += ["", f"## Batch {batch_size} ({rows[0]['steps']} steps per epoch)", "",
-                  "| setting | steps/s (range) | samples/s | × best peer | GFLOP/s | of roofline |",
-                  "|---|---:|---:|---:|---:|---:|"]
+                  "| setting | steps/s (range) | samples/s | × best peer | GFLOP/s | of roofline | cores busy |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         for row in rows:
             name = f"{row['label']} (`{row['setting']}`)"
             if row["setting"].startswith("engine-default"):
@@ -48,12 +48,12 @@ def markdown(result: dict, chart_name: str) -> str:
                 if row.get("threads"):
                     name += f", {row['threads']} thread(s) per op"
             if "error" in row:
-                lines.append(f"| {name} | failed: {row['error']} | | | | |")
+                lines.append(f"| {name} | failed: {row['error']} | | | | | |")
                 continue
             ratio = f"{row['vs_best_peer']:.2f}" if "vs_best_peer" in row else "—"
             lines.append(f"| {name} | {row['steps_per_second']:,.0f} ({row['min']:,.0f}–{row['max']:,.0f}) "
                          f"| {row['samples_per_second']:,.0f} | {ratio} | {row['gflops']:.1f} "
-                         f"| {row['roofline_fraction']:.1%} |")
+                         f"| {row['roofline_fraction']:.1%} | {row['cores_busy']:.2f} |")
         best = next((row["best_peer"] for row in rows if "best_peer" in row), None)
         lines += ["", f"Best peer (float32): `{best}`." if best else "No peer measured."]
         for group in peers_experiment.same_programs(rows):
@@ -61,6 +61,8 @@ def markdown(result: dict, chart_name: str) -> str:
                       f"{' and '.join(f'{rate:,.1f}' for rate in group['steps_per_second'])} steps/s, "
                       f"{group['spread']:.1%} apart: this run's noise between processes, the size of a "
                       "difference this table cannot tell from none."]
+        for row in peers_experiment.threads_not_held(rows):
+            lines += ["", peers_experiment.threads_line(row).strip() + "."]
     lines += ["", "## Time to accuracy (batch 32)", "",
               "Each framework's fastest float32 setting at batch 32, in a fresh process (PyTorch's compile cache "
               "off), from the same weights; seconds of training (model and step built, compiled, every epoch; "
