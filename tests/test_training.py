@@ -142,6 +142,19 @@ def test_execution_blocks_group_k_full_batches_and_keep_the_partial_batch_alone(
     np.testing.assert_array_equal(np.concatenate([block.ravel() for block in blocks]), np.arange(23))
 
 
+def test_train_pys_default_runs_the_reference_epoch_as_one_call_and_never_spans_two_epochs():
+    from engine.batches import epoch_blocks
+    from engine.run.config import TrainConfig
+
+    k = TrainConfig().steps_per_execution
+    # Batch 32 over Fashion-MNIST's 60,000: the epoch's 1,875 steps in one [1875, 32] block, every epoch.
+    assert [block.shape for block in epoch_blocks(60000, 32, 0, 2, k)] == [(1875, 32)]
+    # 54,000 (a validation split of 0.1): the full batches in one block, the partial one alone.
+    assert [block.shape for block in epoch_blocks(54000, 32, 0, 1, k)] == [(1687, 32), (1, 16)]
+    # Batch 1: the epoch is cut into calls of at most k steps, so signals and guards act between them.
+    assert [len(block) for block in epoch_blocks(5000, 1, 0, 1, k)] == [k, k, 5000 - 2 * k]
+
+
 @pytest.mark.parametrize("steps_per_execution", [1, 5])
 @pytest.mark.parametrize("mode", ["graph", "xla"])
 def test_a_full_run_traces_each_step_once(mode, steps_per_execution, monkeypatch):

@@ -57,7 +57,7 @@ def load_data(config: TrainConfig, print_fn: Callable[[str], None]) -> loading.I
 def announce_device(config: TrainConfig, print_fn: Callable[[str], None], device: Optional[devices.Device] = None,
                     threads: int = 0) -> devices.Device:
     device = device or devices.select(config.device)
-    steps = f", {config.steps_per_execution} steps per call" if config.mode != "eager" else ""
+    steps = f", up to {config.steps_per_execution} steps per call" if config.mode != "eager" else ""  # never two epochs
     per_op = f", {threads} thread{'s' * (threads > 1)} per op" if threads else ""
     print_fn(f"Device: {device.description} [{device.name}]; mode: {config.mode}{steps}{per_op}; "
              f"gradients: {config.gradients}")
