@@ -74,7 +74,7 @@ def engine_default(batch_size: int, precision: str = "float32") -> tuple:
     from engine.app import job
     from engine.run import devices
 
-    config = TrainConfig(batch_size=batch_size, precision=precision)
+    config = job.with_steps_per_call(TrainConfig(batch_size=batch_size, precision=precision), (28, 28), 10)
     mode = job.with_mode(config).mode
     return mode, config.steps_per_execution, config.threads or execution.threads_for(batch_size, *devices.cpu_topology())
 

@@ -15,14 +15,7 @@ call overhead are paid once per K steps; at K=1 the call holds the step alone (`
 A call never spans two epochs (`engine.batches.epoch_blocks`), so a K at least an epoch's steps
 runs the whole epoch in one call.
 
-`train.py`'s default K is 2048 (engine/run/config.py), so the whole epoch up to 2048 steps: the
-reference run's 1,875 steps at batch 32 are one call. Measured side by side against K=64 (the
-default before) on a 2-core AMD EPYC with AVX-512, batch 32, xla, 21 interleaved rounds, the
-whole-epoch call ran 1.04-1.05x (per-round ratios, quartiles 1.02-1.06; Flax's whole-epoch scan
-1.02x its 64-step one); on the Intel Xeon with AMX 1.02-1.07x. One block shape per epoch also means
-one XLA compilation instead of two (64 steps, then the last 19). The cap is what a call holds the
-run's machinery to: Ctrl-C, SIGTERM, the divergence guard and the progress bar act between calls,
-so a call of at most 2048 steps keeps them within about a second on these CPUs even at batch 1.
+`train.py`'s default K is chosen by the step's work (`steps_per_execution_for`).
 """
 
 import functools
@@ -34,6 +27,8 @@ MODES = ("eager", "graph", "xla")  # engine/run/config.py repeats them, to check
 BFLOAT16_GRAPH_FROM_BATCH = 256  # `mode_for`: from this batch size bfloat16 runs faster in graph mode
 FLOAT32_GRAPH_FROM_BATCH = 4096  # `mode_for`: from this batch size float32 does too, on an AVX-512 CPU
 ONE_THREAD_BELOW_BATCH = 64  # `threads_for`: below this batch size a hyperthreaded CPU runs one thread per core
+FLOPS_PER_CALL = 100e9  # `steps_per_execution_for`: the work of one compiled call, about a second on a 2-core CPU
+STEPS_PER_CALL_AT_MOST = 2048  # `steps_per_execution_for`: however small the step
 
 
 def mode_for(batch_size: int, precision: str = "float32", avx512: bool = False) -> str:
@@ -59,6 +54,43 @@ def mode_for(batch_size: int, precision: str = "float32", avx512: bool = False) 
     if precision == "float32" and avx512 and batch_size >= FLOAT32_GRAPH_FROM_BATCH:
         return "graph"
     return "xla"
+
+
+def dense_train_flops(batch_size: int, sizes: Sequence[int]) -> int:
+    """FLOPs (2 per multiply-add) of one training step of a Dense stack of widths `sizes`
+    (the input's, every layer's output).
+
+    For Dense layers l = 1..L with in_l inputs and out_l outputs and a batch of B:
+
+        forward       2 B sum_l in_l out_l         (x @ W)
+        weight grads  2 B sum_l in_l out_l         (dL/dW = x^T @ dL/dz)
+        input grads   2 B sum_{l>=2} in_l out_l    (dL/dx = dL/dz @ W^T; the images need none)
+
+    Biases, activations, the loss and the update are O(B sum out_l) or O(sum in_l out_l)
+    and left out. Reference model: 2 B (2 * 234,752 + 34,048) = 1,007,104 B, 32.2 MFLOP at B=32.
+    """
+    products = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return 2 * batch_size * (2 * sum(products) + sum(products[1:]))
+
+
+def steps_per_execution_for(flops_per_step: float) -> int:
+    """The steps per compiled call `train.py --steps_per_execution=0` (its default) runs: as many as
+    hold FLOPS_PER_CALL of work, between 1 and STEPS_PER_CALL_AT_MOST. A call never spans two
+    epochs (`engine.batches.epoch_blocks`), so a K above an epoch's steps runs the epoch in one call.
+
+    Why, measured (bench/RESULTS.md, "The AMD EPYC with AVX-512 again"): for the reference model at
+    batch 32 (32.2 MFLOP a step, so K = 2048 and the epoch's 1,875 steps are one call) the
+    whole-epoch call ran 1.04x the 64-step one per round on a 2-core AMD EPYC with AVX-512
+    (quartiles 1.02-1.06 over 21 rounds; 1.02-1.07x on the Intel Xeon with AMX), and one block shape
+    an epoch means one XLA compilation instead of two (64 steps, then the last 19): the 30-epoch
+    run took 27.8 s against 30.2 s. The work bound is what a call holds the run's machinery to:
+    Ctrl-C, SIGTERM, the divergence guard and the progress bar act between calls, so a call must
+    stay short whatever `--hidden` is. 100 GFLOP is 0.5-1.2 s at the 80-200 GFLOP/s a training
+    step reaches on these CPUs (a 2048-step call of the reference model: 0.13 s at batch 1, 0.6 s
+    at batch 32); a model of 2048 x 2048 hidden units at batch 32 (1.0 GFLOP a step) gets 98 steps,
+    1.2 s a call at the 81 steps/s it ran on the AMD EPYC, where 2048 steps would hold Ctrl-C 25 s.
+    """
+    return max(1, min(STEPS_PER_CALL_AT_MOST, int(FLOPS_PER_CALL // max(flops_per_step, 1))))
 
 
 def data_dtype(mode: str, compute_dtype: tf.DType) -> tf.DType:

@@ -59,14 +59,15 @@ def test_the_engines_default_setting_is_what_train_py_runs(monkeypatch, avx512):
     at batch 4096 on an AVX-512 CPU; graph for bfloat16 from batch 256)."""
     from engine.run import devices
     from engine.run.config import TrainConfig
-    from engine.app.job import with_mode
+    from engine.app.job import with_mode, with_steps_per_call
 
     monkeypatch.setattr(devices, "cpu_flags", lambda names, cpuinfo=None: ["avx512f"] if avx512 else [])
     modes = {}
     for batch_size in (32, 256, 1024, 4096):
         setting = peers.resolved(peers.SETTINGS[0], batch_size)
-        config = with_mode(TrainConfig(batch_size=batch_size))
+        config = with_steps_per_call(with_mode(TrainConfig(batch_size=batch_size)), (28, 28), 10)  # as the job does
         assert (setting["mode"], setting["steps_per_execution"]) == (config.mode, config.steps_per_execution)
+        assert setting["steps_per_execution"] >= 60000 // batch_size  # the whole epoch: one call
         modes[batch_size] = config.mode
     assert modes == {32: "xla", 256: "xla", 1024: "xla", 4096: "graph" if avx512 else "xla"}
     assert [with_mode(TrainConfig(batch_size=b, precision="mixed_bfloat16")).mode for b in (32, 256, 4096)] == [

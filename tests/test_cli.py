@@ -60,7 +60,7 @@ def test_a_short_run_prints_progress_and_writes_history_and_plot(small_mnist_dir
     ("--learning_rate=0", "--learning_rate must be > 0, got 0.0"),
     ("--momentum=1.5", "--momentum must be in [0, 1), got 1.5"),
     ("--mode=turbo", "flag --mode=turbo: value should be one of <auto|eager|graph|xla>"),
-    ("--steps_per_execution=0", "flag --steps_per_execution=0: 0 is not a positive integer"),
+    ("--steps_per_execution=-1", "flag --steps_per_execution=-1: -1 is not a non-negative integer"),
     ("--device=fpga", "flag --device=fpga: value should be one of <auto|cpu|gpu|tpu>"),
     ("--epoch=3", "Unknown command line flag 'epoch'"),
     ("extra", "unexpected arguments ['extra']: every option is a --flag"),

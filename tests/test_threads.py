@@ -91,9 +91,9 @@ def test_the_device_line_says_the_threads_per_op_when_the_run_sets_them():
     for threads in (1, 2, 0):
         announce_device(TrainConfig(mode="xla"), lines.append, CPU, threads)
     assert [line.split("; mode: ")[1] for line in lines] == [
-        "xla, up to 2048 steps per call, 1 thread per op; gradients: tape",
-        "xla, up to 2048 steps per call, 2 threads per op; gradients: tape",
-        "xla, up to 2048 steps per call; gradients: tape"]
+        "xla, steps per call by the step's work, 1 thread per op; gradients: tape",
+        "xla, steps per call by the step's work, 2 threads per op; gradients: tape",
+        "xla, steps per call by the step's work; gradients: tape"]
 
 
 def test_train_py_at_batch_32_sets_the_threads_this_machines_cores_call_for(mnist_t10k_dir, tmp_path):
@@ -111,7 +111,9 @@ def test_train_py_at_batch_32_sets_the_threads_this_machines_cores_call_for(mnis
         assert result.returncode == 0, result.stderr[-3000:]
         device = next(line for line in result.stdout.splitlines() if line.startswith("Device: CPU"))
         per_op = f", {threads} thread{'s' * (threads > 1)} per op" if threads else ""
-        assert f"; mode: xla, up to 2048 steps per call{per_op}; gradients:" in device
+        assert f"; mode: xla, steps per call by the step's work{per_op}; gradients:" in device
+        # 784-8-10 at batch 32 is a tiny step: the cap, and so the 10 steps of the whole epoch in one call.
+        assert "Steps per call: 2048 (at most the epoch; 0.8 MFLOP a step" in result.stdout, result.stdout[-2000:]
 
 
 def test_threads_is_a_flag_with_a_lower_bound():

@@ -142,17 +142,26 @@ def test_execution_blocks_group_k_full_batches_and_keep_the_partial_batch_alone(
     np.testing.assert_array_equal(np.concatenate([block.ravel() for block in blocks]), np.arange(23))
 
 
-def test_train_pys_default_runs_the_reference_epoch_as_one_call_and_never_spans_two_epochs():
-    from engine.batches import epoch_blocks
-    from engine.run.config import TrainConfig
+def test_train_pys_default_steps_per_call_hold_a_bounded_amount_of_work():
+    from engine import execution
 
-    k = TrainConfig().steps_per_execution
+    reference = execution.dense_train_flops(32, (784, 256, 128, 10))
+    assert reference == 32 * 1_007_104  # 32.2 MFLOP: 2 B (2 * 234,752 + 34,048)
+    assert execution.steps_per_execution_for(reference) == 2048  # the cap: the whole 1,875-step epoch
+    big = execution.dense_train_flops(32, (784, 2048, 2048, 10))  # 1.0 GFLOP a step
+    assert execution.steps_per_execution_for(big) == int(execution.FLOPS_PER_CALL // big) == 98
+    assert execution.steps_per_execution_for(10 * execution.FLOPS_PER_CALL) == 1  # a step above the budget runs alone
+
+
+def test_a_call_never_spans_two_epochs_so_the_reference_epoch_is_one_call():
+    from engine.batches import epoch_blocks
+
     # Batch 32 over Fashion-MNIST's 60,000: the epoch's 1,875 steps in one [1875, 32] block, every epoch.
-    assert [block.shape for block in epoch_blocks(60000, 32, 0, 2, k)] == [(1875, 32)]
+    assert [block.shape for block in epoch_blocks(60000, 32, 0, 2, 2048)] == [(1875, 32)]
     # 54,000 (a validation split of 0.1): the full batches in one block, the partial one alone.
-    assert [block.shape for block in epoch_blocks(54000, 32, 0, 1, k)] == [(1687, 32), (1, 16)]
-    # Batch 1: the epoch is cut into calls of at most k steps, so signals and guards act between them.
-    assert [len(block) for block in epoch_blocks(5000, 1, 0, 1, k)] == [k, k, 5000 - 2 * k]
+    assert [block.shape for block in epoch_blocks(54000, 32, 0, 1, 2048)] == [(1687, 32), (1, 16)]
+    # Batch 1: the epoch is cut into calls of at most K steps, so signals and guards act between them.
+    assert [len(block) for block in epoch_blocks(5000, 1, 0, 1, 2048)] == [2048, 2048, 904]
 
 
 @pytest.mark.parametrize("steps_per_execution", [1, 5])

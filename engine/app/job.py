@@ -17,6 +17,7 @@ Ctrl-C before training starts exits like Ctrl-C during training.
 
 import contextlib
 import dataclasses
+import math
 import os
 import signal
 from typing import Callable, List, Optional
@@ -57,7 +58,8 @@ def load_data(config: TrainConfig, print_fn: Callable[[str], None]) -> loading.I
 def announce_device(config: TrainConfig, print_fn: Callable[[str], None], device: Optional[devices.Device] = None,
                     threads: int = 0) -> devices.Device:
     device = device or devices.select(config.device)
-    steps = f", up to {config.steps_per_execution} steps per call" if config.mode != "eager" else ""  # never two epochs
+    steps = ((f", {config.steps_per_execution} steps per call" if config.steps_per_execution
+              else ", steps per call by the step's work") if config.mode != "eager" else "")
     per_op = f", {threads} thread{'s' * (threads > 1)} per op" if threads else ""
     print_fn(f"Device: {device.description} [{device.name}]; mode: {config.mode}{steps}{per_op}; "
              f"gradients: {config.gradients}")
@@ -83,6 +85,20 @@ def with_mode(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(config, mode=execution.mode_for(config.batch_size, config.precision, on_avx512))
 
 
+def with_steps_per_call(config: TrainConfig, image_shape, num_classes: int,
+                        print_fn: Optional[Callable[[str], None]] = None) -> TrainConfig:
+    """`config` with --steps_per_execution=0 resolved by its model's work per step
+    (`execution.steps_per_execution_for`), said on `print_fn` when given."""
+    if config.steps_per_execution:
+        return config
+    flops = execution.dense_train_flops(config.batch_size, [math.prod(image_shape), *config.hidden, num_classes])
+    steps = execution.steps_per_execution_for(flops)
+    if print_fn and config.mode != "eager":
+        print_fn(f"Steps per call: {steps} (at most the epoch; {flops / 1e6:,.1f} MFLOP a step; "
+                 "--steps_per_execution sets it)")
+    return dataclasses.replace(config, steps_per_execution=steps)
+
+
 def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     """Runs the job described by `config`; returns what it writes to history.json."""
     return start(preflight.settle(config), print_fn)
@@ -106,6 +122,7 @@ def start(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
             refuse_fewer_epochs(config)  # before the seconds of loading data
             dataset = load_data(config, print_fn)
             check_model_fits(config, dataset.image_shape, dataset.num_classes, len(dataset.train_labels))
+            config = with_steps_per_call(config, dataset.image_shape, dataset.num_classes, print_fn)
             with tf.device(device.name) if strategy is None else contextlib.nullcontext():  # a strategy places itself
                 return _train(config, dataset, print_fn, strategy)
     except KeyboardInterrupt as stop:  # a signal outside training's own handler (loading, evaluating, exporting)

@@ -11,7 +11,7 @@ import os
 from typing import Callable
 
 from engine.app import preflight
-from engine.app.job import announce_device, load_data, with_mode
+from engine.app.job import announce_device, load_data, with_mode, with_steps_per_call
 from engine.compare import parity
 from engine.run import directories, files, plots
 from engine.run.config import TrainConfig
@@ -31,6 +31,7 @@ def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = pr
 
 def _compare(config: TrainConfig, print_fn: Callable[[str], None]) -> parity.ParityReport:
     dataset = load_data(config, print_fn)
+    config = with_steps_per_call(config, dataset.image_shape, dataset.num_classes, print_fn)
     arguments = config.optimizer_arguments()
     setup = parity.ParitySetup(hidden=config.hidden, learning_rate=arguments.pop("learning_rate"),
                                momentum=arguments.pop("momentum", 0.0), nesterov=arguments.pop("nesterov", False),

@@ -78,9 +78,10 @@ class TrainConfig:
     rho: Optional[float] = option(None, "RMSprop: decay of the mean squared gradient, in [0, 1); default 0.9.")
     seed: int = option(0, "Seed for weights and per-epoch shuffling.")
     mode: str = "auto"  # resolved by the job (engine.execution.mode_for) once TensorFlow is loaded
-    steps_per_execution: int = option(2048, "Training steps run inside one compiled call (graph and xla modes); a "
-                                      "call never spans two epochs, so the default runs each epoch of up to 2048 "
-                                      "steps as one call (engine/execution.py says why).", lower_bound=1)
+    steps_per_execution: int = option(0, "Training steps run inside one compiled call (graph and xla modes); 0: "
+                                      "as many as hold about 100 GFLOP of work, at most 2048 (the reference model's "
+                                      "whole epoch at batch 32; a call never spans two epochs; engine/execution.py's "
+                                      "steps_per_execution_for).", lower_bound=0)
     threads: int = option(0, "Threads inside one op on the CPU (TensorFlow's intra-op pool); 0: by batch size, "
                           "engine/execution.py's threads_for (below batch 64, one per core where cores are hyperthreaded; "
                           "else TensorFlow's own).", lower_bound=0)
