@@ -23,7 +23,8 @@ def versions() -> dict:
 
 
 class Runner:
-    """The workload at one batch size in `setting["mode"]` (graph / xla) with K steps per call."""
+    """The workload at one batch size in `setting["mode"]` (graph / xla) with K steps per call, each
+    step's batch in `setting["shards"]` row blocks (engine/gradients.py's `sharded`)."""
 
     def __init__(self, setting: dict, batch_size: int, weights: Sequence[Tuple[np.ndarray, np.ndarray]], data: dict):
         self.batch_size, self.k = batch_size, setting["steps_per_execution"]
@@ -32,7 +33,7 @@ class Runner:
         for variable, value in zip(model.trainable_variables, [array for pair in weights for array in pair]):
             variable.assign(value)
         self.trainer = Trainer(model, losses.sparse_categorical_crossentropy, optimizers.SGD(workloads.LEARNING_RATE),
-                               setting["mode"], self.k)
+                               setting["mode"], self.k, shards=setting.get("shards", 1))
         images, labels = data["train_images"], data["train_labels"]
         self.train_function = self.trainer.make_train_function(images, labels, batch_size)
         self.images, self.labels = self.trainer.as_tensors(images, labels, batch_size)  # as fit holds them

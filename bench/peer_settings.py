@@ -23,6 +23,7 @@ class PeerSetting:
     steps_per_execution: int = 1
     threads: int = 0
     precision: str = "float32"
+    shards: int = 1  # the engine's row blocks per step (engine/gradients.py's `sharded`)
     label: str = ""
 
 
@@ -32,6 +33,8 @@ SETTINGS = (
     PeerSetting(f"engine-graph-K{K}", "engine", "graph", K, label=f"scratchflow graph, K={K}"),
     PeerSetting(f"engine-xla-K{K}", "engine", "xla", K, label=f"scratchflow xla, K={K}"),
     PeerSetting(f"engine-xla-K{K}-1t", "engine", "xla", K, threads=1, label=f"scratchflow xla, K={K}, 1 thread"),
+    PeerSetting(f"engine-xla-K{K}-2shards", "engine", "xla", K, shards=2,
+                label=f"scratchflow xla, K={K}, 2 shards a step"),
     PeerSetting("flax-jit-step", "jax", "step", label="JAX/Flax jit per step"),
     PeerSetting(f"flax-scan-K{K}", "jax", "scan", K, label=f"JAX/Flax jit + lax.scan, K={K}"),
     PeerSetting(f"flax-scan-K{K}-1t", "jax", "scan", K, threads=1, label=f"JAX/Flax jit + lax.scan, K={K}, pinned to 1 CPU"),
@@ -68,15 +71,16 @@ QUICK = Budget((32, 1024), 8192, 2, 2)
 
 
 def engine_default(batch_size: int, precision: str = "float32") -> tuple:
-    """(mode, K, threads per op) that `python train.py --batch_size=B [--precision=mixed_bfloat16]`
-    runs with on a CPU (engine/app/job.py's `threads_of`)."""
-    from engine import execution
+    """(mode, K, threads per op, shards) that `python train.py --batch_size=B [--precision=mixed_bfloat16]`
+    runs with on a CPU (engine/app/job.py's `with_mode`, `with_steps_per_call`, `threads_of`, `with_shards`)."""
     from engine.app import job
     from engine.run import devices
 
     config = job.with_steps_per_call(TrainConfig(batch_size=batch_size, precision=precision), (28, 28), 10)
-    mode = job.with_mode(config).mode
-    return mode, config.steps_per_execution, config.threads or execution.threads_for(batch_size, *devices.cpu_topology())
+    config = job.with_mode(config)
+    device = devices.select(config.device)
+    shards = job.with_shards(config, device).shards
+    return config.mode, config.steps_per_execution, job.threads_of(config, device), shards
 
 
 def resolved(setting: PeerSetting, batch_size: int) -> dict:
@@ -84,7 +88,8 @@ def resolved(setting: PeerSetting, batch_size: int) -> dict:
     fields = dataclasses.asdict(setting)
     if setting.mode == "default" and setting.framework == "engine":
         policy = "mixed_bfloat16" if setting.precision == "bfloat16" else "float32"
-        fields["mode"], fields["steps_per_execution"], fields["threads"] = engine_default(batch_size, policy)
+        fields["mode"], fields["steps_per_execution"], fields["threads"], fields["shards"] = engine_default(batch_size,
+                                                                                                           policy)
     return fields
 
 

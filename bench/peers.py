@@ -127,7 +127,7 @@ def throughput(workers: Dict[str, Worker], settings: Sequence[PeerSetting], batc
                "precision": setting.precision, "batch_size": batch_size, "steps": steps,
                "mode": resolved(setting, batch_size)["mode"],
                "steps_per_execution": resolved(setting, batch_size)["steps_per_execution"],
-               "threads": resolved(setting, batch_size)["threads"]}
+               "threads": resolved(setting, batch_size)["threads"], "shards": resolved(setting, batch_size)["shards"]}
         if setting.name in errors:
             row["error"] = errors[setting.name]
         else:
@@ -177,7 +177,7 @@ def program(row: dict) -> tuple:
     mode, k = row["mode"], row["steps_per_execution"]
     if row["framework"] == "jax" and mode == "epoch":
         mode, k = "scan", row["steps"]
-    return row["framework"], mode, min(k, row["steps"]), row["threads"], row["precision"]
+    return row["framework"], mode, min(k, row["steps"]), row["threads"], row["precision"], row.get("shards", 1)
 
 
 def same_programs(rows: Sequence[dict]) -> List[dict]:

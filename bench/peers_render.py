@@ -47,6 +47,8 @@ def markdown(result: dict, chart_name: str) -> str:
                 name += f": {row['mode']}, K={row['steps_per_execution']}"
                 if row.get("threads"):
                     name += f", {row['threads']} thread(s) per op"
+                if row.get("shards", 1) > 1:
+                    name += f", {row['shards']} shards a step"
             if "error" in row:
                 lines.append(f"| {name} | failed: {row['error']} | | | | | |")
                 continue

@@ -15,7 +15,9 @@ call overhead are paid once per K steps; at K=1 the call holds the step alone (`
 A call never spans two epochs (`engine.batches.epoch_blocks`), so a K at least an epoch's steps
 runs the whole epoch in one call.
 
-`train.py`'s default K is chosen by the step's work (`steps_per_execution_for`).
+`train.py`'s default K is chosen by the step's work (`steps_per_execution_for`), and where it was
+measured to pay, each step's batch is cut into two shards that XLA runs side by side, one on each
+core (`shards_for`; engine/gradients.py's `sharded`).
 """
 
 import functools
@@ -29,6 +31,7 @@ FLOAT32_GRAPH_FROM_BATCH = 4096  # `mode_for`: from this batch size float32 does
 ONE_THREAD_BELOW_BATCH = 64  # `threads_for`: below this batch size a hyperthreaded CPU runs one thread per core
 FLOPS_PER_CALL = 100e9  # `steps_per_execution_for`: the work of one compiled call, about a second on a 2-core CPU
 STEPS_PER_CALL_AT_MOST = 2048  # `steps_per_execution_for`: however small the step
+SHARDED_BATCHES = (240, 288)  # `shards_for`: the batch sizes, first to last, whose XLA step ran faster in two halves
 
 
 def mode_for(batch_size: int, precision: str = "float32", avx512: bool = False) -> str:
@@ -129,6 +132,30 @@ def threads_for(batch_size: int, cores: int, logical_cpus: int) -> int:
     if batch_size < ONE_THREAD_BELOW_BATCH and 0 < cores < logical_cpus:
         return cores
     return 0
+
+
+def shards_for(batch_size: int, mode: str, precision: str, cores: int, logical_cpus: int) -> int:
+    """The shards each step's batch is cut into (engine/gradients.py's `sharded`) by `train.py
+    --shards=0`, its default: two for a float32 XLA step of a batch within SHARDED_BATCHES on a CPU
+    of two or more real cores (one thread per core), else one, the batch whole.
+
+    Why, measured side by side on a 2-core AMD EPYC with AVX-512 (bench/RESULTS.md, "Two halves of
+    a step"; `python -m bench.report --peers` with `engine-xla-K64` beside `engine-xla-K64-2shards`):
+    two halves ran 1.07x the whole batch at 240, 1.07-1.12x at 256 (three runs), 1.08x at 272 and
+    1.04x at 288; 1.00x at 224, 0.98x at 320 and 1024. XLA's runtime runs the halves side by side,
+    one on each core, and 128-row products suit its dot better there: the first layer's weight
+    gradient (784 x 256 x 256) ran at 143 GFLOP/s against 160 with 128 rows (`python -m
+    bench.kernels`), and 256 examples went through a step slower per example than 128 did. Below
+    224 a half's products are too small to keep a core busy (0.97x at 32, measured in one process),
+    above 288 the whole batch's products are large enough for both cores. In graph mode
+    TensorFlow's executor runs the halves side by side too, with each op already on both cores:
+    no faster at 1024 (0.95x). Hyperthreads share one core's vector units, where two halves have
+    no second core to go to (not measured).
+    """
+    low, high = SHARDED_BATCHES
+    if mode == "xla" and precision == "float32" and low <= batch_size <= high and 2 <= cores == logical_cpus:
+        return 2
+    return 1
 
 
 def use_threads(threads: int) -> int:

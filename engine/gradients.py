@@ -19,6 +19,20 @@ its variables (layers/dense.py: dW = x^T delta, db = sum delta, dx = delta W^T; 
 rule is in engine/activations.py), and the container runs the rules in reverse order
 (layers/sequential.py, layers/model.py). `engine.gradient_check` proves both ways against
 central differences; they agree to float32 rounding, and run at the same speed (bench.report).
+
+A batch's gradient can also be taken in shards (`sharded`): cut into row blocks of n_1 + ... +
+n_S = B rows, each shard's own mean loss L_s and gradient, weighed by its share, are the batch's:
+
+    L  = (1/B) sum_i loss_i = sum_s (n_s / B) L_s          dL/dw = sum_s (n_s / B) dL_s/dw
+
+This is what `tf.distribute` does with replicas (engine/distribute/distributed_training.py weighs a
+replica's share the same way), here inside one compiled program on one device: the shards' forward
+and backward passes share no value until their gradients are summed, so XLA:CPU's runtime runs them
+side by side, one on each core, where the whole batch hands every op to both cores in turn.
+`engine.execution.shards_for` says where that was measured to pay. Exact in real arithmetic for a
+loss that is a mean over examples (every loss in engine/losses.py) and a model whose examples do
+not meet inside it (every layer in layers/: no batch statistics); in float32 the sums are added in
+another order, so the numbers agree to rounding, not bit for bit.
 """
 
 from typing import Callable, Tuple
@@ -52,6 +66,48 @@ def manual_gradients(model, loss_fn: Callable, images: tf.Tensor, labels: tf.Ten
         d_logits = losses.output_loss_backward(loss_fn, labels, logits, model.output_activation)
         _, gradients = model.backward_logits(kept, d_logits)
     return loss, logits, gradients
+
+
+def sharded(gradients: Callable[..., Gradients], shards: int) -> Callable[..., Gradients]:
+    """`gradients` (`tape_gradients` or `manual_gradients`) computed on `shards` row blocks of the
+    batch and combined by the formula of the module docstring.
+
+    Returns a function of `(model, loss_fn, images, labels)` giving what `gradients` gives for the
+    whole batch: the mean loss, the logits [batch, classes] in the batch's order, and one gradient
+    per trainable variable. `shards` = 1 returns `gradients` itself.
+
+    The first B mod S shards take one row more (`shard_sizes`). A batch of fewer rows than shards
+    leaves some shards empty: their gradients are sums over no rows, zeros, but their mean loss is
+    0/0, so its weight 0 is applied with `tf.where`, not a product (0 * NaN is NaN).
+    """
+    if shards < 1:
+        raise ValueError(f"shards must be >= 1, got {shards}")
+    if shards == 1:
+        return gradients
+
+    def sharded_gradients(model, loss_fn: Callable, images: tf.Tensor, labels: tf.Tensor) -> Gradients:
+        sizes = shard_sizes(tf.shape(labels)[0], shards)  # [shards]
+        parts = [gradients(model, loss_fn, shard_images, shard_labels)  # (L_s, logits_s, dL_s/dw)
+                 for shard_images, shard_labels in zip(tf.split(images, sizes, num=shards),
+                                                       tf.split(labels, sizes, num=shards))]
+        weights = tf.cast(sizes, tf.float32) / tf.cast(tf.reduce_sum(sizes), tf.float32)  # n_s / B
+        loss = tf.add_n([tf.where(sizes[s] > 0, tf.cast(weights[s], part[0].dtype) * part[0], tf.zeros_like(part[0]))
+                         for s, part in enumerate(parts)])
+        logits = tf.concat([part[1] for part in parts], axis=0)  # [batch, classes], the batch's order
+        per_variable = zip(*[part[2] for part in parts])  # for each variable, its S shard gradients
+        grads = [None if shard_grads[0] is None else  # a variable the loss does not reach (the optimizer skips it)
+                 tf.add_n([tf.cast(weights[s], g.dtype) * g for s, g in enumerate(shard_grads)])
+                 for shard_grads in per_variable]
+        return loss, logits, grads
+
+    return sharded_gradients
+
+
+def shard_sizes(batch_size: tf.Tensor, shards: int) -> tf.Tensor:
+    """[shards] row counts summing to `batch_size`, as even as can be: the first `batch_size mod
+    shards` shards take one row more (7 rows in 2 shards: 4 and 3; 1 row in 2 shards: 1 and 0)."""
+    base, extra = batch_size // shards, batch_size % shards
+    return base + tf.cast(tf.range(shards) < extra, batch_size.dtype)
 
 
 def by_name(gradients: str) -> Callable[..., Gradients]:

@@ -73,6 +73,8 @@ class Trainer:
 
     `gradients` is "tape" (`tf.GradientTape`) or "manual" (each layer's backward rule; see
     engine/gradients.py); a model or loss without rules is refused here, with the layer named.
+    `shards` > 1 computes each step's gradients on that many row blocks of the batch, combined into
+    the whole batch's (engine/gradients.py's `sharded`: the same numbers to rounding).
     `metrics` are what is measured besides the loss (names as in Keras, or metric classes;
     `engine.metrics.get`); by default "accuracy" for the cross-entropies and nothing for other
     losses. Training and evaluation keep their own metrics (`train_loss`, `train_metrics`;
@@ -89,10 +91,11 @@ class Trainer:
     """
 
     def __init__(self, model, loss_fn: Callable, optimizer: Union[str, optimizers.Optimizer], mode: str = "graph",
-                 steps_per_execution: int = 1, gradients: str = "tape", metrics: Optional[Sequence[Union[str, Callable]]] = None):
+                 steps_per_execution: int = 1, gradients: str = "tape", metrics: Optional[Sequence[Union[str, Callable]]] = None,
+                 shards: int = 1):
         if steps_per_execution < 1:
             raise ValueError(f"steps_per_execution must be >= 1, got {steps_per_execution}")
-        self.gradients = backprop.by_name(gradients)
+        self.gradients, self.shards = backprop.sharded(backprop.by_name(gradients), shards), shards
         if gradients == "manual":
             backprop.check_manual(model, loss_fn)  # one clear error now, not a failure inside a trace
         self.model, self.loss_fn, self.optimizer, self.mode = model, loss_fn, optimizers.get(optimizer), mode

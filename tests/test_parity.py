@@ -132,7 +132,7 @@ def slow(changes: dict):
 
 
 # The default suite keeps one case of each kind: odd layer sizes, a partial last batch, the logits
-# output with Nesterov momentum, Keras's initial weights.
+# output with Nesterov momentum, Keras's initial weights, a batch in two shards (engine/gradients.py's `sharded`).
 @pytest.mark.parametrize("changes", [
     slow(dict(hidden=())),
     slow(dict(hidden=(64,))),
@@ -147,6 +147,8 @@ def slow(changes: dict):
     dict(output="logits", momentum=0.9, nesterov=True),
     dict(weights_from="keras"),
     slow(dict(gradients="manual", momentum=0.9)),
+    dict(mode="xla", steps_per_execution=64, batch_size=256, shards=2),  # train.py's default at batch 256 here
+    slow(dict(batch_size=77, shards=3)),  # uneven shards of a partial last batch
 ], ids=lambda changes: ",".join(f"{k}={v}" for k, v in changes.items()))
 def test_parity_holds_across_configurations(fashion_mnist, changes):
     setup = dict(hidden=(64, 32), epochs=1, recorded_steps=100)

@@ -61,7 +61,8 @@ def announce_device(config: TrainConfig, print_fn: Callable[[str], None], device
     steps = ((f", {config.steps_per_execution} steps per call" if config.steps_per_execution
               else ", steps per call by the step's work") if config.mode != "eager" else "")
     per_op = f", {threads} thread{'s' * (threads > 1)} per op" if threads else ""
-    print_fn(f"Device: {device.description} [{device.name}]; mode: {config.mode}{steps}{per_op}; "
+    halves = f", each batch in {config.shards} shards" if config.shards > 1 else ""
+    print_fn(f"Device: {device.description} [{device.name}]; mode: {config.mode}{steps}{per_op}{halves}; "
              f"gradients: {config.gradients}")
     return device
 
@@ -75,6 +76,18 @@ def threads_of(config: TrainConfig, device: devices.Device) -> int:
     if device.kind == "cpu" and config.strategy == "none" and not config.cpu_devices:
         return execution.threads_for(config.batch_size, *devices.cpu_topology())
     return 0
+
+
+def with_shards(config: TrainConfig, device: devices.Device) -> TrainConfig:
+    """`config` with --shards=0 resolved: on a CPU run without a strategy by `execution.shards_for`
+    its batch size, mode, precision and cores; else 1 (a strategy's replicas share the batch already).
+    After `with_mode`: the choice depends on the mode."""
+    if config.shards:
+        return config
+    shards = 1
+    if device.kind == "cpu" and config.strategy == "none" and not config.cpu_devices:
+        shards = execution.shards_for(config.batch_size, config.mode, config.precision, *devices.cpu_topology())
+    return dataclasses.replace(config, shards=shards)
 
 
 def with_mode(config: TrainConfig) -> TrainConfig:
@@ -108,6 +121,7 @@ def start(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     """Runs the job of a `config` that `preflight.settle` returned; returns what it writes to history.json."""
     config = with_mode(config)
     device = devices.select(config.device)  # lists devices without starting TensorFlow's runtime
+    config = with_shards(config, device)
     wanted = threads_of(config, device)
     threads = execution.use_threads(wanted) if wanted else 0  # before any op runs
     if config.cpu_devices:
@@ -163,7 +177,7 @@ def _train(config: TrainConfig, dataset: loading.ImageClassificationData, print_
         optimizer = optimizers.get(config.optimizer, **config.optimizer_arguments())
     arguments = (model, losses.sparse_categorical_crossentropy, optimizer, config.mode, config.steps_per_execution,
                  config.gradients)
-    trainer = DistributedTrainer(strategy, *arguments) if strategy else Trainer(*arguments)
+    trainer = DistributedTrainer(strategy, *arguments) if strategy else Trainer(*arguments, shards=config.shards)
     trainer.build((None,) + tuple(dataset.image_shape))  # weights and slots exist before a checkpoint is restored
     model.summary(print_fn)
     stopper = (EarlyStopping(trainer, config.early_stopping_monitor, config.early_stopping_patience,

@@ -11,9 +11,9 @@ import os
 from typing import Callable
 
 from engine.app import preflight
-from engine.app.job import announce_device, load_data, with_mode, with_steps_per_call
+from engine.app.job import announce_device, load_data, with_mode, with_shards, with_steps_per_call
 from engine.compare import parity
-from engine.run import directories, files, plots
+from engine.run import devices, directories, files, plots
 from engine.run.config import TrainConfig
 
 
@@ -24,7 +24,9 @@ def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = pr
     directory is created only when there is something to write."""
     config = with_mode(config)
     preflight.check_comparison(config)  # train.py checked it before TensorFlow; a library caller too
-    announce_device(config, print_fn)
+    device = devices.select(config.device)
+    config = with_shards(config, device)
+    announce_device(config, print_fn, device)
     with files.claim(config.output_dir):  # another run, or comparison, writing here is refused
         return _compare(config, print_fn)
 
@@ -38,7 +40,7 @@ def _compare(config: TrainConfig, print_fn: Callable[[str], None]) -> parity.Par
                                optimizer=config.optimizer, optimizer_args=tuple(sorted(arguments.items())),
                                batch_size=config.batch_size, epochs=config.epochs,
                                mode=config.mode, steps_per_execution=config.steps_per_execution, seed=config.seed,
-                               gradients=config.gradients)
+                               gradients=config.gradients, shards=config.shards)
     header = (f"{'epoch':>5} | {'engine loss':>11} {'acc':>6} | {'keras loss':>10} {'acc':>6} | "
               f"{'|d loss|':>8} {'|d acc|':>7} | {'engine test acc':>15} {'keras test acc':>14} | {'engine s':>8} {'keras s':>7}")
 

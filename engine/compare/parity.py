@@ -91,6 +91,7 @@ class ParitySetup:
     mode: str = "graph"
     steps_per_execution: int = 1
     gradients: str = "tape"  # how the engine's side computes its gradients: "tape" or "manual" (engine/gradients.py)
+    shards: int = 1  # row blocks of each batch the engine's gradients are computed on (engine/gradients.py's `sharded`)
     seed: int = 0
     weights_from: str = "engine"  # which side's initial weights both start from: "engine" or "keras"
 
@@ -198,7 +199,8 @@ def _compare_fits(setup, ours, our_loss, theirs, their_loss, train, test, on_epo
     (x, y), (x_test, y_test) = train, test
     our_step_losses, snapshots = [], []
     our_optimizer, their_optimizer = keras_twin.optimizer_pair(setup)
-    trainer = Trainer(ours, our_loss, our_optimizer, setup.mode, setup.steps_per_execution, setup.gradients)
+    trainer = Trainer(ours, our_loss, our_optimizer, setup.mode, setup.steps_per_execution, setup.gradients,
+                      shards=setup.shards)
     def record_losses(epoch: int, step: int, losses: tf.Tensor) -> None:
         if len(our_step_losses) < setup.recorded_steps:
             our_step_losses.extend(losses.numpy()[:setup.recorded_steps - len(our_step_losses)].tolist())

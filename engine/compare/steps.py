@@ -42,7 +42,7 @@ def compare_steps(setup, ours, our_loss, theirs, their_loss, x, y) -> List[Dict]
     relative difference, the weights' largest difference after the update, and the ReLU splits
     before it (`relu_splits`): where the first split appears, the trajectories start to part.
     """
-    our_gradients = gradients.by_name(setup.gradients)
+    our_gradients = gradients.sharded(gradients.by_name(setup.gradients), setup.shards)
     our_optimizer, their_optimizer = keras_twin.optimizer_pair(setup)
     rows = []
     for step, index in enumerate(epoch_batches(len(y), setup.batch_size, setup.seed, epoch=1), 1):
