@@ -101,8 +101,8 @@ def test_the_mode_rule_reads_the_cpus_flags_only_for_a_cpu_run(monkeypatch):
     assert with_mode(TrainConfig(batch_size=4096, mode="graph")).mode == "graph"  # an explicit mode stays
 
 
-def test_the_engines_default_threads_are_what_train_py_sets_on_a_cpu_and_reach_the_worker(monkeypatch):
-    from engine.app.job import threads_of
+def test_the_engines_default_threads_and_shards_are_what_train_py_sets_on_a_cpu_and_reach_the_worker(monkeypatch):
+    from engine.app.job import threads_of, with_mode, with_shards
     from engine.run import devices
     from engine.run.config import TrainConfig
     from engine.run.devices import Device
@@ -110,9 +110,11 @@ def test_the_engines_default_threads_are_what_train_py_sets_on_a_cpu_and_reach_t
     cpu = Device("cpu", "/device:CPU:0", "CPU")
     for topology, at_32 in (((1, 2), {"TF_NUM_INTRAOP_THREADS": "1"}), ((2, 2), {})):  # hyperthreads; real cores
         monkeypatch.setattr(devices, "cpu_topology", lambda: topology)
-        for batch_size in (32, 64, 1024):
+        for batch_size in (32, 64, 256, 1024):
             setting = peers.resolved(peers.SETTINGS[0], batch_size)
             assert setting["threads"] == threads_of(TrainConfig(batch_size=batch_size), cpu)
+            assert setting["shards"] == with_shards(with_mode(TrainConfig(batch_size=batch_size)), cpu).shards
+            assert setting["shards"] == (2 if batch_size == 256 and topology == (2, 2) else 1)
             assert peers.environment_at(peers.SETTINGS[0], batch_size) == (at_32 if batch_size == 32 else {})
     single = next(setting for setting in peers.SETTINGS if setting.framework == "jax" and setting.threads == 1)
     assert peers.environment_at(single, 1024) == {peer_worker.CPUS: "1"}  # JAX's pool follows the CPUs it may use
@@ -205,9 +207,9 @@ def test_the_quick_peers_report_measures_every_installed_setting_and_writes_json
     assert written[".png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written[".png"].stat().st_size > 20_000
 
 
-def _row(setting, framework, mode, k, steps, rate, threads=0, precision="float32"):
+def _row(setting, framework, mode, k, steps, rate, threads=0, precision="float32", shards=1):
     return {"setting": setting, "framework": framework, "mode": mode, "steps_per_execution": k, "steps": steps,
-            "threads": threads, "precision": precision, "steps_per_second": rate}
+            "threads": threads, "precision": precision, "shards": shards, "steps_per_second": rate}
 
 
 def test_settings_that_run_the_same_program_are_grouped_and_their_spread_is_the_runs_noise():
@@ -229,4 +231,11 @@ def test_settings_that_run_the_same_program_are_grouped_and_their_spread_is_the_
 def test_a_k_step_call_shorter_than_the_epoch_is_not_the_whole_epochs_program():
     # Batch 256: 120 steps an epoch, run as calls of 64 and 56 steps against one of 120.
     rows = [_row("flax-scan-K64", "jax", "scan", 64, 120, 680.6), _row("flax-scan-epoch", "jax", "epoch", 1, 120, 682.6)]
+    assert peers.same_programs(rows) == []
+
+
+def test_a_step_in_two_shards_is_not_the_whole_batchs_program():
+    # Batch 256, xla K=64 both, one of them cutting each batch in two (engine/gradients.py's sharded).
+    rows = [_row("engine-xla-K64", "engine", "xla", 64, 120, 484.9),
+            _row("engine-xla-K64-2shards", "engine", "xla", 64, 120, 536.6, shards=2)]
     assert peers.same_programs(rows) == []
