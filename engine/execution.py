@@ -141,16 +141,13 @@ def shards_for(batch_size: int, mode: str, precision: str, cores: int, logical_c
 
     Why, measured side by side on a 2-core AMD EPYC with AVX-512 (bench/RESULTS.md, "Two halves of
     a step"; `python -m bench.report --peers` with `engine-xla-K64` beside `engine-xla-K64-2shards`):
-    two halves ran 1.07x the whole batch at 240, 1.07-1.12x at 256 (three runs), 1.08x at 272 and
-    1.04x at 288; 1.00x at 224, 0.98x at 320 and 1024. XLA's runtime runs the halves side by side,
-    one on each core, and 128-row products suit its dot better there: the first layer's weight
-    gradient (784 x 256 x 256) ran at 143 GFLOP/s against 160 with 128 rows (`python -m
-    bench.kernels`), and 256 examples went through a step slower per example than 128 did. Below
-    224 a half's products are too small to keep a core busy (0.97x at 32, measured in one process),
-    above 288 the whole batch's products are large enough for both cores. In graph mode
-    TensorFlow's executor runs the halves side by side too, with each op already on both cores:
-    no faster at 1024 (0.95x). Hyperthreads share one core's vector units, where two halves have
-    no second core to go to (not measured).
+    two halves ran 1.07x the whole batch at 240, 1.11-1.12x at 256 (two runs; 1.07x per round in a
+    third), 1.08x at 272 and 1.04x at 288; 1.00x at 224, 0.98x at 320, 0.97-0.98x at 1024 and 0.94x
+    at 32. XLA's runtime runs the halves side by side, one on each core, and 128-row products suit
+    its dot better there: the first layer's weight gradient (784 x 256 x 256) ran at 143 GFLOP/s
+    against 160 with 128 rows (`python -m bench.kernels`). Below 240 a half's products are too
+    small to keep a core busy; above 288 the whole batch's keep both cores busy. Hyperthreads share
+    one core's vector units, where two halves have no second core to go to (not measured).
     """
     low, high = SHARDED_BATCHES
     if mode == "xla" and precision == "float32" and low <= batch_size <= high and 2 <= cores == logical_cpus:
