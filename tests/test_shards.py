@@ -168,6 +168,14 @@ def test_train_py_cuts_each_batch_as_shards_for_says_on_this_machine(mnist_t10k_
     assert f"; mode: xla, steps per call by the step's work{cut}; gradients:" in device, device
 
 
+@pytest.mark.parametrize("shards, batch_size", [(17, 256), (33, 32), (100000, 256)])
+def test_more_shards_than_rows_or_than_sixteen_are_refused_in_one_line(shards, batch_size):
+    with pytest.raises(ConfigError, match=rf"^--shards must be at most 16 and at most --batch_size={batch_size} "
+                                          rf".*got {shards}$"):
+        TrainConfig(shards=shards, batch_size=batch_size)
+    TrainConfig(shards=min(16, batch_size), batch_size=batch_size)
+
+
 def test_shards_is_a_flag_with_a_lower_bound():
     result = subprocess.run([sys.executable, "train.py", "--shards=-1"], cwd=REPO, capture_output=True, text=True,
                             timeout=60)

@@ -30,6 +30,7 @@ DEVICES = ("auto", "cpu", "gpu", "tpu")  # see engine/run/devices.py
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")  # see engine/run/early_stopping.py
 STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")  # see engine/distribute/strategies.py
 GRADIENTS = ("tape", "manual")  # see engine/gradients.py (repeated so a flag is checked before TensorFlow loads)
+SHARDS_AT_MOST = 16  # --shards: each shard is one more copy of the step in the compiled program, traced and compiled
 # engine.optimizers.OPTIMIZERS by name, each with the run flags it takes beside --learning_rate
 # (Keras's argument names): repeated here so --optimizer and its flags are checked before TensorFlow
 # loads; tests/test_optimizer_flags.py keeps the two equal.
@@ -148,6 +149,9 @@ class TrainConfig:
             (0 <= self.validation_split < 1, f"--validation_split must be in [0, 1), got {self.validation_split}"),
             (self.early_stopping_patience == 0 or self.validation_split > 0 or self.validate_on_test,
              "--early_stopping_patience needs validation data: pass --validation_split=0.1 (or --validate_on_test)"),
+            (self.shards <= min(SHARDS_AT_MOST, self.batch_size),
+             f"--shards must be at most {SHARDS_AT_MOST} and at most --batch_size={self.batch_size} (a shard of no "
+             f"rows computes nothing; each shard is one more copy of the step to compile), got {self.shards}"),
             (self.shards <= 1 or (self.strategy == "none" and not self.cpu_devices),
              f"--shards={self.shards} cuts a step on one device; with --strategy or --cpu_devices the replicas share "
              "the batch: leave --shards at 0"),
