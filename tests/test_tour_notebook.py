@@ -164,6 +164,9 @@ def test_a_stop_takes_back_nbclients_exit_time_cleanup_so_nothing_prints_after_t
             provisioner = None  # no kernel process to kill
 
         notebook.KERNEL_STOP_SECONDS = 1
+        # As a program's boundary does: a process started in a shell's background inherits SIGINT
+        # ignored, and Python then installs no KeyboardInterrupt for it.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         threading.Timer(1, os.kill, (os.getpid(), signal.SIGINT)).start()
         try:
             notebook._drive(Client(), Manager(), {})
