@@ -27,8 +27,9 @@ n_S = B rows, each shard's own mean loss L_s and gradient, weighed by its share,
 
 This is what `tf.distribute` does with replicas (engine/distribute/distributed_training.py weighs a
 replica's share the same way), here inside one compiled program on one device: the shards' forward
-and backward passes share no value until their gradients are summed, so XLA:CPU's runtime runs them
-side by side, one on each core, where the whole batch hands every op to both cores in turn.
+and backward passes share no value until their gradients are summed, so XLA:CPU's runtime (or, in
+graph mode, TensorFlow's executor) runs them side by side, one on each core, where the whole batch
+hands every op to both cores in turn.
 `engine.execution.shards_for` says where that was measured to pay. Exact in real arithmetic for a
 loss that is a mean over examples (every loss in engine/losses.py) and a model whose examples do
 not meet inside it (every layer in layers/: no batch statistics); in float32 the sums are added in
