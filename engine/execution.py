@@ -137,34 +137,24 @@ def threads_for(batch_size: int, cores: int, logical_cpus: int) -> int:
 
 def shards_for(batch_size: int, mode: str, precision: str, cores: int, logical_cpus: int) -> int:
     """The shards each step's batch is cut into (engine/gradients.py's `sharded`) by `train.py
-    --shards=0`, its default: on a CPU of two or more real cores (one thread per core), two for a
-    float32 XLA step of a batch within SHARDED_BATCHES and for a bfloat16 graph step of a batch
-    within BFLOAT16_SHARDED_BATCHES; else one, the batch whole.
+    --shards=0`, its default: on a CPU of two or more real cores (one thread per core; hyperthreads
+    share one core's vector units, so halves have no second core to go to: not measured), two for
+    a float32 XLA step of a batch within SHARDED_BATCHES and for a bfloat16 graph step within
+    BFLOAT16_SHARDED_BATCHES; else one, the batch whole.
 
     Why, measured side by side on a 2-core AMD EPYC with AVX-512 and AVX512_BF16 (bench/RESULTS.md,
-    "Two halves of a step"; `python -m bench.report --peers` with `engine-xla-K64` beside
-    `engine-xla-K64-2shards`, and `engine-graph-K64-bf16` beside `engine-default-bf16`):
-
-    - float32, XLA: two halves ran 1.07x the whole batch at 240, 1.11-1.12x at 256 (two runs;
-      1.07x per round in a third), 1.08x at 272 and 1.04x at 288; 1.00x at 224, 0.98x at 320,
-      0.97-0.98x at 1024 and 0.94x at 32. XLA's runtime runs the halves side by side, one on each
-      core, and 128-row products suit its dot better there: the first layer's weight gradient
-      (784 x 256 x 256) ran at 143 GFLOP/s against 160 with 128 rows (`python -m bench.kernels`).
-      Below 240 a half's products are too small to keep a core busy; above 288 the whole batch's
-      keep both cores busy.
+    "Two halves of a step"; `python -m bench.report --peers`, `engine-xla-K64` beside
+    `engine-xla-K64-2shards`, `engine-graph-K64-bf16` beside `engine-default-bf16`):
+    - float32, XLA: halves ran 1.07-1.12x the whole batch from 240 to 272, 1.04x at 288; 0.94-1.00x
+      at 32, 224, 320 and 1024. XLA's runtime runs them side by side, one on each core, and its dot
+      suits 128 rows better there (the weight gradient of 784 x 256 x 256: 143 GFLOP/s, 160 with 128
+      rows; `python -m bench.kernels`); elsewhere a half is too small, or the whole batch fills both.
     - bfloat16, graph: oneDNN's bfloat16 products are fast and the ops between them run one at a
-      time, so the whole batch kept 1.2 cores busy at 256 and 1.7 at 1024; TensorFlow's executor
-      runs two halves' ops side by side. Halves ran 1.36x the whole batch at 256, 1.07x at 512 and
-      1.02x at 1024 (per round; 1.06-1.09x at 1024 in two throwaway runs in one process), 1.01x at
-      4096 (a throwaway run), where the whole batch's ops keep both cores busy.
-
-    Hyperthreads share one core's vector units, where two halves have no second core to go to
-    (not measured).
+      time (1.2 cores busy at 256, 1.7 at 1024); TensorFlow's executor runs two halves' ops side by
+      side: 1.31-1.36x at 256, 1.07x at 512, 1.02x at 1024 (per round), 1.01x at 4096 (throwaway).
     """
-    if not 2 <= cores == logical_cpus:
-        return 1
     low, high = SHARDED_BATCHES if precision == "float32" else BFLOAT16_SHARDED_BATCHES
-    halves_pay = mode == ("xla" if precision == "float32" else "graph")
+    halves_pay = 2 <= cores == logical_cpus and mode == ("xla" if precision == "float32" else "graph")
     return 2 if halves_pay and low <= batch_size <= high else 1
 
 

@@ -87,9 +87,9 @@ class TrainConfig:
                           "engine/execution.py's threads_for (below batch 64, one per core where cores are hyperthreaded; "
                           "else TensorFlow's own).", lower_bound=0)
     shards: int = option(0, "Row blocks each step's batch is cut into, their gradients combined into the batch's "
-                         "(engine/gradients.py's sharded; the same numbers to rounding); 0: by batch size, "
-                         "engine/execution.py's shards_for (2 on a CPU of real cores for a float32 xla step at "
-                         "batch 240-288 and a mixed_bfloat16 graph step at 256-1024, else 1).", lower_bound=0)
+                         "(engine/gradients.py's sharded; the same numbers to rounding); 0: engine/execution.py's "
+                         "shards_for (2 on a CPU of real cores for a float32 xla step at batch 240-288 and a "
+                         "mixed_bfloat16 graph step at 256-1024, else 1).", lower_bound=0)
     precision: str = option("float32", "float32, or mixed_bfloat16 (Keras's policy: float32 weights and optimizer "
                             "state, bfloat16 matmuls, the loss in float32; fast where the CPU has AMX or AVX512_BF16, "
                             "in graph mode, which --mode=auto picks from batch size 256). The export is float32 "
@@ -149,12 +149,11 @@ class TrainConfig:
             (0 <= self.validation_split < 1, f"--validation_split must be in [0, 1), got {self.validation_split}"),
             (self.early_stopping_patience == 0 or self.validation_split > 0 or self.validate_on_test,
              "--early_stopping_patience needs validation data: pass --validation_split=0.1 (or --validate_on_test)"),
-            (self.shards <= min(SHARDS_AT_MOST, self.batch_size),
-             f"--shards must be at most {SHARDS_AT_MOST} and at most --batch_size={self.batch_size} (a shard of no "
-             f"rows computes nothing; each shard is one more copy of the step to compile), got {self.shards}"),
-            (self.shards <= 1 or (self.strategy == "none" and not self.cpu_devices),
-             f"--shards={self.shards} cuts a step on one device; with --strategy or --cpu_devices the replicas share "
-             "the batch: leave --shards at 0"),
+            (self.shards <= min(SHARDS_AT_MOST, self.batch_size), f"--shards must be at most {SHARDS_AT_MOST} and at "
+             f"most --batch_size={self.batch_size} (a shard of no rows computes nothing; each shard is one more copy of "
+             f"the step to compile), got {self.shards}"),
+            (self.shards <= 1 or (self.strategy == "none" and not self.cpu_devices), f"--shards={self.shards} cuts a "
+             "step on one device; with --strategy or --cpu_devices the replicas share the batch: leave --shards at 0"),
             (self.collective_timeout > 0, f"--collective_timeout must be > 0 seconds, got {self.collective_timeout}"),
         ]
         for ok, message in checks:
