@@ -29,11 +29,11 @@ This is what `tf.distribute` does with replicas (engine/distribute/distributed_t
 replica's share the same way), here inside one compiled program on one device: the shards' forward
 and backward passes share no value until their gradients are summed, so XLA:CPU's runtime (or, in
 graph mode, TensorFlow's executor) runs them side by side, one on each core, where the whole batch
-hands every op to both cores in turn.
-`engine.execution.shards_for` says where that was measured to pay. Exact in real arithmetic for a
-loss that is a mean over examples (every loss in engine/losses.py) and a model whose examples do
-not meet inside it (every layer in layers/: no batch statistics); in float32 the sums are added in
-another order, so the numbers agree to rounding, not bit for bit.
+hands every op to both cores in turn; `engine.execution.shards_for` says where that was measured
+to pay. Exact in real arithmetic for a loss that is a mean over examples (every loss in
+engine/losses.py) and a model whose examples do not meet inside it (every layer in layers/: no
+batch statistics); in float32 the sums are added in another order, so the numbers agree to
+rounding, not bit for bit.
 """
 
 from typing import Callable, Tuple

@@ -67,25 +67,29 @@ def announce_device(config: TrainConfig, print_fn: Callable[[str], None], device
     return device
 
 
+def owns_the_cpu(config: TrainConfig, device: devices.Device) -> bool:
+    """Whether the run is on the CPU with no strategy: then the per-CPU choices of engine/execution.py
+    apply (`threads_for`, `shards_for`); a strategy's replicas share the CPU's pool and the batch."""
+    return device.kind == "cpu" and config.strategy == "none" and not config.cpu_devices
+
+
 def threads_of(config: TrainConfig, device: devices.Device) -> int:
-    """The intra-op threads the run sets (0: TensorFlow's default): `--threads`, or on a CPU run
-    without a strategy, `execution.threads_for` its batch size and this machine's cores (a
-    strategy's devices share the pool)."""
+    """The intra-op threads the run sets (0: TensorFlow's default): `--threads`, or where the run
+    `owns_the_cpu`, `execution.threads_for` its batch size and this machine's cores."""
     if config.threads:
         return config.threads
-    if device.kind == "cpu" and config.strategy == "none" and not config.cpu_devices:
+    if owns_the_cpu(config, device):
         return execution.threads_for(config.batch_size, *devices.cpu_topology())
     return 0
 
 
 def with_shards(config: TrainConfig, device: devices.Device) -> TrainConfig:
-    """`config` with --shards=0 resolved: on a CPU run without a strategy by `execution.shards_for`
-    its batch size, mode, precision and cores; else 1 (a strategy's replicas share the batch already).
-    After `with_mode`: the choice depends on the mode."""
+    """`config` with --shards=0 resolved: where the run `owns_the_cpu`, by `execution.shards_for` its
+    batch size, mode, precision and cores; else 1. After `with_mode`: the choice depends on the mode."""
     if config.shards:
         return config
     shards = 1
-    if device.kind == "cpu" and config.strategy == "none" and not config.cpu_devices:
+    if owns_the_cpu(config, device):
         shards = execution.shards_for(config.batch_size, config.mode, config.precision, *devices.cpu_topology())
     return dataclasses.replace(config, shards=shards)
 
