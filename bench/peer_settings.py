@@ -72,15 +72,12 @@ QUICK = Budget((32, 1024), 8192, 2, 2)
 
 def engine_default(batch_size: int, precision: str = "float32") -> tuple:
     """(mode, K, threads per op, shards) that `python train.py --batch_size=B [--precision=mixed_bfloat16]`
-    runs with on a CPU (engine/app/job.py's `with_mode`, `with_steps_per_call`, `threads_of`, `with_shards`)."""
+    runs with on a CPU (engine/app/job.py's `with_steps_per_call`, `resolved`, `threads_of`)."""
     from engine.app import job
-    from engine.run import devices
 
     config = job.with_steps_per_call(TrainConfig(batch_size=batch_size, precision=precision), (28, 28), 10)
-    config = job.with_mode(config)
-    device = devices.select(config.device)
-    shards = job.with_shards(config, device).shards
-    return config.mode, config.steps_per_execution, job.threads_of(config, device), shards
+    config, device = job.resolved(config)
+    return config.mode, config.steps_per_execution, job.threads_of(config, device), config.shards
 
 
 def resolved(setting: PeerSetting, batch_size: int) -> dict:

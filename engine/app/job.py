@@ -20,7 +20,7 @@ import dataclasses
 import math
 import os
 import signal
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import tensorflow as tf
 
@@ -94,6 +94,15 @@ def with_shards(config: TrainConfig, device: devices.Device) -> TrainConfig:
     return dataclasses.replace(config, shards=shards)
 
 
+def resolved(config: TrainConfig) -> Tuple[TrainConfig, devices.Device]:
+    """`config` with --mode=auto and --shards=0 resolved for this machine (`with_mode`, then
+    `with_shards`, which depends on the mode), and the device it runs on: what every program that
+    trains as train.py does starts from."""
+    config = with_mode(config)
+    device = devices.select(config.device)  # lists devices without starting TensorFlow's runtime
+    return with_shards(config, device), device
+
+
 def with_mode(config: TrainConfig) -> TrainConfig:
     """`config` with --mode=auto resolved for its batch size, precision and CPU (`execution.mode_for`)."""
     if config.mode != "auto":
@@ -123,9 +132,7 @@ def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
 
 def start(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     """Runs the job of a `config` that `preflight.settle` returned; returns what it writes to history.json."""
-    config = with_mode(config)
-    device = devices.select(config.device)  # lists devices without starting TensorFlow's runtime
-    config = with_shards(config, device)
+    config, device = resolved(config)
     wanted = threads_of(config, device)
     threads = execution.use_threads(wanted) if wanted else 0  # before any op runs
     if config.cpu_devices:

@@ -11,9 +11,9 @@ import os
 from typing import Callable
 
 from engine.app import preflight
-from engine.app.job import announce_device, load_data, with_mode, with_shards, with_steps_per_call
+from engine.app.job import announce_device, load_data, resolved, with_steps_per_call
 from engine.compare import parity
-from engine.run import devices, directories, files, plots
+from engine.run import directories, files, plots
 from engine.run.config import TrainConfig
 
 
@@ -22,10 +22,8 @@ def compare_with_keras(config: TrainConfig, print_fn: Callable[[str], None] = pr
 
     `config` is as `preflight.settle` returned it: its directories are checked, and the output
     directory is created only when there is something to write."""
-    config = with_mode(config)
+    config, device = resolved(config)
     preflight.check_comparison(config)  # train.py checked it before TensorFlow; a library caller too
-    device = devices.select(config.device)
-    config = with_shards(config, device)
     announce_device(config, print_fn, device)
     with files.claim(config.output_dir):  # another run, or comparison, writing here is refused
         return _compare(config, print_fn)

@@ -88,8 +88,8 @@ class TrainConfig:
                           "else TensorFlow's own).", lower_bound=0)
     shards: int = option(0, "Row blocks each step's batch is cut into, their gradients combined into the batch's "
                          "(engine/gradients.py's sharded; the same numbers to rounding); 0: engine/execution.py's "
-                         "shards_for (2 on a CPU of real cores for a float32 xla step at batch 240-288 and a "
-                         "mixed_bfloat16 graph step at 256-1024, else 1).", lower_bound=0)
+                         "shards_for (2 on a CPU of real cores where halves were measured to pay, by mode, precision "
+                         "and batch size; else 1).", lower_bound=0)
     precision: str = option("float32", "float32, or mixed_bfloat16 (Keras's policy: float32 weights and optimizer "
                             "state, bfloat16 matmuls, the loss in float32; fast where the CPU has AMX or AVX512_BF16, "
                             "in graph mode, which --mode=auto picks from batch size 256). The export is float32 "
