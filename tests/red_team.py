@@ -83,6 +83,7 @@ class Lab:
         self.data_a = self._data("data_a", slice(0, 640))
         self.data_b = self._data("data_b", slice(640, 1280))  # same size, other images
         self._count = 0
+        self._import_seconds: Optional[float] = None  # `refused_slowly`
 
     def _data(self, name: str, train: slice) -> Path:
         sys.path.insert(0, str(REPO))
@@ -113,6 +114,19 @@ class Lab:
             result = subprocess.CompletedProcess(process.args, process.returncode, out.read(), err.read())
         result.peak_rss_mb = usage.ru_maxrss / 1024  # KiB on Linux
         return result
+
+    def refused_slowly(self, started: float, beyond_import: float) -> Optional[str]:
+        """"refused only after N s" when a run started at `started` (time.monotonic) took more than
+        `beyond_import` seconds past what importing TensorFlow alone takes here, else None: the budget
+        of a refusal that needs TensorFlow (a checkpoint's history is read through it). The import,
+        measured once per lab, took 6.9-8.1 s on the 2-core Xeon on 2026-12-07, so a fixed 8 s
+        budget graded the host, not the run."""
+        took = time.monotonic() - started
+        if self._import_seconds is None:
+            began = time.monotonic()
+            self.run("-c", "import tensorflow")
+            self._import_seconds = time.monotonic() - began
+        return f"refused only after {took:.0f} s" if took > self._import_seconds + beyond_import else None
 
     def train(self, out: Path, *flags: str, data: Optional[Path] = None) -> subprocess.CompletedProcess:
         return self.run("train.py", "--dataset=mnist", f"--data_dir={data or self.data_a}", f"--tfds_dir={self.tfds}",
@@ -951,11 +965,10 @@ def probe_fewer_epochs_refused_before_loading(lab: Lab) -> Outcome:
     assert lab.train(out, "--epochs=4").returncode == 0
     started = time.monotonic()
     result = lab.train(out, "--epochs=3")  # a new user's second command: the default output directory resumes
-    took = time.monotonic() - started
+    slow = lab.refused_slowly(started, beyond_import=4)
     if "Data:" in result.stdout:
         return Outcome("FAIL", "refused only after the data were loaded")
-    return grade(result, 2, "has 4 epochs trained, more than --epochs=3",
-                 weak_if=f"refused only after {took:.0f} s" if took > 8 else None)
+    return grade(result, 2, "has 4 epochs trained, more than --epochs=3", weak_if=slow)
 
 
 def probe_compare_keras_export_dir_and_lock(lab: Lab) -> Outcome:
