@@ -53,7 +53,7 @@ from absl import flags
 
 from bench import kernel_timers
 from engine.errors import ConfigError
-from engine.run import cli, directories, program, writes
+from engine.run import cli, directories, program, writes, xla_flags
 
 PROGRAM = "python -m bench.kernels"
 REFERENCE_SIZES = (784, 256, 128, 10)  # the reference MLP's layer widths (bench/workloads.py's layer_sizes())
@@ -63,7 +63,7 @@ QUICK_REPEATS, QUICK_CALLS = 8, 2  # --quick: a smoke run
 FRAMEWORKS = ("tf-graph", "tf-xla", "tf-xla-ynnpack", "jax", "torch")
 LABELS = {"tf-graph": "TensorFlow MatMul (graph, oneDNN)", "tf-xla": "TensorFlow under XLA",
           "tf-xla-ynnpack": "TensorFlow under XLA, dots to YNNPACK", "jax": "JAX jit (XLA)", "torch": "PyTorch eager"}
-XLA_LIBRARY_FLAGS = {"tf-xla-ynnpack": "--xla_cpu_experimental_ynn_fusion_type=dot"}
+XLA_LIBRARY_FLAGS = {"tf-xla-ynnpack": xla_flags.FLAGS["ynnpack"]}
 
 FLAGS = cli.new_flag_values()
 flags.DEFINE_list("batch_sizes", ["32", "256", "1024", "4096"], "Batch sizes whose step shapes are measured.",

@@ -1,11 +1,13 @@
 """What the peers experiment (bench/peers.py) runs: its settings, budgets and starting weights."""
 
 import dataclasses
+import os
 import platform
 from pathlib import Path
 from typing import List
 
 from bench import workloads
+from engine.run import xla_flags
 from engine.run.config import TrainConfig
 from engine.run.devices import cpu_flags
 
@@ -25,6 +27,7 @@ class PeerSetting:
     precision: str = "float32"
     shards: int = 1  # the engine's row blocks per step (engine/gradients.py's `sharded`)
     label: str = ""
+    dots: str = "xla"  # the library the engine's XLA hands its dots to (engine/run/xla_flags.py)
 
 
 K = workloads.FUSED_K
@@ -71,13 +74,15 @@ QUICK = Budget((32, 1024), 8192, 2, 2)
 
 
 def engine_default(batch_size: int, precision: str = "float32") -> tuple:
-    """(mode, K, threads per op, shards) that `python train.py --batch_size=B [--precision=mixed_bfloat16]`
-    runs with on a CPU (engine/app/job.py's `with_steps_per_call`, `resolved`, `threads_of`)."""
+    """(mode, K, threads per op, shards, dot library) that `python train.py --batch_size=B
+    [--precision=mixed_bfloat16]` runs with on a CPU (engine/app/job.py's `with_steps_per_call`,
+    `resolved`, `threads_of`, `dot_library_of`)."""
     from engine.app import job
 
     config = job.with_steps_per_call(TrainConfig(batch_size=batch_size, precision=precision), (28, 28), 10)
     config, device = job.resolved(config)
-    return config.mode, config.steps_per_execution, job.threads_of(config, device), config.shards
+    return (config.mode, config.steps_per_execution, job.threads_of(config, device), config.shards,
+            job.dot_library_of(config, device))
 
 
 def resolved(setting: PeerSetting, batch_size: int) -> dict:
@@ -85,13 +90,15 @@ def resolved(setting: PeerSetting, batch_size: int) -> dict:
     fields = dataclasses.asdict(setting)
     if setting.mode == "default" and setting.framework == "engine":
         policy = "mixed_bfloat16" if setting.precision == "bfloat16" else "float32"
-        fields["mode"], fields["steps_per_execution"], fields["threads"], fields["shards"] = engine_default(batch_size,
-                                                                                                           policy)
+        (fields["mode"], fields["steps_per_execution"], fields["threads"], fields["shards"],
+         fields["dots"]) = engine_default(batch_size, policy)
     return fields
 
 
-def environment(framework: str, threads: int) -> dict:
-    """What a worker's environment says of `threads` per op. TensorFlow's and XLA's pools are fixed
+def environment(framework: str, threads: int, dots: str = "xla") -> dict:
+    """What a worker's environment says of `threads` per op and, for the engine, of the library its
+    XLA hands the dots to (`dots`: XLA_FLAGS as train.py sets them, after this process's own, since
+    XLA reads them once per process). TensorFlow's and XLA's pools are fixed
     when the process starts (PyTorch's is set at run time, `torch.set_num_threads`): the engine
     reads TF_NUM_INTRAOP_THREADS. JAX has no thread setting: its pool is sized by the CPUs the
     process may run on, so its worker pins itself to `threads` CPUs (`peer_worker.CPUS`) before
@@ -99,13 +106,14 @@ def environment(framework: str, threads: int) -> dict:
     (`--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`) changed nothing: a
     4096 x 4096 matmul under them kept 1.94 cores busy, pinned to one CPU 1.00 (jax 0.10.2). The
     throughput table's "cores busy" shows whether each setting's threads held (`peers.threads_not_held`)."""
-    if not threads:
-        return {}
-    if framework == "engine":
-        return {"TF_NUM_INTRAOP_THREADS": str(threads)}
-    if framework == "jax":
-        return {"BENCH_PEER_CPUS": str(threads)}
-    return {}
+    told = {}
+    if framework == "engine" and dots != "xla":
+        told["XLA_FLAGS"] = xla_flags.with_dot_library(os.environ.get("XLA_FLAGS", ""), dots)
+    if threads and framework == "engine":
+        told["TF_NUM_INTRAOP_THREADS"] = str(threads)
+    if threads and framework == "jax":
+        told["BENCH_PEER_CPUS"] = str(threads)
+    return told
 
 
 def bfloat16_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> List[str]:

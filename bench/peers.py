@@ -53,7 +53,8 @@ def epoch_steps(budget: Budget, batch_size: int) -> int:
 
 def environment_at(setting: PeerSetting, batch_size: int) -> dict:
     """The worker environment `setting` needs at `batch_size` (the engine's default threads change with it)."""
-    return environment(setting.framework, resolved(setting, batch_size)["threads"])
+    fields = resolved(setting, batch_size)
+    return environment(setting.framework, fields["threads"], fields["dots"])
 
 
 def with_environment(workers: Dict[str, Worker], setting: PeerSetting, batch_size: int) -> Worker:
@@ -127,7 +128,8 @@ def throughput(workers: Dict[str, Worker], settings: Sequence[PeerSetting], batc
                "precision": setting.precision, "batch_size": batch_size, "steps": steps,
                "mode": resolved(setting, batch_size)["mode"],
                "steps_per_execution": resolved(setting, batch_size)["steps_per_execution"],
-               "threads": resolved(setting, batch_size)["threads"], "shards": resolved(setting, batch_size)["shards"]}
+               "threads": resolved(setting, batch_size)["threads"], "shards": resolved(setting, batch_size)["shards"],
+               "dots": resolved(setting, batch_size)["dots"]}
         if setting.name in errors:
             row["error"] = errors[setting.name]
         else:
@@ -177,7 +179,8 @@ def program(row: dict) -> tuple:
     mode, k = row["mode"], row["steps_per_execution"]
     if row["framework"] == "jax" and mode == "epoch":
         mode, k = "scan", row["steps"]
-    return row["framework"], mode, min(k, row["steps"]), row["threads"], row["precision"], row.get("shards", 1)
+    return (row["framework"], mode, min(k, row["steps"]), row["threads"], row["precision"], row.get("shards", 1),
+            row.get("dots", "xla"))
 
 
 def same_programs(rows: Sequence[dict]) -> List[dict]:

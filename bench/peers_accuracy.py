@@ -18,7 +18,8 @@ def time_to_accuracy(settings: Sequence[PeerSetting], weights: list, epochs: int
     (torch's compile cache off), an epoch each in turn, evaluated after each (module docstring)."""
     workers, skipped = start(settings, {"TORCHINDUCTOR_FORCE_DISABLE_CACHES": "1"},
                              environment_of=lambda setting: environment(setting.framework,
-                                                                        resolved(setting, 32)["threads"]))
+                                                                        resolved(setting, 32)["threads"],
+                                                                        resolved(setting, 32)["dots"]))
     rows = {setting.name: {"setting": setting.name, "framework": setting.framework, "epochs": [],
                            "reached": {}, "error": skipped.get(setting.name)} for setting in settings}
     clock = {}

@@ -49,6 +49,8 @@ def markdown(result: dict, chart_name: str) -> str:
                     name += f", {row['threads']} thread(s) per op"
                 if row.get("shards", 1) > 1:
                     name += f", {row['shards']} shards a step"
+                if row.get("dots", "xla") != "xla":
+                    name += f", dots on {row['dots']}"
             if "error" in row:
                 lines.append(f"| {name} | failed: {row['error']} | | | | | |")
                 continue

@@ -17,7 +17,8 @@ runs the whole epoch in one call.
 
 `train.py`'s default K is chosen by the step's work (`steps_per_execution_for`), and where it was
 measured to pay, each step's batch is cut into two shards that run side by side, one on each core
-(`shards_for`; engine/gradients.py's `sharded`).
+(`shards_for`; engine/gradients.py's `sharded`). From batch 1024 a float32 XLA step hands its dots to
+the library JAX's XLA uses (`dot_library_for`).
 """
 
 import functools
@@ -33,6 +34,7 @@ FLOPS_PER_CALL = 100e9  # `steps_per_execution_for`: the work of one compiled ca
 STEPS_PER_CALL_AT_MOST = 2048  # `steps_per_execution_for`: however small the step
 SHARDED_BATCHES = (240, 288)  # `shards_for`: the batch sizes, first to last, whose float32 XLA step ran faster in halves
 BFLOAT16_SHARDED_BATCHES = (256, 1024)  # `shards_for`: the same for a bfloat16 graph step
+YNNPACK_DOTS_FROM_BATCH = 1024  # `dot_library_for`: from this batch size a float32 XLA step's dots go to YNNPACK
 
 
 def mode_for(batch_size: int, precision: str = "float32", avx512: bool = False) -> str:
@@ -156,6 +158,28 @@ def shards_for(batch_size: int, mode: str, precision: str, cores: int, logical_c
     low, high = SHARDED_BATCHES if precision == "float32" else BFLOAT16_SHARDED_BATCHES
     halves_pay = 2 <= cores == logical_cpus and mode == ("xla" if precision == "float32" else "graph")
     return 2 if halves_pay and low <= batch_size <= high else 1
+
+
+def dot_library_for(batch_size: int, mode: str, precision: str, shards: int) -> str:
+    """The library XLA's CPU compiler hands the step's dots to under `train.py`'s defaults: "ynnpack"
+    for a float32 XLA step of a whole batch (one shard) from YNNPACK_DOTS_FROM_BATCH, else "xla",
+    XLA's own dot emitter. engine/run/xla_flags.py says how XLA is told (a process-wide flag).
+
+    TensorFlow 2.21's XLA can hand a dot that contracts its left operand's last dimension (the
+    forward products and the input gradients; not the weight gradients) to YNNPACK, as JAX 0.10's
+    XLA does by default; it leaves the dots to its own emitter unless told. Measured side by side on
+    the 2-core Intel Xeon with AMX (bench/RESULTS.md, "YNNPACK's dots at batch 1024"; `python -m
+    bench.report --peers`, the default with and without the flag in interleaved rounds): at batch
+    1024 the step ran 1.04-1.06x per round with YNNPACK's dots (median ratio of five runs of 9-25
+    rounds each); at 512 0.99x and at 32 1.01x (nothing to take); at 256, where the step runs in two
+    shards, 0.84x, so a sharded step keeps XLA's dots. At 4096 an AVX-512 CPU runs float32 in graph
+    mode (`mode_for`), where XLA compiles nothing; in an XLA step there YNNPACK's dots ran level
+    (0.995x) with XLA's own. Handing YNNPACK the element-wise ops and
+    reductions too (`dot,eltwise,reduce`) ran 0.99x at 1024: only the dots are handed over.
+    """
+    if mode == "xla" and precision == "float32" and shards == 1 and batch_size >= YNNPACK_DOTS_FROM_BATCH:
+        return "ynnpack"
+    return "xla"
 
 
 def use_threads(threads: int) -> int:

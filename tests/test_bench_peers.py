@@ -101,21 +101,25 @@ def test_the_mode_rule_reads_the_cpus_flags_only_for_a_cpu_run(monkeypatch):
     assert with_mode(TrainConfig(batch_size=4096, mode="graph")).mode == "graph"  # an explicit mode stays
 
 
-def test_the_engines_default_threads_and_shards_are_what_train_py_sets_on_a_cpu_and_reach_the_worker(monkeypatch):
-    from engine.app.job import threads_of, with_mode, with_shards
+def test_the_engines_default_threads_shards_and_dots_are_what_train_py_sets_on_a_cpu_and_reach_the_worker(
+        monkeypatch):
+    from engine.app.job import dot_library_of, resolved, threads_of
     from engine.run import devices
     from engine.run.config import TrainConfig
     from engine.run.devices import Device
 
     cpu = Device("cpu", "/device:CPU:0", "CPU")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")  # the user's own flags stay in the worker's
+    at_1024 = {"XLA_FLAGS": "--xla_dump_to=/tmp/x --xla_cpu_experimental_ynn_fusion_type=dot"}
     for topology, at_32 in (((1, 2), {"TF_NUM_INTRAOP_THREADS": "1"}), ((2, 2), {})):  # hyperthreads; real cores
         monkeypatch.setattr(devices, "cpu_topology", lambda: topology)
         for batch_size in (32, 64, 256, 1024):
             setting = peers.resolved(peers.SETTINGS[0], batch_size)
+            config, _ = resolved(TrainConfig(batch_size=batch_size))
             assert setting["threads"] == threads_of(TrainConfig(batch_size=batch_size), cpu)
-            assert setting["shards"] == with_shards(with_mode(TrainConfig(batch_size=batch_size)), cpu).shards
-            assert setting["shards"] == (2 if batch_size == 256 and topology == (2, 2) else 1)
-            assert peers.environment_at(peers.SETTINGS[0], batch_size) == (at_32 if batch_size == 32 else {})
+            assert setting["shards"] == config.shards == (2 if batch_size == 256 and topology == (2, 2) else 1)
+            assert setting["dots"] == dot_library_of(config, cpu) == ("ynnpack" if batch_size == 1024 else "xla")
+            assert peers.environment_at(peers.SETTINGS[0], batch_size) == {32: at_32, 1024: at_1024}.get(batch_size, {})
     single = next(setting for setting in peers.SETTINGS if setting.framework == "jax" and setting.threads == 1)
     assert peers.environment_at(single, 1024) == {peer_worker.CPUS: "1"}  # JAX's pool follows the CPUs it may use
 

@@ -34,7 +34,7 @@ from engine.distribute.distributed_training import DistributedTrainer
 from engine.errors import ConfigError
 from engine.app import preflight
 from engine.app.resuming import refuse_fewer_epochs, resume_or_start
-from engine.run import determinism, devices, faults, files, interrupts, plots, writes
+from engine.run import determinism, devices, faults, files, interrupts, plots, writes, xla_flags
 from engine.run.config import TrainConfig
 from engine.run.model_size import check_model_fits
 from engine.run.early_stopping import EarlyStopping
@@ -56,13 +56,14 @@ def load_data(config: TrainConfig, print_fn: Callable[[str], None]) -> loading.I
 
 
 def announce_device(config: TrainConfig, print_fn: Callable[[str], None], device: Optional[devices.Device] = None,
-                    threads: int = 0) -> devices.Device:
+                    threads: int = 0, dots: str = "xla") -> devices.Device:
     device = device or devices.select(config.device)
     steps = ((f", {config.steps_per_execution} steps per call" if config.steps_per_execution
               else ", steps per call by the step's work") if config.mode != "eager" else "")
     per_op = f", {threads} thread{'s' * (threads > 1)} per op" if threads else ""
     halves = f", each batch in {config.shards} shards" if config.shards > 1 else ""
-    print_fn(f"Device: {device.description} [{device.name}]; mode: {config.mode}{steps}{per_op}{halves}; "
+    library = {"xla": "", "ynnpack": ", dots on YNNPACK"}.get(dots, f", dots {dots}")
+    print_fn(f"Device: {device.description} [{device.name}]; mode: {config.mode}{steps}{per_op}{halves}{library}; "
              f"gradients: {config.gradients}")
     return device
 
@@ -81,6 +82,15 @@ def threads_of(config: TrainConfig, device: devices.Device) -> int:
     if owns_the_cpu(config, device):
         return execution.threads_for(config.batch_size, *devices.cpu_topology())
     return 0
+
+
+def dot_library_of(config: TrainConfig, device: devices.Device) -> str:
+    """The library XLA hands the step's dots to (engine/run/xla_flags.py): where the run `owns_the_cpu`,
+    `execution.dot_library_for` its batch size, mode, precision and shards; else XLA's own. After
+    `resolved`: the choice depends on the mode and the shards."""
+    if owns_the_cpu(config, device):
+        return execution.dot_library_for(config.batch_size, config.mode, config.precision, config.shards)
+    return "xla"
 
 
 def with_shards(config: TrainConfig, device: devices.Device) -> TrainConfig:
@@ -133,11 +143,16 @@ def run(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
 def start(config: TrainConfig, print_fn: Callable[[str], None] = print) -> dict:
     """Runs the job of a `config` that `preflight.settle` returned; returns what it writes to history.json."""
     config, device = resolved(config)
+    with xla_flags.dots_on(dot_library_of(config, device)) as dots:  # before XLA compiles: it reads its flags once
+        return _start(config, device, dots, print_fn)
+
+
+def _start(config: TrainConfig, device: devices.Device, dots: str, print_fn: Callable[[str], None]) -> dict:
     wanted = threads_of(config, device)
     threads = execution.use_threads(wanted) if wanted else 0  # before any op runs
     if config.cpu_devices:
         strategies.split_cpu(config.cpu_devices)  # before any op runs
-    announce_device(config, print_fn, device, threads)
+    announce_device(config, print_fn, device, threads, dots)
     deterministic = determinism.configure(config.deterministic, config.seed, device.kind)
     print_fn(f"Determinism: {'on (op determinism, seed ' + str(config.seed) + ')' if deterministic else 'off'}")
     strategy = strategies.create(config.strategy, device.kind, config.collective_timeout)
