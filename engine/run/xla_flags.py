@@ -4,6 +4,8 @@ XLA reads `XLA_FLAGS` once per process, at its first compilation, and keeps what
 set later changes nothing. So `dots_on` sets it before the run compiles its step (engine/app/job.py's
 `start`, before anything is traced), and puts the variable back as it was when the run ends, so a
 process that runs several jobs (a test session) hands its later children the environment it had.
+In such a process a later job's dots go where the first compilation's flags said, whatever that
+job asked for: `train.py` runs one job per process, so its Device line is what XLA does.
 Child processes started during the run (a search's workers) inherit the flag, as they inherit the
 rest of the run's environment.
 
