@@ -75,14 +75,14 @@ QUICK = Budget((32, 1024), 8192, 2, 2)
 
 def engine_default(batch_size: int, precision: str = "float32") -> tuple:
     """(mode, K, threads per op, shards, dot library) that `python train.py --batch_size=B
-    [--precision=mixed_bfloat16]` runs with on a CPU (engine/app/job.py's `with_steps_per_call`,
+    [--precision=mixed_bfloat16]` runs with on a CPU (engine/app/defaults.py's `with_steps_per_call`,
     `resolved`, `threads_of`, `dot_library_of`)."""
-    from engine.app import job
+    from engine.app import defaults
 
-    config = job.with_steps_per_call(TrainConfig(batch_size=batch_size, precision=precision), (28, 28), 10)
-    config, device = job.resolved(config)
-    return (config.mode, config.steps_per_execution, job.threads_of(config, device), config.shards,
-            job.dot_library_of(config, device))
+    config = defaults.with_steps_per_call(TrainConfig(batch_size=batch_size, precision=precision), (28, 28), 10)
+    config, device = defaults.resolved(config)
+    return (config.mode, config.steps_per_execution, defaults.threads_of(config, device), config.shards,
+            defaults.dot_library_of(config, device))
 
 
 def resolved(setting: PeerSetting, batch_size: int) -> dict:
@@ -114,6 +114,12 @@ def environment(framework: str, threads: int, dots: str = "xla") -> dict:
     if threads and framework == "jax":
         told["BENCH_PEER_CPUS"] = str(threads)
     return told
+
+
+def environment_at(setting: PeerSetting, batch_size: int) -> dict:
+    """The worker environment `setting` needs at `batch_size` (the engine's default threads and dots change with it)."""
+    fields = resolved(setting, batch_size)
+    return environment(setting.framework, fields["threads"], fields["dots"])
 
 
 def bfloat16_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> List[str]:

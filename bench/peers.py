@@ -42,19 +42,13 @@ import numpy as np
 from bench import workloads
 from bench.peer_process import PeerFailed, Worker, close, start
 from bench.peer_settings import (BFLOAT16_SETTINGS, SETTINGS, THRESHOLDS, Budget,
-                                 PeerSetting, bfloat16_flags, environment, initial_weights, resolved)
+                                 PeerSetting, bfloat16_flags, environment_at, initial_weights, resolved)
 from bench.peer_worker import epoch_order
 from bench.peers_accuracy import time_to_accuracy
 
 
 def epoch_steps(budget: Budget, batch_size: int) -> int:
     return (budget.examples or 60000) // batch_size
-
-
-def environment_at(setting: PeerSetting, batch_size: int) -> dict:
-    """The worker environment `setting` needs at `batch_size` (the engine's default threads change with it)."""
-    fields = resolved(setting, batch_size)
-    return environment(setting.framework, fields["threads"], fields["dots"])
 
 
 def with_environment(workers: Dict[str, Worker], setting: PeerSetting, batch_size: int) -> Worker:

@@ -9,7 +9,7 @@ compiling, and every epoch; loading the data and evaluating are left out.
 from typing import Callable, List, Sequence
 
 from bench.peer_process import PeerFailed, close, start
-from bench.peer_settings import THRESHOLDS, PeerSetting, environment, resolved
+from bench.peer_settings import THRESHOLDS, PeerSetting, environment_at, resolved
 
 
 def time_to_accuracy(settings: Sequence[PeerSetting], weights: list, epochs: int,
@@ -17,9 +17,7 @@ def time_to_accuracy(settings: Sequence[PeerSetting], weights: list, epochs: int
     """Each of `settings` (one per framework) trained from `weights` at batch 32 in a fresh process
     (torch's compile cache off), an epoch each in turn, evaluated after each (module docstring)."""
     workers, skipped = start(settings, {"TORCHINDUCTOR_FORCE_DISABLE_CACHES": "1"},
-                             environment_of=lambda setting: environment(setting.framework,
-                                                                        resolved(setting, 32)["threads"],
-                                                                        resolved(setting, 32)["dots"]))
+                             environment_of=lambda setting: environment_at(setting, 32))
     rows = {setting.name: {"setting": setting.name, "framework": setting.framework, "epochs": [],
                            "reached": {}, "error": skipped.get(setting.name)} for setting in settings}
     clock = {}

@@ -41,7 +41,7 @@ def mode_for(batch_size: int, precision: str = "float32", avx512: bool = False) 
     """The mode `train.py --mode=auto` (its default) runs: xla, except graph where TensorFlow's own
     MatMul (oneDNN) beats XLA's dot by more than XLA's fusion of the element-wise ops gains.
 
-    `avx512`: the step runs on a CPU with AVX-512 (`engine.app.job.with_mode` says). Measured side by
+    `avx512`: the step runs on a CPU with AVX-512 (`engine.app.defaults.with_mode` says). Measured side by
     side on a 2-core Intel Xeon with AMX (bench/RESULTS.md, "The graph step on oneDNN"), with relu
     folded into oneDNN's matmul in graph mode (`engine.activations.relu`) and a bfloat16 model's
     data held in bfloat16 (`data_dtype`):

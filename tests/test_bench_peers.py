@@ -59,7 +59,7 @@ def test_the_engines_default_setting_is_what_train_py_runs(monkeypatch, avx512):
     at batch 4096 on an AVX-512 CPU; graph for bfloat16 from batch 256)."""
     from engine.run import devices
     from engine.run.config import TrainConfig
-    from engine.app.job import with_mode, with_steps_per_call
+    from engine.app.defaults import with_mode, with_steps_per_call
 
     monkeypatch.setattr(devices, "cpu_flags", lambda names, cpuinfo=None: ["avx512f"] if avx512 else [])
     modes = {}
@@ -87,7 +87,7 @@ def test_the_cpus_flags_are_read_from_proc_cpuinfo_and_absent_where_it_is(tmp_pa
 def test_the_mode_rule_reads_the_cpus_flags_only_for_a_cpu_run(monkeypatch):
     """AVX-512 is the host CPU's: a step on a GPU keeps XLA at batch 4096; the thresholds are where they say."""
     from engine import execution
-    from engine.app.job import with_mode
+    from engine.app.defaults import with_mode
     from engine.run import devices
     from engine.run.config import TrainConfig
 
@@ -103,7 +103,7 @@ def test_the_mode_rule_reads_the_cpus_flags_only_for_a_cpu_run(monkeypatch):
 
 def test_the_engines_default_threads_shards_and_dots_are_what_train_py_sets_on_a_cpu_and_reach_the_worker(
         monkeypatch):
-    from engine.app.job import dot_library_of, resolved, threads_of
+    from engine.app.defaults import dot_library_of, resolved, threads_of
     from engine.run import devices
     from engine.run.config import TrainConfig
     from engine.run.devices import Device

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from engine import execution
-from engine.app.job import announce_device, dot_library_of
+from engine.app.defaults import dot_library_of
+from engine.app.job import announce_device
 from engine.run import xla_flags
 from engine.run.config import TrainConfig
 from engine.run.devices import Device

@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 from engine import execution, gradients, losses, optimizers
-from engine.app.job import announce_device, with_shards
+from engine.app.defaults import with_shards
+from engine.app.job import announce_device
 from engine.errors import ConfigError
 from engine.run.config import TrainConfig
 from engine.run.devices import Device
@@ -208,11 +209,11 @@ def test_shards_is_a_flag_with_a_lower_bound():
     assert result.returncode == 2 and result.stderr.startswith("train.py: error: ") and "--shards" in result.stderr
 
 
-def test_every_program_resolves_mode_and_shards_through_the_jobs_one_function():
-    """engine/app/job.py's `resolved` is the one place --mode=auto and --shards=0 become choices (the
+def test_every_program_resolves_mode_and_shards_through_one_function():
+    """engine/app/defaults.py's `resolved` is the one place --mode=auto and --shards=0 become choices (the
     shards depend on the mode, so the order matters): a program that called `with_mode` or
     `with_shards` itself could train otherwise than train.py says it does."""
     sources = [REPO / "train.py", *sorted((REPO / "engine").rglob("*.py")), *sorted((REPO / "bench").rglob("*.py"))]
     bypassing = [str(path.relative_to(REPO)) for path in sources
-                 if path.name != "job.py" and ("with_mode(" in path.read_text() or "with_shards(" in path.read_text())]
-    assert not bypassing, f"call engine.app.job.resolved instead: {bypassing}"
+                 if path.name != "defaults.py" and ("with_mode(" in path.read_text() or "with_shards(" in path.read_text())]
+    assert not bypassing, f"call engine.app.defaults.resolved instead: {bypassing}"

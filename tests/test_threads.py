@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from engine import execution
-from engine.app.job import threads_of
+from engine.app.defaults import threads_of
 from engine.run.config import TrainConfig
 from engine.run.devices import Device, cpu_topology
 from tests.conftest import REPO, mnist_subset

@@ -11,7 +11,8 @@ import os
 from typing import Callable
 
 from engine.app import preflight
-from engine.app.job import announce_device, load_data, resolved, with_steps_per_call
+from engine.app.defaults import resolved, with_steps_per_call
+from engine.app.job import announce_device, load_data
 from engine.compare import parity
 from engine.run import directories, files, plots
 from engine.run.config import TrainConfig
